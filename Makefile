@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP_LAB := $(VENV)/.stamp-lab
+STAMP_DEV := $(VENV)/.stamp-dev
+
+.PHONY: demo test lint typecheck bench clean lab-down
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP_LAB): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[lab]'
+	touch $@
+
+$(STAMP_DEV): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@ $(STAMP_LAB)
+
+demo: $(STAMP_LAB)
+	$(BIN)/python -m skyvault.demo
+
+test: $(STAMP_DEV)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2 -q
+
+lint: $(STAMP_DEV)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(STAMP_DEV)
+	$(BIN)/mypy
+
+bench: $(STAMP_DEV)
+	$(BIN)/python benchmarks/library_vs_restic.py
+
+lab-down:
+	-$(BIN)/skyvault lab down
+
+clean:
+	rm -rf $(VENV) .skyvault .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,76 @@
+"""Shared CLI state: global options, config loading, the client factory, and output helpers.
+
+Only the CLI layer prints; everything below returns data or raises ``SkyvaultError``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from skyvault.aws.clients import ClientFactory
+from skyvault.config import SkyvaultConfig, config_path, load_config, save_config, state_dir
+
+# Set by the test-suite (and CI) so that an undeclared AWS call fails instead of warning.
+STRICT_GUARD_ENV = "SKYVAULT_STRICT_PERMISSIONS"
+
+
+@dataclass
+class AppState:
+    config_option: str | None = None
+    json_output: bool = False
+    verbose: int = 0
+    console: Console = field(default_factory=lambda: Console(stderr=False))
+    err_console: Console = field(default_factory=lambda: Console(stderr=True))
+    _config: SkyvaultConfig | None = None
+    _factory: ClientFactory | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return config_path(self.config_option)
+
+    def config(self, *, missing_ok: bool = False) -> SkyvaultConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path, missing_ok=missing_ok)
+        return self._config
+
+    def save(self, config: SkyvaultConfig) -> None:
+        save_config(config, self.config_path)
+        self._config = config
+        self._factory = None
+
+    @property
+    def state_dir(self) -> Path:
+        return state_dir(self.config(missing_ok=True), self.config_path)
+
+    def factory(self) -> ClientFactory:
+        if self._factory is None:
+            self._factory = ClientFactory(
+                self.config(),
+                base_dir=self.config_path.resolve().parent,
+                strict_guard=os.environ.get(STRICT_GUARD_ENV, "") not in ("", "0"),
+            )
+        return self._factory
+
+    def emit_json(self, data: Any) -> None:
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+        sys.stdout.flush()
+
+    def info(self, message: str) -> None:
+        """Human progress/status text: to stderr with --json so stdout stays machine-readable."""
+        (self.err_console if self.json_output else self.console).print(message)
+
+
+def state(ctx: typer.Context) -> AppState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        obj = AppState()
+        ctx.find_root().obj = obj
+    return obj

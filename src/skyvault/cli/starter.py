@@ -1,0 +1,30 @@
+"""``skyvault init``: write a commented starter configuration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from skyvault.cli.context import state
+from skyvault.config import STARTER_CONFIG
+from skyvault.errors import ConflictError
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("init")
+    def init(
+        ctx: typer.Context,
+        force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    ) -> None:
+        """Write a commented starter skyvault.toml."""
+        st = state(ctx)
+        path = st.config_path
+        if path.exists() and not force:
+            raise ConflictError(f"{path} already exists", hint="use --force to overwrite it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTER_CONFIG, encoding="utf-8")
+        if st.json_output:
+            st.emit_json({"config": str(path)})
+        else:
+            st.info(f"wrote {path}")

@@ -1,0 +1,274 @@
+"""The ``skyvault.toml`` configuration: models, loading with precise errors, and atomic saving.
+
+An invalid file raises ``ConfigError`` naming the file, the field and what is wrong; nothing is ever written
+when the configuration does not validate (``save_config`` validates first and writes atomically).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from skyvault.errors import ConfigError
+
+CONFIG_ENV = "SKYVAULT_CONFIG"
+DEFAULT_CONFIG_NAME = "skyvault.toml"
+
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+class AuthMethod(StrEnum):
+    DEFAULT = "default"
+    KEYS = "keys"
+    ASSUME_ROLE = "assume_role"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AccountConfig(_Strict):
+    """One AWS account and how to authenticate to it. Secrets are never stored here."""
+
+    auth: AuthMethod = AuthMethod.DEFAULT
+    account_id: Annotated[str, Field(pattern=r"^\d{12}$")] | None = None
+    regions: list[str] = Field(default_factory=lambda: ["us-east-1"], min_length=1)
+    endpoint_url: str | None = None
+    # default / keys
+    profile: str | None = None
+    credentials_file: str | None = None
+    # keys: names of environment variables holding the key pair (the values are read at run time only)
+    access_key_id_env: str | None = None
+    secret_access_key_env: str | None = None
+    session_token_env: str | None = None
+    # assume_role
+    role_arn: str | None = None
+    external_id: str | None = None
+    source_account: str | None = None
+    session_name: str = "skyvault"
+    session_duration_s: Annotated[int, Field(ge=900, le=43200)] = 3600
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_valid(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if not _REGION.match(r)]
+        if bad:
+            raise ValueError(f"not an AWS region name: {', '.join(bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("regions are listed more than once")
+        return value
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_valid(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:5000")
+        return value
+
+    @model_validator(mode="after")
+    def _auth_fields(self) -> AccountConfig:
+        if self.auth is AuthMethod.KEYS:
+            env_pair = self.access_key_id_env and self.secret_access_key_env
+            if not env_pair and not self.profile:
+                raise ValueError(
+                    "auth 'keys' needs access_key_id_env and secret_access_key_env (names of environment "
+                    "variables) or a profile"
+                )
+            if bool(self.access_key_id_env) != bool(self.secret_access_key_env):
+                raise ValueError("access_key_id_env and secret_access_key_env go together")
+        if self.auth is AuthMethod.ASSUME_ROLE:
+            if not self.role_arn or not _ROLE_ARN.match(self.role_arn):
+                raise ValueError("auth 'assume_role' needs role_arn = 'arn:aws:iam::<12 digits>:role/<name>'")
+            if not self.source_account:
+                raise ValueError("auth 'assume_role' needs source_account (the admin account to assume from)")
+        elif self.role_arn or self.external_id or self.source_account:
+            raise ValueError("role_arn, external_id and source_account are only for auth 'assume_role'")
+        return self
+
+    @property
+    def role_account_id(self) -> str | None:
+        return self.role_arn.split(":")[4] if self.role_arn else None
+
+
+class LibraryConfig(_Strict):
+    """Where copies go: a local directory or ``s3://bucket/prefix`` reached with a configured account."""
+
+    kind: Literal["local", "s3"]
+    path: str | None = None
+    url: str | None = None
+    account: str | None = None
+    region: str | None = None
+    role_arn: str | None = None
+    storage_class: str | None = None
+    object_lock_days: Annotated[int, Field(ge=1)] | None = None
+    kms_key: str | None = None
+    compression_level: Annotated[int, Field(ge=-7, le=22)] = 3
+
+    @model_validator(mode="after")
+    def _where(self) -> LibraryConfig:
+        if self.kind == "local" and not self.path:
+            raise ValueError("a local library needs path")
+        if self.kind == "s3":
+            if not self.url or not self.url.startswith("s3://") or len(self.url) <= 5:
+                raise ValueError("an s3 library needs url = 's3://bucket/prefix'")
+            if not self.account:
+                raise ValueError("an s3 library needs account (a configured account name)")
+        return self
+
+
+class SkyvaultConfig(_Strict):
+    version: Literal[1] = 1
+    state_dir: str = ".skyvault"
+    accounts: dict[Annotated[str, Field(pattern=_NAME)], AccountConfig] = Field(default_factory=dict)
+    libraries: dict[Annotated[str, Field(pattern=_NAME)], LibraryConfig] = Field(default_factory=dict)
+    default_library: str | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> SkyvaultConfig:
+        for name, account in self.accounts.items():
+            if account.auth is AuthMethod.ASSUME_ROLE:
+                source = account.source_account
+                if source not in self.accounts:
+                    raise ValueError(f"accounts.{name}.source_account: no account named {source!r}")
+                if source == name:
+                    raise ValueError(f"accounts.{name}.source_account: an account cannot assume from itself")
+                seen = {name}
+                while source is not None and self.accounts[source].auth is AuthMethod.ASSUME_ROLE:
+                    if source in seen:
+                        raise ValueError(f"accounts.{name}: assume-role chain loops through {source!r}")
+                    seen.add(source)
+                    source = self.accounts[source].source_account
+        for name, library in self.libraries.items():
+            if library.account and library.account not in self.accounts:
+                raise ValueError(f"libraries.{name}.account: no account named {library.account!r}")
+        if self.default_library and self.default_library not in self.libraries:
+            raise ValueError(f"default_library: no library named {self.default_library!r}")
+        return self
+
+    def account(self, name: str) -> AccountConfig:
+        from skyvault.errors import NotFoundError
+
+        try:
+            return self.accounts[name]
+        except KeyError:
+            known = ", ".join(sorted(self.accounts)) or "none configured"
+            raise NotFoundError(f"no account named {name!r} (known: {known})", hint="skyvault accounts list") from None
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config path: ``--config``, else ``$SKYVAULT_CONFIG``, else ``./skyvault.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else Path(DEFAULT_CONFIG_NAME)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {msg}")
+    return "; ".join(lines)
+
+
+def parse_config(data: dict[str, Any], source: str) -> SkyvaultConfig:
+    try:
+        return SkyvaultConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def load_config(path: Path, *, missing_ok: bool = False) -> SkyvaultConfig:
+    """Read and validate ``path``. A missing file is an error unless ``missing_ok`` (then: empty config)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if missing_ok:
+            return SkyvaultConfig()
+        raise ConfigError(
+            f"{path}: no such configuration file", hint="run 'skyvault init' or 'skyvault lab seed'"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def dump_config(config: SkyvaultConfig) -> str:
+    data = config.model_dump(mode="json", exclude_none=True, exclude_defaults=False)
+    return tomli_w.dumps(data)
+
+
+def save_config(config: SkyvaultConfig, path: Path) -> None:
+    """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
+    text = dump_config(config)
+    parse_config(tomllib.loads(text), str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def state_dir(config: SkyvaultConfig, path: Path) -> Path:
+    """Where jobs, the catalog and lab state live: relative to the config file's folder."""
+    base = Path(config.state_dir)
+    return base if base.is_absolute() else path.resolve().parent / base
+
+
+STARTER_CONFIG = """\
+# skyvault configuration. Docs: README.md ("Configuration").
+# Secrets are never written here: key pairs are read from environment variables or AWS profiles.
+version = 1
+
+# Where skyvault keeps its catalog, job state and locks (relative to this file).
+state_dir = ".skyvault"
+
+# One table per AWS account. auth is one of:
+#   "default"      boto3's credential chain: env vars, ~/.aws profiles (profile = "..."), instance role.
+#   "keys"         an access key pair read from the named environment variables (or a profile).
+#   "assume_role"  sts:AssumeRole into role_arn with external_id, from source_account (the admin account).
+#
+# [accounts.admin]
+# auth = "default"
+# profile = "backup-admin"          # optional
+# regions = ["us-east-1", "eu-west-1"]
+# endpoint_url = "http://127.0.0.1:5000"   # optional: the local lab or LocalStack; AWS_ENDPOINT_URL works too
+#
+# [accounts.ci]
+# auth = "keys"
+# access_key_id_env = "SKYVAULT_CI_ACCESS_KEY_ID"
+# secret_access_key_env = "SKYVAULT_CI_SECRET_ACCESS_KEY"
+# regions = ["us-east-1"]
+#
+# [accounts.tenant-a]
+# auth = "assume_role"
+# source_account = "admin"
+# role_arn = "arn:aws:iam::111111111111:role/skyvault-tenant"
+# external_id = "tenant-a-7c1e"      # one external ID per tenant
+# regions = ["us-east-1"]
+
+# Libraries hold skyvault's own deduplicated, encrypted copies ('skyvault library init' adds one).
+# [libraries.main]
+# kind = "local"
+# path = "/var/backups/skyvault"
+# default_library = "main"
+"""
