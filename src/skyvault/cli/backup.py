@@ -1,11 +1,63 @@
 """``skyvault backup <service>`` and ``skyvault backups list|show``.
 
-Each service adds its own ``backup`` subcommand in its own module (registered in ``cli/main.py``).
+Each service adds its own ``backup`` subcommand in its own module (imported in ``cli/main.py``).
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from skyvault.catalog import Catalog
+from skyvault.cli.context import state
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
-backups_app = typer.Typer(help="Recovery points in the catalog.", no_args_is_help=True)
+backups_app = typer.Typer(help="Recovery points in the catalog: list, show.", no_args_is_help=True)
+
+
+@backups_app.command("list")
+def backups_list(
+    ctx: typer.Context,
+    kind: Annotated[str | None, typer.Option("--kind", help="ec2, rds, image, ...")] = None,
+    resource: Annotated[str | None, typer.Option("--resource", help="Only this resource ID.")] = None,
+    all_states: Annotated[bool, typer.Option("--all", help="Include failed and expired points.")] = False,
+) -> None:
+    """List recovery points, oldest first."""
+    st = state(ctx)
+    points = Catalog.open(st.state_dir).recovery_points(
+        kind=kind, resource_id=resource, status=None if all_states else "completed"
+    )
+    if st.json_output:
+        st.emit_json([p.to_dict() for p in points])
+        return
+    table = Table(title="recovery points")
+    for column in ("id", "kind", "resource", "account", "region", "created", "native", "library copy", "status"):
+        table.add_column(column)
+    for p in points:
+        table.add_row(
+            p.id,
+            p.kind,
+            p.resource_id,
+            p.account,
+            p.region,
+            p.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            ", ".join(f"{k}={v}" for k, v in p.native.items() if isinstance(v, str)) or "-",
+            p.library_snapshot or "-",
+            p.status,
+        )
+    st.console.print(table)
+
+
+@backups_app.command("show")
+def backups_show(ctx: typer.Context, recovery_point: str) -> None:
+    """Show one recovery point with its captured configuration and stats."""
+    st = state(ctx)
+    point = Catalog.open(st.state_dir).recovery_point(recovery_point)
+    if st.json_output:
+        st.emit_json(point.to_dict())
+        return
+    from rich.pretty import Pretty
+
+    st.console.print(Pretty(point.to_dict()))
