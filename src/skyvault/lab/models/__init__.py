@@ -1,0 +1,13 @@
+"""Fidelity models the lab applies to moto inside its own server process, before it serves.
+
+Each entry names a module exposing ``apply() -> None`` (patch moto's backends; idempotent) and optionally
+``reset() -> None`` (drop the model's own state when the lab is reset). Modules are imported only in the lab
+process: importing skyvault never imports moto. Each model documents what real AWS does (see docs/lab.md) and has
+a test that fails when a moto upgrade breaks it (moto is pinned).
+"""
+
+from __future__ import annotations
+
+MODELS: list[str] = [
+    # one line per model module; append yours, keep others' lines untouched
+]
