@@ -51,7 +51,7 @@ def _retry_config(max_attempts: int, pool: int) -> Config:
     # botocore's "standard" retry mode: exponential backoff with full jitter on throttling and transient
     # errors, plus a retry quota: the field's own implementation, rather than one of ours.
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=pool,
         connect_timeout=10,
         read_timeout=60,
