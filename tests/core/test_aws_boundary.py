@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from botocore.exceptions import ClientError
@@ -31,8 +31,8 @@ from skyvault.errors import (
 class ScriptedAws(BaseHTTPRequestHandler):
     """A JSON-protocol endpoint that answers from a script: a list of (status, body) per request."""
 
-    script: list[tuple[int, dict[str, Any]]] = []
-    seen: list[str] = []
+    script: ClassVar[list[tuple[int, dict[str, Any]]]] = []
+    seen: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
