@@ -1,0 +1,1 @@
+"""Amazon S3 buckets (a global namespace: each bucket lives in one region)."""
