@@ -40,6 +40,8 @@ class Feature(StrEnum):
     CONVERT = "convert"
     LIBRARY = "library"
     CHECK = "check"
+    # Lab tooling only (the demo estate seeder), declared under policy="lab": never part of a generated policy.
+    LAB = "lab"
 
 
 @dataclass(frozen=True)
