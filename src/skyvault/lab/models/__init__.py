@@ -14,4 +14,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.db_snapshot_sharing",
     "skyvault.lab.models.redshift",
     "skyvault.lab.models.sts_external_id",
+    "skyvault.lab.models.iam_simulate",
 ]
