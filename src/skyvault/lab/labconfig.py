@@ -1,0 +1,116 @@
+"""The lab's fixed shape: account IDs, tenant role, file locations, and the ``LabInfo`` record.
+
+Pure data (no moto, no I/O beyond reading/writing the record): the CLI, the control API and the server process
+all share these definitions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skyvault.errors import LabError
+
+ADMIN_ACCOUNT_ID = "123456789012"  # moto's default account: unknown credentials land here, as in moto
+TENANT_ACCOUNT_IDS: dict[str, str] = {"tenant-a": "111111111111", "tenant-b": "222222222222"}
+TENANT_ROLE_NAME = "skyvault-tenant"
+TENANT_INLINE_POLICY = "skyvault-lab-permissive"  # tests replace it with a generated policy
+ADMIN_USER_NAME = "skyvault-admin"
+ADMIN_POLICY_NAME = "skyvault-lab-admin"
+ADMIN_PROFILE = "skyvault-lab-admin"
+LAB_REGIONS = ("us-east-1", "eu-west-1")
+
+RECORD_NAME = "lab.json"
+LAB_SUBDIR = "lab"
+CREDENTIALS_NAME = "credentials"
+LOG_NAME = "server.log"
+CONTROL_PREFIX = "/_skyvault"
+
+
+def record_path(state_dir: Path) -> Path:
+    return state_dir / RECORD_NAME
+
+
+def lab_dir(state_dir: Path) -> Path:
+    return state_dir / LAB_SUBDIR
+
+
+def credentials_path(state_dir: Path) -> Path:
+    return lab_dir(state_dir) / CREDENTIALS_NAME
+
+
+def log_path(state_dir: Path) -> Path:
+    return lab_dir(state_dir) / LOG_NAME
+
+
+def tenant_role_arn(account_id: str) -> str:
+    return f"arn:aws:iam::{account_id}:role/{TENANT_ROLE_NAME}"
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    """A running lab as recorded in ``<state_dir>/lab.json`` (written by the server process once it listens)."""
+
+    endpoint: str
+    pid: int
+    enforce_iam: bool
+    state_dir: str
+    admin_account_id: str = ADMIN_ACCOUNT_ID
+    tenants: dict[str, str] = field(default_factory=lambda: dict(TENANT_ACCOUNT_IDS))
+    external_ids: dict[str, str] = field(default_factory=dict)
+    credentials_file: str = ""
+    started_at: str = ""
+    moto_version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record (and ``lab status --json``): endpoint, pid, enforce_iam, account IDs, files."""
+        data = asdict(self)
+        data["admin"] = self.admin_account_id
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabInfo:
+        known = {f for f in cls.__dataclass_fields__}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise LabError(f"lab record is incomplete: {exc}") from None
+
+
+def read_record(state_dir: Path) -> LabInfo | None:
+    path = record_path(state_dir)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LabError(f"{path}: unreadable lab record: {exc}", hint="remove it, then 'skyvault lab up'") from None
+    if not isinstance(data, dict):
+        raise LabError(f"{path}: lab record is not a JSON object", hint="remove it, then 'skyvault lab up'")
+    return LabInfo.from_json(data)
+
+
+def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Readers never see a half-written record or credentials file (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(state_dir: Path, info: LabInfo) -> None:
+    write_atomically(record_path(state_dir), json.dumps(info.to_json(), indent=2) + "\n")
+
+
+def remove_record(state_dir: Path) -> None:
+    record_path(state_dir).unlink(missing_ok=True)

@@ -1,0 +1,172 @@
+"""The ``/_skyvault/...`` control routes: a small WSGI middleware in front of moto (lab process only).
+
+Lab-only operations that no AWS API offers: status, reset (fresh moto state + model state + re-bootstrap),
+bootstrap-accounts, write-blocks (a guest writing to a volume) and checksum (of a volume's or snapshot's logical
+contents). Requests and responses are JSON; errors are ``{"error": message, "type": kind}`` with an HTTP status.
+Everything else goes to moto untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from skyvault.lab.bootstrap import LabAccounts, bootstrap_accounts
+from skyvault.lab.labconfig import CONTROL_PREFIX, LabInfo
+
+log = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+@dataclass
+class ControlError(Exception):
+    status: int
+    kind: str
+    message: str
+
+
+def _str(body: dict[str, Any], name: str, default: str | None = None) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or not value:
+        raise ControlError(400, "ValidationError", f"'{name}' must be a non-empty string")
+    return value
+
+
+def _int(body: dict[str, Any], name: str, default: int | None = None, *, minimum: int = 0) -> int:
+    value = body.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ControlError(400, "ValidationError", f"'{name}' must be an integer >= {minimum}")
+    return value
+
+
+class ControlApp:
+    def __init__(
+        self, moto_app: WsgiApp, *, accounts: LabAccounts, enforce_iam: bool, reset_models: Callable[[], None]
+    ) -> None:
+        self.moto_app = moto_app
+        self.accounts = accounts
+        self.enforce_iam = enforce_iam
+        self.reset_models = reset_models
+        self.info: LabInfo | None = None
+        # Control operations mutate moto's backends wholesale (reset) or a volume's block map: one at a time.
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
+            ("GET", "status"): self._status,
+            ("POST", "reset"): self._reset,
+            ("POST", "bootstrap-accounts"): self._bootstrap,
+            ("POST", "write-blocks"): self._write_blocks,
+            ("POST", "checksum"): self._checksum,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = str(environ.get("PATH_INFO", ""))
+        if not path.startswith(CONTROL_PREFIX + "/"):
+            return self.moto_app(environ, start_response)
+        name = path[len(CONTROL_PREFIX) + 1 :].strip("/")
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        handler = self._routes.get((method, name))
+        try:
+            if handler is None:
+                raise ControlError(404, "NotFound", f"no control route {method} {path}")
+            body = self._read_json(environ)
+            with self._lock:
+                result = handler(body)
+            return self._respond(start_response, 200, result)
+        except ControlError as exc:
+            return self._respond(start_response, exc.status, {"error": exc.message, "type": exc.kind})
+        except Exception as exc:  # the lab must answer, and the log keeps the traceback
+            log.exception("control route %s failed", name)
+            return self._respond(start_response, 500, {"error": f"{type(exc).__name__}: {exc}", "type": "Internal"})
+
+    @staticmethod
+    def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ControlError(400, "ValidationError", f"body is not JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ControlError(400, "ValidationError", "body must be a JSON object")
+        return data
+
+    @staticmethod
+    def _respond(start_response: StartResponse, status: int, data: dict[str, Any]) -> list[bytes]:
+        payload = json.dumps(data).encode("utf-8")
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+        start_response(
+            f"{status} {reason.get(status, 'Error')}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+        )
+        return [payload]
+
+    # -- routes ---------------------------------------------------------------------------------------
+    def _status(self, _: dict[str, Any]) -> dict[str, Any]:
+        from skyvault.lab.models import MODELS
+
+        data = self.info.to_json() if self.info else {}
+        data["models"] = list(MODELS)
+        return data
+
+    def _reset(self, _: dict[str, Any]) -> dict[str, Any]:
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()
+        self.reset_models()
+        self.accounts.admin_access_key_id = ""  # the old key is gone with moto's state
+        bootstrap_accounts(self.accounts)
+        return {"reset": True}
+
+    def _bootstrap(self, _: dict[str, Any]) -> dict[str, Any]:
+        bootstrap_accounts(self.accounts)
+        return {
+            "admin": self.accounts.admin_account_id,
+            "tenants": dict(self.accounts.tenants),
+            "credentials_file": str(self.accounts.credentials_file),
+        }
+
+    def _write_blocks(self, body: dict[str, Any]) -> dict[str, Any]:
+        from skyvault.lab.models import ebs_blocks
+
+        indices = body.get("indices")
+        if indices is not None and (
+            not isinstance(indices, list) or not all(isinstance(i, int) and i >= 0 for i in indices)
+        ):
+            raise ControlError(400, "ValidationError", "'indices' must be a list of block indexes >= 0")
+        compressible = body.get("compressible", 0.0)
+        if not isinstance(compressible, int | float) or not 0.0 <= compressible <= 1.0:
+            raise ControlError(400, "ValidationError", "'compressible' must be a number from 0 to 1")
+        try:
+            written = ebs_blocks.write_guest_blocks(
+                account_id=_str(body, "account_id", self.accounts.admin_account_id),
+                region=_str(body, "region", "us-east-1"),
+                volume_id=_str(body, "volume_id"),
+                count=_int(body, "count", len(indices) if indices else None),
+                seed=_int(body, "seed", 0),
+                indices=indices,
+                compressible=float(compressible),
+                zero=bool(body.get("zero", False)),
+            )
+        except ebs_blocks.BlockModelError as exc:
+            raise ControlError(exc.status, exc.kind, str(exc)) from None
+        return written
+
+    def _checksum(self, body: dict[str, Any]) -> dict[str, Any]:
+        from skyvault.lab.models import ebs_blocks
+
+        try:
+            return ebs_blocks.logical_checksum(
+                account_id=_str(body, "account_id", self.accounts.admin_account_id),
+                region=_str(body, "region", "us-east-1"),
+                resource_id=_str(body, "id"),
+            )
+        except ebs_blocks.BlockModelError as exc:
+            raise ControlError(exc.status, exc.kind, str(exc)) from None
