@@ -10,7 +10,6 @@ from __future__ import annotations
 
 MODELS: list[str] = [
     # one line per model module; append yours, keep others' lines untouched
-    "skyvault.lab.models.sts_external_id",
     "skyvault.lab.models.docdb",
     "skyvault.lab.models.db_snapshot_sharing",
     "skyvault.lab.models.redshift",
