@@ -1,0 +1,298 @@
+"""Opening and creating a library; reading blobs and snapshots; writers.
+
+Typical use::
+
+    repo = Repository.open(backend, passphrase="...")           # or kms=lambda key_id: KmsKeyWrapper(...)
+    with repo.lock(purpose="backup image"):                     # shared: other writers may run, prune may not
+        writer = repo.open_block_writer(kind="image", source=path, size=n, parent=repo.latest("image", path))
+        writer.put_block(0, data)  # thread-safe, any order
+        writer.mark_zero(1)
+        snapshot_id = writer.commit(meta={...})
+    data = repo.read_block(repo.load_snapshot(snapshot_id), 0)
+
+See ``blockwriter`` for the block-map writer (EBS and disk images) and ``reader`` for reading back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import zstandard
+
+from skyvault.errors import ConflictError, LibraryCorruptError, LibraryError, NotFoundError
+from skyvault.library.backends.base import Backend
+from skyvault.library.crypto import (
+    KeyWrapper,
+    MasterKey,
+    ScryptParams,
+    Sealer,
+    content_id,
+    kms_key_file,
+    open_master_key,
+    passphrase_key_file,
+)
+from skyvault.library.format import (
+    CONFIG,
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_PACK_SIZE,
+    KEYS,
+    LAYOUT_VERSION,
+    SNAPSHOTS,
+    FileType,
+    file_name,
+)
+from skyvault.library.index import Index, load_index
+from skyvault.library.locks import Lock
+from skyvault.library.packer import BlobSink
+from skyvault.library.snapshots import Manifest
+
+if TYPE_CHECKING:
+    from skyvault.library.blockwriter import BlockWriter
+
+KmsOpener = Callable[[str], KeyWrapper]
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    id: str
+    created: str
+    layout_version: int = LAYOUT_VERSION
+    cipher: str = "aes-256-gcm"
+    blob_hash: str = "blake3-keyed"
+    compression: str = "zstd"
+    block_size: int = DEFAULT_BLOCK_SIZE
+    pack_size: int = DEFAULT_PACK_SIZE
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Repository:
+    def __init__(
+        self,
+        backend: Backend,
+        sealer: Sealer,
+        config: RepoConfig,
+        *,
+        compression_level: int = 3,
+        threads: int = 2,
+        key_name: str = "",
+    ) -> None:
+        self.backend = backend
+        self.sealer = sealer
+        self.config = config
+        self.compression_level = compression_level
+        self.threads = threads
+        self.key_name = key_name
+        self._index: Index | None = None
+        self._index_files: list[str] = []
+        self._index_lock = threading.Lock()
+        self._local = threading.local()
+
+    # -- create / open -------------------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls,
+        backend: Backend,
+        *,
+        passphrase: str | None = None,
+        kms: KeyWrapper | None = None,
+        scrypt: ScryptParams | None = None,
+        pack_size: int = DEFAULT_PACK_SIZE,
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        compression_level: int = 3,
+    ) -> Repository:
+        """Create a library: key file(s) first, then the config (whose presence marks a library)."""
+        if not passphrase and kms is None:
+            raise LibraryError("a library needs a passphrase or a KMS key to protect its master key")
+        if backend.exists(CONFIG):
+            raise ConflictError(f"{backend.location} already holds a library", hint="open it instead")
+        master = MasterKey.generate()
+        sealer = Sealer(master)
+        config = RepoConfig(id=secrets.token_hex(16), created=_now(), pack_size=pack_size, block_size=block_size)
+        meta = {"created": config.created, "host": socket.gethostname()}
+        if passphrase:
+            cls._put_key(backend, passphrase_key_file(master, passphrase, scrypt or ScryptParams(), meta))
+        if kms is not None:
+            cls._put_key(backend, kms_key_file(master, kms, meta))
+        data = sealer.seal_file(FileType.CONFIG, json.dumps(asdict(config)).encode())
+        backend.put(CONFIG, data, if_absent=True)
+        return cls(backend, sealer, config, compression_level=compression_level)
+
+    @staticmethod
+    def _put_key(backend: Backend, data: bytes) -> str:
+        name = file_name(KEYS, content_id(data))
+        backend.put(name, data)
+        return name
+
+    @classmethod
+    def open(
+        cls,
+        backend: Backend,
+        *,
+        passphrase: str | None = None,
+        kms: KmsOpener | None = None,
+        compression_level: int = 3,
+        threads: int = 2,
+    ) -> Repository:
+        try:
+            raw_config = backend.get(CONFIG)
+        except NotFoundError:
+            raise NotFoundError(
+                f"no library at {backend.location}", hint="create one with 'skyvault library init'"
+            ) from None
+        key_files = [(name, backend.get(name)) for name, _ in backend.list(KEYS)]
+        master, key_name = open_master_key(key_files, passphrase=passphrase, kms=kms)
+        sealer = Sealer(master)
+        doc = json.loads(sealer.open_file(FileType.CONFIG, raw_config, CONFIG))
+        try:
+            config = RepoConfig(**doc)
+        except TypeError as exc:
+            raise LibraryCorruptError(f"config: unexpected fields: {exc}") from None
+        if config.layout_version != LAYOUT_VERSION:
+            raise LibraryError(f"library layout version {config.layout_version} is not supported")
+        return cls(backend, sealer, config, compression_level=compression_level, threads=threads, key_name=key_name)
+
+    def add_key(self, *, passphrase: str | None = None, kms: KeyWrapper | None = None) -> str:
+        """Add another way to open the library (a second passphrase, or KMS next to a passphrase)."""
+        meta = {"created": _now(), "host": socket.gethostname()}
+        if passphrase:
+            return self._put_key(self.backend, passphrase_key_file(self.sealer.key, passphrase, ScryptParams(), meta))
+        if kms is not None:
+            return self._put_key(self.backend, kms_key_file(self.sealer.key, kms, meta))
+        raise LibraryError("add_key needs a passphrase or a KMS key")
+
+    # -- locks ---------------------------------------------------------------------------------------------
+    def lock(self, *, exclusive: bool = False, purpose: str = "backup", **kwargs: Any) -> Lock:
+        return Lock(self.backend, exclusive=exclusive, purpose=purpose, **kwargs).acquire()
+
+    # -- index ---------------------------------------------------------------------------------------------
+    @property
+    def index(self) -> Index:
+        with self._index_lock:
+            if self._index is None:
+                self._index, self._index_files = load_index(self.backend, self.sealer, threads=max(2, self.threads))
+            return self._index
+
+    def reload_index(self) -> Index:
+        with self._index_lock:
+            self._index = None
+        return self.index
+
+    @property
+    def index_files(self) -> list[str]:
+        _ = self.index
+        return list(self._index_files)
+
+    def sink(self, *, builders: int | None = None) -> BlobSink:
+        return BlobSink(
+            self.backend,
+            self.sealer,
+            self.index,
+            pack_size=self.config.pack_size,
+            compression_level=self.compression_level,
+            builders=builders or self.threads,
+        )
+
+    # -- blobs ---------------------------------------------------------------------------------------------
+    def _decompressor(self) -> zstandard.ZstdDecompressor:
+        d: zstandard.ZstdDecompressor | None = getattr(self._local, "zstd", None)
+        if d is None:
+            d = zstandard.ZstdDecompressor()
+            self._local.zstd = d
+        return d
+
+    def decode_blob(self, blob_id: bytes, envelope: bytes | memoryview, raw_length: int, where: str) -> bytes:
+        """Decrypt, authenticate and decompress one blob envelope."""
+        _type, compressed, payload = self.sealer.open_blob(blob_id, envelope, where)
+        if not compressed:
+            data = payload
+        else:
+            try:
+                data = self._decompressor().decompress(payload, max_output_size=raw_length)
+            except zstandard.ZstdError as exc:
+                raise LibraryCorruptError(f"blob {blob_id.hex()} in {where}: cannot decompress: {exc}") from None
+        if len(data) != raw_length:
+            raise LibraryCorruptError(f"blob {blob_id.hex()} in {where}: {len(data)} bytes, index says {raw_length}")
+        return data
+
+    def get_blob(self, blob_id: bytes) -> bytes:
+        entry = self.index.get(blob_id)
+        if entry is None:
+            raise LibraryCorruptError(f"blob {blob_id.hex()} is not in the index (missing data)")
+        name = file_name("data", entry.pack_id)
+        envelope = self.backend.get_range(name, entry.offset, entry.length)
+        return self.decode_blob(blob_id, envelope, entry.raw_length, name)
+
+    # -- snapshots -----------------------------------------------------------------------------------------
+    def save_snapshot(self, manifest: Manifest) -> str:
+        data = self.sealer.seal_file(FileType.SNAPSHOT, manifest.to_json())
+        snapshot_id = content_id(data).hex()
+        self.backend.put(file_name(SNAPSHOTS, bytes.fromhex(snapshot_id)), data)
+        manifest.id = snapshot_id
+        return snapshot_id
+
+    def snapshot_ids(self) -> list[str]:
+        return [name.rsplit("/", 1)[1] for name, _ in self.backend.list(SNAPSHOTS)]
+
+    def resolve_snapshot(self, text: str) -> str:
+        """A full snapshot ID from a unique prefix (at least 8 hex digits)."""
+        text = text.lower()
+        if len(text) == 64:
+            return text
+        matches = [s for s in self.snapshot_ids() if s.startswith(text)] if len(text) >= 8 else []
+        if len(matches) != 1:
+            raise NotFoundError(f"no single library snapshot matches {text!r}")
+        return matches[0]
+
+    def load_snapshot(self, snapshot_id: str) -> Manifest:
+        snapshot_id = self.resolve_snapshot(snapshot_id)
+        name = f"{SNAPSHOTS}/{snapshot_id}"
+        try:
+            data = self.backend.get(name)
+        except NotFoundError:
+            raise NotFoundError(f"library snapshot {snapshot_id} not found in {self.backend.location}") from None
+        return Manifest.from_json(self.sealer.open_file(FileType.SNAPSHOT, data, name), snapshot_id)
+
+    def snapshots(self) -> list[Manifest]:
+        manifests = [self.load_snapshot(s) for s in self.snapshot_ids()]
+        return sorted(manifests, key=lambda m: (m.time, m.id))
+
+    def latest(self, kind: str, source: str) -> Manifest | None:
+        matches = [m for m in self.snapshots() if m.kind == kind and m.source == source]
+        return matches[-1] if matches else None
+
+    # -- writers and readers --------------------------------------------------------------------------------
+    def open_block_writer(
+        self,
+        *,
+        kind: str,
+        source: str,
+        size: int,
+        parent: Manifest | None = None,
+        block_size: int | None = None,
+    ) -> BlockWriter:
+        from skyvault.library.blockwriter import BlockWriter
+
+        return BlockWriter(self, kind=kind, source=source, size=size, parent=parent, block_size=block_size)
+
+    def read_block(self, manifest: Manifest, index: int) -> bytes:
+        from skyvault.library.reader import BlockReader
+
+        return BlockReader(self, manifest).read_block(index)
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def default_threads() -> int:
+    return max(2, min(4, os.cpu_count() or 2))

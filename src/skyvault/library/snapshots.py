@@ -1,0 +1,70 @@
+"""Snapshot manifests: one per recovery point (``snapshots/<id>``, a file envelope of type SNAPSHOT, JSON).
+
+A manifest names what was backed up (``kind``, ``source``), when, its ``parent`` (the manifest it is
+incremental against), the captured configuration (``meta``), stats, and its ``content``:
+
+* ``{"type": "block_map", "size": bytes, "block_size": 524288, "block_count": n, "page_entries": 4096,
+  "pages": [hex blob IDs]}``: a disk. The block map is the run of 32-byte blob IDs of blocks 0..n-1 (the all-zero
+  ID for a block of zeros, never stored), cut into pages of ``page_entries`` IDs stored as MAP blobs. Pages of
+  an unchanged region have the same ID as in the parent, so a 1 TiB volume's incremental manifest stays small.
+* ``{"type": "tree", "root": hex blob ID}``: objects/items (reserved; TREE blobs, layout version 1 keeps the
+  type byte free for it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from skyvault.errors import LibraryCorruptError
+from skyvault.library.format import LAYOUT_VERSION
+
+PAGE_ENTRIES = 4096
+
+
+@dataclass
+class Manifest:
+    kind: str
+    source: str
+    time: str
+    host: str
+    content: dict[str, Any]
+    parent: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    version: int = LAYOUT_VERSION
+    id: str = ""  # the manifest file's ID (not stored inside it)
+
+    def to_json(self) -> bytes:
+        doc = asdict(self)
+        doc.pop("id")
+        return json.dumps(doc, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, snapshot_id: str) -> Manifest:
+        try:
+            doc = json.loads(data)
+            manifest = cls(**doc, id=snapshot_id)
+        except (ValueError, TypeError) as exc:
+            raise LibraryCorruptError(f"snapshot {snapshot_id}: malformed manifest: {exc}") from None
+        if manifest.content.get("type") not in ("block_map", "tree"):
+            raise LibraryCorruptError(f"snapshot {snapshot_id}: unknown content type {manifest.content.get('type')!r}")
+        return manifest
+
+    @property
+    def size(self) -> int:
+        return int(self.content.get("size", 0))
+
+    @property
+    def block_size(self) -> int:
+        return int(self.content["block_size"])
+
+    @property
+    def block_count(self) -> int:
+        return int(self.content["block_count"])
+
+    @property
+    def page_ids(self) -> list[bytes]:
+        return [bytes.fromhex(p) for p in self.content.get("pages", [])]
