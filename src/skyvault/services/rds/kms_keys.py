@@ -1,0 +1,137 @@
+"""skyvault's own customer-managed KMS key, one per account and region (alias ``alias/skyvault-backup``).
+
+Why: snapshots encrypted with an AWS-managed key (``aws/rds``, ``aws/redshift``) cannot be shared with another
+account, and copies into another region must name a key that lives there. skyvault therefore re-encrypts with
+its own key, whose key policy lets the vault (admin) account use it, and encrypts vault and cross-region copies
+with the destination's own skyvault key. The key is created on first use, tagged ``skyvault:managed``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from skyvault.aws.clients import AwsClient
+from skyvault.errors import NotFoundError
+from skyvault.permissions import Feature, declare
+from skyvault.permissions.registry import MANAGED_TAG
+from skyvault.services.base import partition_for
+
+ALIAS = "alias/skyvault-backup"
+SHARE_SID = "SkyvaultVaultAccountsUseKey"
+_ALIAS_ARN = "arn:${Partition}:kms:${Region}:${Account}:alias/skyvault-backup"
+_KEY_ARN = "arn:${Partition}:kms:${Region}:${Account}:key/*"
+
+# Declared once per policy row that needs it, so that 'skyvault policy rds|docdb|redshift' is complete alone.
+for _policy in ("rds", "docdb", "redshift"):
+    declare(
+        policy=_policy,
+        service="kms",
+        operation="DescribeKey",
+        feature=Feature.COPY,
+        step="find skyvault key",
+        purpose="Find skyvault's own KMS key (alias/skyvault-backup) used to encrypt shared and copied snapshots.",
+        resources=(_KEY_ARN, _ALIAS_ARN),
+    )
+    declare(
+        policy=_policy,
+        service="kms",
+        operation="CreateKey",
+        feature=Feature.COPY,
+        step="create skyvault key",
+        purpose="Create skyvault's customer-managed key on first use (AWS-managed keys cannot be shared).",
+        actions=("kms:CreateKey", "kms:TagResource"),
+        tag_on_create=True,
+    )
+    declare(
+        policy=_policy,
+        service="kms",
+        operation="CreateAlias",
+        feature=Feature.COPY,
+        step="create skyvault key",
+        purpose="Name skyvault's key alias/skyvault-backup so later jobs find it.",
+        resources=(_ALIAS_ARN, _KEY_ARN),
+    )
+    declare(
+        policy=_policy,
+        service="kms",
+        operation="GetKeyPolicy",
+        feature=Feature.COPY,
+        step="share skyvault key",
+        purpose="Check that the vault account may already use skyvault's key.",
+        resources=(_KEY_ARN,),
+    )
+    declare(
+        policy=_policy,
+        service="kms",
+        operation="PutKeyPolicy",
+        feature=Feature.COPY,
+        step="share skyvault key",
+        purpose="Let the vault account decrypt snapshots encrypted with skyvault's key (its key policy only).",
+        resources=(_KEY_ARN,),
+        destructive=True,
+    )
+
+_USE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+
+
+def _root(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:root"
+
+
+def key_policy(partition: str, owner_id: str, trusted_ids: list[str]) -> dict[str, Any]:
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OwnerAccountAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": _root(partition, owner_id)},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if trusted_ids:
+        statements.append(
+            {
+                "Sid": SHARE_SID,
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(_root(partition, a) for a in trusted_ids)},
+                "Action": _USE_ACTIONS,
+                "Resource": "*",
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _trusted_in(policy: dict[str, Any]) -> set[str]:
+    for statement in policy.get("Statement", []):
+        if statement.get("Sid") == SHARE_SID:
+            principals = statement.get("Principal", {}).get("AWS", [])
+            principals = [principals] if isinstance(principals, str) else principals
+            return {p.split(":")[4] for p in principals}
+    return set()
+
+
+def ensure_key(kms: AwsClient, owner_id: str, trusted_ids: list[str] = []) -> str:  # noqa: B006 - never mutated
+    """The ARN of skyvault's key in ``kms``'s account and region, created or shared as needed."""
+    partition = partition_for(kms.region)
+    try:
+        metadata = kms.describe_key(KeyId=ALIAS)["KeyMetadata"]
+    except NotFoundError:
+        created = kms.create_key(
+            Description="skyvault: encrypts snapshot copies that are shared with or kept in the vault account",
+            Policy=json.dumps(key_policy(partition, owner_id, trusted_ids)),
+            Tags=[{"TagKey": MANAGED_TAG, "TagValue": "true"}],
+        )["KeyMetadata"]
+        kms.create_alias(AliasName=ALIAS, TargetKeyId=created["KeyId"])
+        return str(created["Arn"])
+    arn = str(metadata["Arn"])
+    if trusted_ids:
+        policy = json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+        trusted = _trusted_in(policy)
+        if not set(trusted_ids) <= trusted:
+            policy["Statement"] = [s for s in policy.get("Statement", []) if s.get("Sid") != SHARE_SID]
+            policy["Statement"].append(
+                key_policy(partition, owner_id, sorted(trusted | set(trusted_ids)))["Statement"][1]
+            )
+            kms.put_key_policy(KeyId=arn, PolicyName="default", Policy=json.dumps(policy))
+    return arn

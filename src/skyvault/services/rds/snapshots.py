@@ -1,0 +1,221 @@
+"""Manual snapshots of RDS DB instances, Aurora clusters and DocumentDB clusters: create, copy, share, delete.
+
+The three speak the same API shape: DB instances have ``DBSnapshot``s, Aurora and DocumentDB clusters have
+``DBClusterSnapshot``s; DocumentDB goes through its own botocore client (``docdb``) whose actions are IAM
+``rds:`` actions. A ``Family`` names the operations and fields of one of the three; every function here takes one.
+
+AWS facts this module relies on: a snapshot copied to another region or from another account must name a KMS key
+in the destination when it is encrypted; a snapshot encrypted with the AWS-managed key (``aws/rds``) cannot be
+shared; tagging on create needs ``rds:AddTagsToResource`` as well as the create action; shared snapshots are
+addressed by ARN in the recipient account; manual snapshots share with at most 20 accounts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skyvault.aws.clients import AwsClient
+from skyvault.errors import NotFoundError
+from skyvault.permissions import Feature, declare
+from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progress, wait_for
+
+
+@dataclass(frozen=True)
+class Family:
+    kind: str  # the recovery-point kind: rds | aurora | docdb
+    service: str  # botocore client: rds | docdb
+    cluster: bool
+
+    @property
+    def noun(self) -> str:
+        return "DBClusterSnapshot" if self.cluster else "DBSnapshot"
+
+    @property
+    def id_param(self) -> str:
+        return f"{self.noun}Identifier"
+
+    @property
+    def arn_field(self) -> str:
+        return f"{self.noun}Arn"
+
+    @property
+    def source_param(self) -> str:
+        return "DBClusterIdentifier" if self.cluster else "DBInstanceIdentifier"
+
+    @property
+    def encrypted_field(self) -> str:
+        return "StorageEncrypted" if self.cluster else "Encrypted"
+
+    def op(self, verb: str) -> str:
+        """boto3 method name: ``op('create')`` -> ``create_db_cluster_snapshot``."""
+        return f"{verb}_db_cluster_snapshot" if self.cluster else f"{verb}_db_snapshot"
+
+
+RDS = Family("rds", "rds", cluster=False)
+AURORA = Family("aurora", "rds", cluster=True)
+DOCDB = Family("docdb", "docdb", cluster=True)
+FAMILIES = {f.kind: f for f in (RDS, AURORA, DOCDB)}
+
+_SNAP = "arn:${Partition}:rds:${Region}:${Account}:snapshot:*"
+_CSNAP = "arn:${Partition}:rds:${Region}:${Account}:cluster-snapshot:*"
+_ANY_SNAP = "arn:${Partition}:rds:${Region}:*:snapshot:*"
+_ANY_CSNAP = "arn:${Partition}:rds:${Region}:*:cluster-snapshot:*"
+_DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
+_CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
+_KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+
+
+def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: str, source: str) -> None:
+    """The same calls for each family; declared at import time, one row per (operation, feature)."""
+    declare(
+        policy=policy,
+        service=service,
+        operation=f"Create{noun}",
+        feature=Feature.BACKUP,
+        step="create snapshot",
+        purpose="Take a manual snapshot, tagged skyvault:managed with the job and source, on create.",
+        actions=(f"rds:Create{noun}", "rds:AddTagsToResource"),
+        resources=(source, snap),
+        tag_on_create=True,
+    )
+    for feature, step, purpose in (
+        (Feature.BACKUP, "wait for snapshot", "Follow the snapshot until it is available."),
+        (Feature.COPY, "wait for copy", "Follow copies and find snapshots shared with the vault account."),
+        (Feature.RESTORE, "find snapshot", "Check the snapshot to restore from exists and is available."),
+        (Feature.CLEANUP, "find snapshot", "Check a snapshot's skyvault tag before expiring it."),
+    ):
+        declare(
+            policy=policy,
+            service=service,
+            operation=f"Describe{noun}s",
+            feature=feature,
+            step=step,
+            purpose=purpose,
+            resources=(any_snap,) if feature is Feature.COPY else (snap,),
+        )
+    declare(
+        policy=policy,
+        service=service,
+        operation=f"Copy{noun}",
+        feature=Feature.COPY,
+        step="copy snapshot",
+        purpose="Copy a snapshot to another region, into the vault account, or re-encrypted with skyvault's "
+        "shareable key; the copy is tagged on create and encrypted with a key in the destination.",
+        actions=(f"rds:Copy{noun}", "rds:AddTagsToResource", *_KMS_USE),
+        resources=(any_snap, snap),
+        tag_on_create=True,
+    )
+    declare(
+        policy=policy,
+        service=service,
+        operation=f"Modify{noun}Attribute",
+        feature=Feature.COPY,
+        step="share snapshot",
+        purpose="Share a skyvault snapshot with the vault account for the cross-account copy, and unshare it after.",
+        resources=(snap,),
+        destructive=True,
+    )
+    for feature, step, purpose in (
+        (Feature.COPY, "delete intermediate", "Delete the re-encrypted intermediate copy made for sharing."),
+        (Feature.CLEANUP, "expire snapshot", "Delete skyvault's snapshots when their recovery point expires."),
+    ):
+        declare(
+            policy=policy,
+            service=service,
+            operation=f"Delete{noun}",
+            feature=feature,
+            step=step,
+            purpose=purpose,
+            resources=(snap,),
+            destructive=True,
+        )
+
+
+_declare_family("rds", "rds", "DBSnapshot", _SNAP, _ANY_SNAP, _DB)
+_declare_family("rds", "rds", "DBClusterSnapshot", _CSNAP, _ANY_CSNAP, _CLUSTER)
+_declare_family("docdb", "docdb", "DBClusterSnapshot", _CSNAP, _ANY_CSNAP, _CLUSTER)
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def snapshot_status(snapshot: dict[str, Any]) -> Status:
+    percent = snapshot.get("PercentProgress")
+    return Status(str(snapshot.get("Status", "unknown")), float(percent) if percent is not None else None)
+
+
+def describe(client: AwsClient, family: Family, snapshot: str) -> dict[str, Any]:
+    """One snapshot by identifier, or by ARN (how a recipient addresses a snapshot shared with it)."""
+    params: dict[str, Any] = {family.id_param: snapshot}
+    if snapshot.startswith("arn:"):
+        params["IncludeShared"] = True
+    found = getattr(client, family.op("describe") + "s")(**params)
+    items = found.get(f"{family.noun}s", [])
+    if not items:
+        raise NotFoundError(f"{family.noun} {snapshot} not found in account {client.account!r}, {client.region}")
+    return dict(items[0])
+
+
+def wait_available(
+    client: AwsClient,
+    family: Family,
+    snapshot: str,
+    *,
+    policy: WaitPolicy,
+    progress: Progress = no_progress,
+) -> dict[str, Any]:
+    latest: dict[str, Any] = {}
+
+    def poll() -> Status:
+        latest.update(describe(client, family, snapshot))
+        return snapshot_status(latest)
+
+    wait_for(poll, what=f"snapshot {snapshot} ({client.region})", policy=policy, progress=progress)
+    return latest
+
+
+def create(client: AwsClient, family: Family, source_id: str, snapshot_id: str, tags: dict[str, str]) -> dict[str, Any]:
+    result = getattr(client, family.op("create"))(
+        **{family.source_param: source_id, family.id_param: snapshot_id, "Tags": tag_list(tags)}
+    )
+    return dict(result[family.noun])
+
+
+def copy(
+    client: AwsClient,
+    family: Family,
+    source: str,
+    target_id: str,
+    tags: dict[str, str],
+    *,
+    kms_key_id: str | None = None,
+    source_region: str | None = None,
+) -> dict[str, Any]:
+    """Copy ``source`` (identifier, or ARN for another region/account) into ``client``'s account and region."""
+    params: dict[str, Any] = {
+        f"Source{family.id_param}": source,
+        f"Target{family.id_param}": target_id,
+        "Tags": tag_list(tags),
+    }
+    if kms_key_id:
+        params["KmsKeyId"] = kms_key_id
+    if source_region and source_region != client.region:
+        params["SourceRegion"] = source_region  # botocore presigns the cross-region request from it
+    return dict(getattr(client, family.op("copy"))(**params)[family.noun])
+
+
+def share(client: AwsClient, family: Family, snapshot_id: str, account_id: str, *, revoke: bool = False) -> None:
+    change = "ValuesToRemove" if revoke else "ValuesToAdd"
+    getattr(client, family.op("modify") + "_attribute")(
+        **{family.id_param: snapshot_id, "AttributeName": "restore", change: [account_id]}
+    )
+
+
+def delete(client: AwsClient, family: Family, snapshot_id: str) -> None:
+    getattr(client, family.op("delete"))(**{family.id_param: snapshot_id})
+
+
+def is_encrypted(snapshot: dict[str, Any], family: Family) -> bool:
+    return bool(snapshot.get(family.encrypted_field) or snapshot.get("Encrypted"))

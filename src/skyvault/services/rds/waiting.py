@@ -1,0 +1,67 @@
+"""Waiting for database resources with progress and a deadline (RDS, Aurora, DocumentDB, Redshift share it).
+
+Real snapshots and restores take minutes to hours; the lab makes them available at once. Drivers poll a
+describe function until the state is ready, report progress through a callback (the CLI draws it; drivers never
+print) and give up with a clear error at the deadline or on a failure state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from skyvault.errors import AwsError
+
+Progress = Callable[[str], None]
+
+
+def no_progress(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long to wait for one resource and how often to look (AWS asks for polls no faster than ~5-30 s)."""
+
+    timeout_s: float = 4 * 3600
+    poll_s: float = 15.0
+
+
+@dataclass(frozen=True)
+class Status:
+    state: str
+    percent: float | None = None
+
+
+def wait_for(
+    describe: Callable[[], Status],
+    *,
+    what: str,
+    ready: Collection[str] = ("available",),
+    failed: Collection[str] = ("failed", "incompatible-restore", "incompatible-parameters", "deleted", "deleting"),
+    policy: WaitPolicy = WaitPolicy(),
+    progress: Progress = no_progress,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Status:
+    """Poll ``describe`` until its state is in ``ready``; raise on a ``failed`` state or at the deadline."""
+    deadline = clock() + policy.timeout_s
+    last = ""
+    while True:
+        status = describe()
+        shown = f"{what}: {status.state}" + (f" ({status.percent:.0f}%)" if status.percent is not None else "")
+        if shown != last:
+            progress(shown)
+            last = shown
+        if status.state in ready:
+            return status
+        if status.state in failed:
+            raise AwsError(f"{what} entered state {status.state!r}", code=status.state)
+        if clock() >= deadline:
+            raise AwsError(
+                f"gave up waiting for {what} after {policy.timeout_s:.0f}s (last state {status.state!r})",
+                code="Timeout",
+                hint="the AWS operation continues; run the command again later or raise the timeout",
+            )
+        sleep(policy.poll_s)
