@@ -146,18 +146,19 @@ class IamReference:
                 continue
             if action.full_name != action_name:
                 problems.append(f"{action_name}: IAM spells it {action.full_name}")
-            problems.extend(self._validate_resources(action, permission.resources))
+            problems.extend(self._validate_resources(action, permission.resources_for(action_name), permission))
             for _operator, key, _values in permission.conditions:
                 if not action.supports_key(key) and not _is_global_key(key):
                     problems.append(f"{action_name}: condition key {key} is not valid for this action")
         return problems
 
-    def _validate_resources(self, action: ActionRef, templates: tuple[str, ...]) -> list[str]:
+    def _validate_resources(self, action: ActionRef, templates: tuple[str, ...], permission: Permission) -> list[str]:
         problems = []
         if not action.resource_types and templates != ("*",):
             return [f"{action.full_name}: IAM has no resource types for it: use '*', not {', '.join(templates)}"]
         required = action.required_resource_types
-        if "*" in templates and required:
+        # '*' is right for a resource that does not exist yet (tagging a KMS key while CreateKey creates it).
+        if "*" in templates and required and not permission.tag_on_create:
             patterns = [ref.arn for rt in required if (ref := self.resource_type(action.prefix, rt))]
             problems.append(f"{action.full_name}: '*' although IAM scopes it to resources: {patterns}")
         covered: set[str] = set()

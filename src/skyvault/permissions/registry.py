@@ -66,6 +66,17 @@ class Permission:
         prefix = IAM_PREFIX.get(self.service, self.service)
         return (f"{prefix}:{self.operation}",)
 
+    def resources_for(self, action: str) -> tuple[str, ...]:
+        """The ARN templates that apply to one of the actions: those of the action's own service (and ``*``).
+
+        A declaration with companion actions lists every resource once, e.g. an encrypted copy declares
+        ``actions=("rds:CopyDBSnapshot", "kms:CreateGrant")`` with the snapshot ARNs *and* the KMS key ARN; each
+        action is granted on its own service's ARNs. Without a template of its service an action gets them all.
+        """
+        prefix = action.split(":", 1)[0]
+        own = tuple(t for t in self.resources if t == "*" or t.split(":")[2:3] == [prefix])
+        return own or self.resources
+
 
 @dataclass
 class Registry:

@@ -114,7 +114,7 @@ def grants_for(
                 continue
             restriction = restriction_for(permission, action, reference) if restricted else NONE
             ref = reference.action(action)
-            for template in permission.resources:
+            for template in permission.resources_for(action):
                 block: dict[str, Any] = {op: dict(keys) for op, keys in declared.items()}
                 label = "Conditioned" if declared else ""
                 if restriction.block and _targeted(restriction, template, ref, reference):
@@ -173,8 +173,8 @@ def statements_for(grants: Iterable[Grant], reference: IamReference | None = Non
     used_sids: set[str] = set()
     for (prefix, condition, label), actions in sorted(by_condition.items()):
         by_resources: dict[tuple[str, ...], list[str]] = defaultdict(list)
-        for action, resources in actions.items():
-            by_resources[tuple(sorted(resources))].append(action)
+        for action, resource_set in actions.items():
+            by_resources[tuple(sorted(resource_set))].append(action)
         for resources, grouped in sorted(by_resources.items(), key=lambda item: (item[0] != ("*",), item[0])):
             sid = _unique_sid(_camel(prefix) + label + _resource_hint(grouped[0], resources, reference), used_sids)
             statement: dict[str, Any] = {
@@ -254,8 +254,6 @@ def render_policies(
     """The managed policies (usually one) granting exactly what the rows' declarations need."""
     rows = list(dict.fromkeys(rows))
     check_rows(rows, registry)
-    grants = grants_for(
-        registry.select(policies=rows), restricted=restricted, values=values or {}, overrides=overrides
-    )
+    grants = grants_for(registry.select(policies=rows), restricted=restricted, values=values or {}, overrides=overrides)
     name = "skyvault-" + "-".join(rows) + ("-restricted" if restricted else "")
     return split_documents(name, statements_for(grants), limit)

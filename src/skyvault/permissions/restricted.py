@@ -56,9 +56,9 @@ def target_resource_types(action: ActionRef, candidates: list[str]) -> list[str]
     best: list[str] = []
     for rt in candidates:
         flat = rt.replace("-", "").lower()
-        if noun.endswith(flat) or noun.endswith(flat + "s"):
-            if not best or len(flat) > len(best[0].replace("-", "")):
-                best = [rt]
+        named = noun.endswith(flat) or noun.endswith(flat + "s")
+        if named and (not best or len(flat) > len(best[0].replace("-", ""))):
+            best = [rt]
     return best or candidates
 
 
@@ -77,15 +77,24 @@ def _resource_tag_key(action: ActionRef, tag: str, resource_types: list[str]) ->
     return None
 
 
+def primary_action(permission: Permission) -> str:
+    """The action that creates or destroys: the operation's own, not companions such as KMS for encryption."""
+    actions = permission.iam_actions
+    own = [a for a in actions if a.split(":", 1)[1].lower() == permission.operation.lower()]
+    return own[0] if own else actions[0]
+
+
 def restriction_for(permission: Permission, action_name: str, reference: IamReference | None = None) -> Restriction:
     """The restricted policy's condition for one IAM action of one declaration."""
-    if not (permission.destructive or permission.tag_on_create):
+    if not (permission.destructive or permission.tag_on_create) or action_name != primary_action(permission):
         return NONE
     reference = reference or iam_reference()
     action = reference.action(action_name)
     if action is None:
         return Restriction("unconditionable", {}, f"unknown to IAM's reference: cannot condition {action_name}")
-    declared_types = sorted({rt for t in permission.resources for rt in reference.resource_types_for(action, t)})
+    declared_types = sorted(
+        {rt for t in permission.resources_for(action_name) for rt in reference.resource_types_for(action, t)}
+    )
     resource_types = target_resource_types(action, declared_types)
     targets = frozenset(resource_types) if resource_types != declared_types else frozenset()
 

@@ -129,7 +129,8 @@ def apply() -> None:
         )
         return ActionResult({"EvaluationResults": results, "IsTruncated": False})
 
-    IamResponse._determine_resource = _determine_resource
-    IamResponse.simulate_principal_policy = simulate_principal_policy
-    IamResponse.simulate_custom_policy = simulate_custom_policy
+    # moto dispatches an action to the response method of the same (snake_case) name.
+    setattr(IamResponse, "_determine_resource", _determine_resource)  # noqa: B010
+    setattr(IamResponse, "simulate_principal_policy", simulate_principal_policy)  # noqa: B010
+    setattr(IamResponse, "simulate_custom_policy", simulate_custom_policy)  # noqa: B010
     setattr(IamResponse, _MARK, True)
