@@ -19,8 +19,10 @@ TF_VALUES = {
     "Partition": "${data.aws_partition.current.partition}",
     "Account": "${data.aws_caller_identity.current.account_id}",
 }
-_OURS = re.compile(r"\$\{(data\.aws_partition\.current\.partition|data\.aws_caller_identity\.current\.account_id"
-                   r"|var\.[a-z_]+)\}")
+_OURS = re.compile(
+    r"\$\{(data\.aws_partition\.current\.partition|data\.aws_caller_identity\.current\.account_id"
+    r"|var\.[a-z_]+)\}"
+)
 
 
 def _escape(text: str) -> str:

@@ -42,8 +42,10 @@ def tenant_trust_policy(
         if not _PRINCIPAL_ARN.match(arn) or arn.split(":")[4] != admin_account:
             raise ConfigError(f"admin principal {arn!r} is not a role/user ARN in account {admin_account}")
     principal: str | list[str] = (
-        list(admin_principals) if len(admin_principals) > 1 else admin_principals[0]
-    ) if admin_principals else f"arn:{partition}:iam::{admin_account}:root"
+        (list(admin_principals) if len(admin_principals) > 1 else admin_principals[0])
+        if admin_principals
+        else f"arn:{partition}:iam::{admin_account}:root"
+    )
     return {
         "Version": POLICY_VERSION,
         "Statement": [
