@@ -183,6 +183,10 @@ class Repository:
                 self._index, self._index_files = load_index(self.backend, self.sealer, threads=max(2, self.threads))
             return self._index
 
+    def set_index(self, index: Index, files: list[str]) -> None:
+        with self._index_lock:
+            self._index, self._index_files = index, list(files)
+
     def reload_index(self) -> Index:
         with self._index_lock:
             self._index = None

@@ -1,0 +1,143 @@
+"""``library check``: verify structure, and with ``read_data`` every byte.
+
+Structure: every index file decrypts; every pack an index names exists and is large enough; every snapshot
+decrypts, its block map reads, and every blob it references is indexed. Packs no index names (left by an
+interrupted backup) are warnings, not errors: nothing references them and prune removes them.
+``read_data``: every pack is downloaded, its BLAKE3 hash must equal its name, its header must agree with the
+index, and every blob must decrypt, decompress and hash back to its ID. Every problem names the file/blob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from skyvault.errors import LibraryError, SkyvaultError
+from skyvault.library.crypto import content_id
+from skyvault.library.format import DATA, id_of_name, pack_name
+from skyvault.library.index import Index, read_index_file
+from skyvault.library.locks import live_locks
+from skyvault.library.packs import PackEntry, parse_pack_header
+from skyvault.library.references import snapshot_refs
+from skyvault.library.repository import Repository
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class CheckReport:
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    packs: int = 0
+    index_files: int = 0
+    snapshots: int = 0
+    blobs: int = 0
+    bytes_read: int = 0
+    locks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "packs": self.packs,
+            "index_files": self.index_files,
+            "snapshots": self.snapshots,
+            "blobs": self.blobs,
+            "bytes_read": self.bytes_read,
+            "live_locks": self.locks,
+        }
+
+
+def check(repo: Repository, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
+    report = CheckReport()
+    backend = repo.backend
+    listed = dict(backend.list(DATA))
+    index = Index()
+    index_names = [name for name, _ in backend.list("index")]
+    for name in index_names:
+        try:
+            for pack_id, entries in read_index_file(backend, repo.sealer, name):
+                index.add_pack(pack_id, entries)
+        except SkyvaultError as exc:
+            report.errors.append(f"{name}: cannot read index: {exc.message}")
+    report.index_files = len(index_names)
+    report.blobs = len(index)
+    report.locks = len(live_locks(backend))
+    repo.set_index(index, index_names)  # block maps are read through the index being checked
+
+    indexed = index.packs
+    for pack_id, entries in indexed.items():
+        name = pack_name(pack_id)
+        if name not in listed:
+            report.errors.append(f"{name}: named by the index but missing")
+            continue
+        end = max((e.offset + e.length for e in entries), default=0)
+        if end > listed[name]:
+            report.errors.append(f"{name}: {listed[name]} bytes, but the index places a blob up to byte {end}")
+    unindexed = [n for n in listed if id_of_name(n) not in indexed]
+    for name in unindexed:
+        report.warnings.append(f"{name}: not in any index (left by an interrupted backup; prune removes it)")
+    report.packs = len(listed)
+
+    for snapshot_id in repo.snapshot_ids():
+        report.snapshots += 1
+        try:
+            manifest = repo.load_snapshot(snapshot_id)
+            refs = snapshot_refs(repo, manifest)
+        except SkyvaultError as exc:
+            report.errors.append(f"snapshot {snapshot_id}: {exc.message}")
+            continue
+        missing = [b for b in refs.pages if b not in index]
+        missing_blocks = [(i, b) for i, b in refs.blocks if b not in index]
+        for blob_id in missing:
+            report.errors.append(f"snapshot {snapshot_id}: block-map page {blob_id.hex()} is missing")
+        for i, blob_id in missing_blocks[:20]:
+            report.errors.append(f"snapshot {snapshot_id}: block {i}: blob {blob_id.hex()} is missing")
+        if len(missing_blocks) > 20:
+            report.errors.append(f"snapshot {snapshot_id}: ... and {len(missing_blocks) - 20} more missing blocks")
+
+    if read_data:
+        names = [n for n in listed if id_of_name(n) in indexed] + unindexed
+        with ThreadPoolExecutor(max_workers=repo.threads) as pool:
+            for problems, size in pool.map(lambda n: _read_pack(repo, n, indexed.get(id_of_name(n))), names):
+                report.errors.extend(problems)
+                report.bytes_read += size
+                if progress is not None:
+                    progress(size)
+    return report
+
+
+def _read_pack(repo: Repository, name: str, indexed: list[PackEntry] | None) -> tuple[list[str], int]:
+    """Verify one pack end to end; returns the problems found (each naming the pack and blob)."""
+    try:
+        data = repo.backend.get(name)
+    except SkyvaultError as exc:
+        return [f"{name}: cannot read: {exc.message}"], 0
+    problems: list[str] = []
+    if content_id(data) != id_of_name(name):
+        problems.append(f"{name}: content does not match its name (corrupt pack)")
+    try:
+        entries = parse_pack_header(repo.sealer, data, len(data), name)
+    except LibraryError as exc:
+        return [*problems, f"{name}: unreadable header: {exc.message}"], len(data)
+    if indexed is not None and sorted(entries) != sorted(indexed):
+        problems.append(f"{name}: header does not match the index")
+    view = memoryview(data)
+    for entry in entries:
+        where = f"{name}"
+        try:
+            plain = repo.decode_blob(
+                entry.blob_id, view[entry.offset : entry.offset + entry.length], entry.raw_length, where
+            )
+        except LibraryError as exc:
+            problems.append(exc.message)
+            continue
+        if repo.sealer.blob_id(plain) != entry.blob_id:
+            problems.append(f"blob {entry.blob_id.hex()} in {name}: content does not hash to its ID")
+    return problems, len(data)
