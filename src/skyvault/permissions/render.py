@@ -17,7 +17,7 @@ from typing import Any
 
 from skyvault.errors import NotFoundError
 from skyvault.permissions.iamref import IamReference, iam_reference
-from skyvault.permissions.registry import REGISTRY, Permission, Registry
+from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry
 from skyvault.permissions.restricted import NONE, Restriction, restriction_for
 
 POLICY_VERSION = "2012-10-17"
@@ -108,7 +108,7 @@ def grants_for(
     reference = reference or iam_reference()
     grants: list[Grant] = []
     for permission in permissions:
-        declared = _declared_block(permission)
+        declared = _declared_block(permission, values)
         for action in permission.iam_actions:
             if action in NO_PERMISSION_ACTIONS:
                 continue
@@ -127,10 +127,13 @@ def grants_for(
     return _drop_redundant(grants)
 
 
-def _declared_block(permission: Permission) -> dict[str, dict[str, Any]]:
+def _declared_block(permission: Permission, values: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    # Placeholders in condition values (``s3:prefix`` = ``${Prefix}/*``) are filled like ARNs; IAM's own policy
+    # variables (``${aws:username}``) contain a colon and are left alone.
     block: dict[str, dict[str, Any]] = defaultdict(dict)
-    for operator, key, values in permission.conditions:
-        block[operator][key] = list(values) if len(values) != 1 else values[0]
+    for operator, key, wanted in permission.conditions:
+        filled = [substitute(v, values) for v in wanted]
+        block[operator][key] = filled if len(filled) != 1 else filled[0]
     return dict(block)
 
 
@@ -250,10 +253,16 @@ def render_policies(
     overrides: Mapping[str, Sequence[str]] | None = None,
     registry: Registry = REGISTRY,
     limit: int = MANAGED_POLICY_MAX_CHARS,
+    features: Iterable[Feature] | None = None,
 ) -> list[PolicyDocument]:
-    """The managed policies (usually one) granting exactly what the rows' declarations need."""
+    """The managed policies (usually one) granting exactly what the rows' declarations need (optionally only
+    for some features: the proof gives a principal exactly what the features it runs need)."""
     rows = list(dict.fromkeys(rows))
     check_rows(rows, registry)
-    grants = grants_for(registry.select(policies=rows), restricted=restricted, values=values or {}, overrides=overrides)
+    wanted = list(features) if features is not None else None
+    selected = registry.select(policies=rows, features=wanted)
+    if not selected:
+        raise NotFoundError(f"no permissions are declared for {', '.join(rows)} with features {wanted}")
+    grants = grants_for(selected, restricted=restricted, values=values or {}, overrides=overrides)
     name = "skyvault-" + "-".join(rows) + ("-restricted" if restricted else "")
     return split_documents(name, statements_for(grants), limit)

@@ -34,7 +34,7 @@ ConditionBlock = dict[str, dict[str, Any]]
 class Restriction:
     """The condition the restricted policy puts on one action of one declaration (``block`` empty: none)."""
 
-    kind: str  # managed | allow-overwrite | own-tag-keys | create-with-tag | unconditionable | none
+    kind: str  # managed | allow-overwrite | own-tag-keys | create-with-tag | owned-prefix | unconditionable | none
     block: ConditionBlock
     summary: str
     # Resource types the condition applies to (the one created or destroyed); empty: every resource.
@@ -106,6 +106,9 @@ def restriction_for(permission: Permission, action_name: str, reference: IamRefe
             {"ForAllValues:StringLike": {"aws:TagKeys": [f"{TAG_PREFIX}*"]}, "Null": {"aws:TagKeys": "false"}},
             f"only skyvault's own tag keys ({TAG_PREFIX}*)",
         )
+    if permission.destructive and all("${Prefix}" in t for t in permission.resources_for(action_name)):
+        # Library files carry no tags: their ARN, limited to skyvault's own prefix, is the restriction.
+        return Restriction("owned-prefix", {}, "only inside skyvault's own prefix (scoped by the resource ARN)")
     if permission.destructive:
         overwrite = permission.feature is Feature.RESTORE_OVERWRITE
         tag = ALLOW_OVERWRITE_TAG if overwrite else MANAGED_TAG
