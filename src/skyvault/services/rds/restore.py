@@ -1,0 +1,316 @@
+"""Restore an RDS instance, an Aurora cluster or a DocumentDB cluster from a skyvault snapshot.
+
+Target ``new``: a new instance/cluster named ``--name`` (default ``<source>-restored-<suffix>``). Aurora and
+DocumentDB restore the cluster first, then add the captured member instances, writer first. The captured
+configuration (instance class, subnet group, security groups, parameter/option groups, port, Multi-AZ, IAM auth,
+tags) is applied; networking and groups are applied only in the source account and region (they do not exist
+elsewhere) unless given as options, and what was left out is reported.
+
+Target ``original`` (only with confirmation): rename-swap. The original is renamed to ``<id>-pre-restore-
+<suffix>`` and kept (never deleted by skyvault), then the snapshot is restored under the original identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from skyvault.aws.clients import AwsClient, ClientFactory
+from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
+from skyvault.permissions import Feature, declare
+from skyvault.permissions.registry import TAG_PREFIX
+from skyvault.services.rds.backup import JobLike
+from skyvault.services.rds.config_capture import describe_cluster, describe_instance
+from skyvault.services.rds.snapshots import Family, tag_list
+from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
+
+_DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
+_CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
+_SNAP = "arn:${Partition}:rds:${Region}:${Account}:snapshot:*"
+_CSNAP = "arn:${Partition}:rds:${Region}:${Account}:cluster-snapshot:*"
+_GROUPS = (
+    "arn:${Partition}:rds:${Region}:${Account}:subgrp:*",
+    "arn:${Partition}:rds:${Region}:${Account}:pg:*",
+    "arn:${Partition}:rds:${Region}:${Account}:og:*",
+)
+_KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+
+declare(
+    policy="rds",
+    service="rds",
+    operation="RestoreDBInstanceFromDBSnapshot",
+    feature=Feature.RESTORE,
+    step="restore instance",
+    purpose="Create a new DB instance from a skyvault snapshot with the captured configuration and tags.",
+    actions=("rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource", *_KMS_USE),
+    resources=(_DB, _SNAP, *_GROUPS),
+)
+for _policy, _service in (("rds", "rds"), ("docdb", "docdb")):
+    declare(
+        policy=_policy,
+        service=_service,
+        operation="RestoreDBClusterFromSnapshot",
+        feature=Feature.RESTORE,
+        step="restore cluster",
+        purpose="Create a new cluster from a skyvault cluster snapshot with the captured configuration and tags.",
+        actions=("rds:RestoreDBClusterFromSnapshot", "rds:AddTagsToResource", *_KMS_USE),
+        resources=(_CLUSTER, _CSNAP, *_GROUPS),
+    )
+    declare(
+        policy=_policy,
+        service=_service,
+        operation="CreateDBInstance",
+        feature=Feature.RESTORE,
+        step="add cluster instances",
+        purpose="Add the captured member instances (writer first) to the restored cluster.",
+        actions=("rds:CreateDBInstance", "rds:AddTagsToResource"),
+        resources=(_DB, _CLUSTER, *_GROUPS),
+    )
+    declare(
+        policy=_policy,
+        service=_service,
+        operation="ModifyDBCluster",
+        feature=Feature.RESTORE_OVERWRITE,
+        step="rename original",
+        purpose="Rename the original cluster aside (kept, not deleted) before restoring under its identifier.",
+        resources=(_CLUSTER,),
+        destructive=True,
+    )
+declare(
+    policy="rds",
+    service="rds",
+    operation="ModifyDBInstance",
+    feature=Feature.RESTORE_OVERWRITE,
+    step="rename original",
+    purpose="Rename the original instance aside (kept, not deleted) before restoring under its identifier.",
+    resources=(_DB,),
+    destructive=True,
+)
+
+
+def _exists(fn: Any, client: AwsClient, identifier: str) -> bool:
+    try:
+        fn(client, identifier)
+    except NotFoundError:
+        return False
+    return True
+
+
+def _instance_status(client: AwsClient, identifier: str) -> Status:
+    return Status(str(describe_instance(client, identifier).get("DBInstanceStatus", "unknown")))
+
+
+def _cluster_status(client: AwsClient, identifier: str) -> Status:
+    return Status(str(describe_cluster(client, identifier).get("Status", "unknown")))
+
+
+def choose_snapshot(point: Any, account: str | None, region: str | None) -> dict[str, Any]:
+    """The snapshot to restore from: the original, or the copy in ``--account`` / ``--region``."""
+    native = point.native
+    if not account and not region:
+        return {"account": point.account, "region": point.region, "snapshot": native["snapshot_id"]}
+    for copied in native.get("copies", []):
+        if (not account or copied["account"] == account) and (not region or copied["region"] == region):
+            return {"account": copied["account"], "region": copied["region"], "snapshot": copied["snapshot_id"]}
+    if (not account or account == point.account) and (not region or region == point.region):
+        return {"account": point.account, "region": point.region, "snapshot": native["snapshot_id"]}
+    raise NotFoundError(
+        f"recovery point {point.id} has no copy in account {account or point.account!r}, "
+        f"region {region or point.region}",
+        hint="'skyvault backups show' lists the copies",
+    )
+
+
+def restore(
+    job: JobLike,
+    factory: ClientFactory,
+    family: Family,
+    point: Any,
+    *,
+    target: str,
+    confirmed: bool,
+    name: str | None,
+    account: str | None,
+    region: str | None,
+    options: dict[str, Any],
+    wait: WaitPolicy,
+) -> dict[str, Any]:
+    captured = point.captured_config
+    where = choose_snapshot(point, account, region)
+    client = factory.client(where["account"], where["region"], family.service)
+    at_source = where["account"] == point.account and where["region"] == point.region
+    suffix = point.id.rsplit("-", 1)[-1][-8:]
+    describe = describe_cluster if family.cluster else describe_instance
+    result: dict[str, Any] = {"recovery_point": point.id, "account": where["account"], "region": where["region"]}
+
+    if target == "original":
+        if not confirmed:
+            raise ConfirmationRequiredError(
+                "restoring over the original needs explicit confirmation; nothing was changed", hint="add --yes"
+            )
+        if not at_source:
+            raise ConflictError("--target original restores in the source account and region only")
+        new_id = captured["identifier"]
+        if _exists(describe, client, new_id):
+            aside = f"{new_id}-pre-restore-{suffix}"[:63]
+            job.step(f"{new_id}: rename original", lambda: _rename(client, family, new_id, aside, wait, job))
+            result["original_renamed_to"] = aside
+    else:
+        new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
+        if _exists(describe, client, new_id):
+            raise ConflictError(f"{new_id} already exists in account {where['account']!r}, {where['region']}",
+                                hint="choose another --name")  # fmt: skip
+
+    tags = {**captured.get("tags", {}), f"{TAG_PREFIX}restored-from": point.id}
+    tags = {k: v for k, v in tags.items() if not k.startswith("aws:")}
+    dropped: list[str] = []
+    if family.cluster:
+        result.update(_restore_cluster(job, client, family, captured, where["snapshot"], new_id, tags, at_source,
+                                       options, dropped, wait))  # fmt: skip
+    else:
+        result.update(_restore_instance(job, client, captured, where["snapshot"], new_id, tags, at_source, options,
+                                        dropped, wait))  # fmt: skip
+    if dropped:
+        result["not_applied"] = dropped
+    return result
+
+
+def _rename(client: AwsClient, family: Family, current: str, aside: str, wait: WaitPolicy, job: JobLike) -> str:
+    if family.cluster:
+        client.modify_db_cluster(DBClusterIdentifier=current, NewDBClusterIdentifier=aside, ApplyImmediately=True)
+        wait_for(lambda: _cluster_status(client, aside), what=f"cluster {aside}", policy=wait, progress=job.progress)
+    else:
+        client.modify_db_instance(DBInstanceIdentifier=current, NewDBInstanceIdentifier=aside, ApplyImmediately=True)
+        wait_for(lambda: _instance_status(client, aside), what=f"instance {aside}", policy=wait, progress=job.progress)
+    return aside
+
+
+def _placement(
+    captured: dict[str, Any], at_source: bool, options: dict[str, Any], dropped: list[str]
+) -> dict[str, Any]:
+    """Networking and groups: options win; the captured ones only where they exist (the source account/region)."""
+    params: dict[str, Any] = {}
+    subnet_group = options.get("subnet_group") or (captured.get("subnet_group") if at_source else None)
+    if subnet_group:
+        params["DBSubnetGroupName"] = subnet_group
+    if at_source and captured.get("security_groups"):
+        params["VpcSecurityGroupIds"] = captured["security_groups"]
+    if not at_source:
+        dropped += [
+            k for k in ("subnet_group", "security_groups", "parameter_group", "option_group") if captured.get(k)
+        ]
+    return params
+
+
+def _restore_instance(
+    job: JobLike,
+    client: AwsClient,
+    captured: dict[str, Any],
+    snapshot: str,
+    new_id: str,
+    tags: dict[str, str],
+    at_source: bool,
+    options: dict[str, Any],
+    dropped: list[str],
+    wait: WaitPolicy,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "DBInstanceIdentifier": new_id,
+        "DBSnapshotIdentifier": snapshot,
+        "DBInstanceClass": options.get("instance_class") or captured.get("instance_class"),
+        "MultiAZ": captured.get("multi_az", False),
+        "PubliclyAccessible": captured.get("publicly_accessible", False),
+        "CopyTagsToSnapshot": captured.get("copy_tags_to_snapshot", False),
+        "EnableIAMDatabaseAuthentication": captured.get("iam_auth", False),
+        "Tags": tag_list(tags),
+        **_placement(captured, at_source, options, dropped),
+    }
+    for key, field in (("Port", "port"), ("StorageType", "storage_type"), ("Iops", "iops")):
+        if captured.get(field):
+            params[key] = captured[field]
+    if at_source:
+        for key, field in (("DBParameterGroupName", "parameter_group"), ("OptionGroupName", "option_group")):
+            if captured.get(field) and not str(captured[field]).startswith("default"):
+                params[key] = captured[field]
+    job.step(f"{new_id}: restore instance", lambda: bool(client.restore_db_instance_from_db_snapshot(**params)))
+    job.progress(f"waiting for instance {new_id}")
+    wait_for(lambda: _instance_status(client, new_id), what=f"instance {new_id}", policy=wait, progress=job.progress)
+    db = describe_instance(client, new_id)
+    endpoint = db.get("Endpoint") or {}
+    return {
+        "kind": "rds",
+        "identifier": new_id,
+        "arn": db.get("DBInstanceArn"),
+        "endpoint": endpoint.get("Address"),
+        "port": endpoint.get("Port"),
+        "status": db.get("DBInstanceStatus"),
+    }
+
+
+def _creator(client: AwsClient, params: dict[str, Any]) -> Callable[[], bool]:
+    return lambda: bool(client.create_db_instance(**params))
+
+
+def _instance_poller(client: AwsClient, identifier: str) -> Callable[[], Status]:
+    return lambda: _instance_status(client, identifier)
+
+
+def _restore_cluster(
+    job: JobLike,
+    client: AwsClient,
+    family: Family,
+    captured: dict[str, Any],
+    snapshot: str,
+    new_id: str,
+    tags: dict[str, str],
+    at_source: bool,
+    options: dict[str, Any],
+    dropped: list[str],
+    wait: WaitPolicy,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "DBClusterIdentifier": new_id,
+        "SnapshotIdentifier": snapshot,
+        "Engine": captured["engine"],
+        "Tags": tag_list(tags),
+        **_placement(captured, at_source, options, dropped),
+    }
+    for key, field in (("EngineVersion", "engine_version"), ("Port", "port")):
+        if captured.get(field):
+            params[key] = captured[field]
+    if family.kind == "aurora" and captured.get("iam_auth"):
+        params["EnableIAMDatabaseAuthentication"] = True
+    if at_source and captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
+        params["DBClusterParameterGroupName"] = captured["parameter_group"]
+    job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_db_cluster_from_snapshot(**params)))
+    wait_for(lambda: _cluster_status(client, new_id), what=f"cluster {new_id}", policy=wait, progress=job.progress)
+    members = captured.get("members") or [{"instance_class": None, "writer": True}]
+    instances = []
+    for index, member in enumerate(members, start=1):
+        instance_id = f"{new_id}-{index}"[:63]
+        instance_class = options.get("instance_class") or member.get("instance_class") or "db.r5.large"
+        instance_params: dict[str, Any] = {
+            "DBInstanceIdentifier": instance_id,
+            "DBInstanceClass": instance_class,
+            "Engine": captured["engine"],
+            "DBClusterIdentifier": new_id,
+            "Tags": tag_list(tags),
+        }
+        if member.get("promotion_tier") is not None:
+            instance_params["PromotionTier"] = member["promotion_tier"]
+        job.step(f"{new_id}: add instance {instance_id}", _creator(client, instance_params))
+        instances.append(instance_id)
+    for instance_id in instances:
+        wait_for(_instance_poller(client, instance_id), what=f"instance {instance_id}", policy=wait,
+                 progress=job.progress)  # fmt: skip
+    cluster = describe_cluster(client, new_id)
+    return {
+        "kind": family.kind,
+        "identifier": new_id,
+        "arn": cluster.get("DBClusterArn"),
+        "endpoint": cluster.get("Endpoint"),
+        "reader_endpoint": cluster.get("ReaderEndpoint"),
+        "port": cluster.get("Port"),
+        "instances": instances,
+        "status": cluster.get("Status"),
+    }
