@@ -72,10 +72,12 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
     repo.set_index(index, index_names)  # block maps are read through the index being checked
 
     indexed = index.packs
+    missing_packs: set[bytes] = set()
     for pack_id, entries in indexed.items():
         name = pack_name(pack_id)
         if name not in listed:
             report.errors.append(f"{name}: named by the index but missing")
+            missing_packs.add(pack_id)
             continue
         end = max((e.offset + e.length for e in entries), default=0)
         if end > listed[name]:
@@ -85,18 +87,24 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
         report.warnings.append(f"{name}: not in any index (left by an interrupted backup; prune removes it)")
     report.packs = len(listed)
 
+    def absent(blob_id: bytes) -> bool:
+        entry = index.get(blob_id)
+        return entry is None or entry.pack_id in missing_packs
+
     for snapshot_id in repo.snapshot_ids():
         report.snapshots += 1
         try:
             manifest = repo.load_snapshot(snapshot_id)
+            missing_pages = [p for p in manifest.page_ids if absent(p)]
+            for blob_id in missing_pages:
+                report.errors.append(f"snapshot {snapshot_id}: block-map page {blob_id.hex()} is missing")
+            if missing_pages:
+                continue
             refs = snapshot_refs(repo, manifest)
         except SkyvaultError as exc:
             report.errors.append(f"snapshot {snapshot_id}: {exc.message}")
             continue
-        missing = [b for b in refs.pages if b not in index]
-        missing_blocks = [(i, b) for i, b in refs.blocks if b not in index]
-        for blob_id in missing:
-            report.errors.append(f"snapshot {snapshot_id}: block-map page {blob_id.hex()} is missing")
+        missing_blocks = [(i, b) for i, b in refs.blocks if absent(b)]
         for i, blob_id in missing_blocks[:20]:
             report.errors.append(f"snapshot {snapshot_id}: block {i}: blob {blob_id.hex()} is missing")
         if len(missing_blocks) > 20:

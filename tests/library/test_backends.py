@@ -1,0 +1,108 @@
+"""One conformance suite, run against every backend: memory, local disk, and S3 on the lab."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from skyvault.errors import ConflictError, LibraryError, NotFoundError
+from skyvault.library.backends import LocalBackend, MemoryBackend, S3Backend
+from skyvault.library.backends.base import Backend
+
+
+def lab_s3(lab_env: Any) -> Any:
+    """A plain boto3 client on the lab for test setup (the product's clients refuse undeclared calls)."""
+    return boto3.client("s3", endpoint_url=lab_env.lab.endpoint, region_name="us-east-1")
+
+
+PACK = "data/ab/" + "ab" + "0" * 62
+INDEX = "index/" + "1" * 64
+
+
+@pytest.fixture(params=["memory", "local", "s3"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "memory":
+        yield MemoryBackend()
+    elif request.param == "local":
+        yield LocalBackend(tmp_path / "lib")
+    else:
+        lab_env: Any = request.getfixturevalue("lab_env")
+        factory = lab_env.factory()
+        bucket = f"lib-{secrets.token_hex(4)}"
+        lab_s3(lab_env).create_bucket(Bucket=bucket)
+        yield S3Backend(factory.client("admin", "us-east-1", "s3"), bucket, "team/lib")
+
+
+def test_put_get_roundtrip_and_overwrite(backend: Backend) -> None:
+    backend.put(PACK, b"hello")
+    assert backend.get(PACK) == b"hello"
+    backend.put(PACK, memoryview(bytearray(b"world!")))
+    assert backend.get(PACK) == b"world!"
+    assert backend.exists(PACK)
+
+
+def test_get_range(backend: Backend) -> None:
+    data = bytes(range(256)) * 10
+    backend.put(INDEX, data)
+    assert backend.get_range(INDEX, 10, 20) == data[10:30]
+    assert backend.get_range(INDEX, len(data) - 5, 5) == data[-5:]
+    with pytest.raises(NotFoundError):
+        backend.get_range(INDEX, len(data) - 5, 10)
+
+
+def test_missing_files(backend: Backend) -> None:
+    with pytest.raises(NotFoundError):
+        backend.get(INDEX)
+    with pytest.raises(NotFoundError):
+        backend.get_range(INDEX, 0, 1)
+    assert not backend.exists(INDEX)
+    backend.delete(INDEX)  # deleting a missing file is not an error
+
+
+def test_if_absent_refuses_to_replace(backend: Backend) -> None:
+    backend.put("locks/exclusive", b"first", if_absent=True)
+    with pytest.raises(ConflictError):
+        backend.put("locks/exclusive", b"second", if_absent=True)
+    assert backend.get("locks/exclusive") == b"first"
+
+
+def test_list_by_kind_with_sizes(backend: Backend) -> None:
+    packs = {f"data/{h[:2]}/{h}": n for n, h in enumerate(secrets.token_hex(32) for _ in range(5))}
+    for name, n in packs.items():
+        backend.put(name, b"x" * n)
+    backend.put(INDEX, b"idx")
+    backend.put("config", b"c")
+    assert dict(backend.list("data")) == packs
+    assert dict(backend.list("index")) == {INDEX: 3}
+    assert list(backend.list("snapshots")) == []
+    backend.delete(next(iter(packs)))
+    assert len(dict(backend.list("data"))) == 4
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "data/xx/" + "0" * 64, "data/ab/" + "cd" * 32, "index/abc", "foo"])
+def test_invalid_names_are_refused(backend: Backend, name: str) -> None:
+    with pytest.raises(LibraryError):
+        backend.put(name, b"x")
+    with pytest.raises(LibraryError):
+        backend.get(name)
+
+
+def test_concurrent_puts(backend: Backend) -> None:
+    names = [f"index/{secrets.token_hex(32)}" for _ in range(24)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda n: backend.put(n, n.encode()), names))
+    assert {n for n, _ in backend.list("index")} == set(names)
+    assert all(backend.get(n) == n.encode() for n in names)
+
+
+def test_local_backend_leaves_no_temporaries(tmp_path: Path) -> None:
+    backend = LocalBackend(tmp_path)
+    backend.put(PACK, b"x" * 1000)
+    backend.sync()
+    assert [p.name for p in (tmp_path / "data" / "ab").iterdir()] == [PACK.rsplit("/", 1)[1]]

@@ -1,0 +1,133 @@
+"""Block maps: round trips, zero blocks, dedup, incremental by changed blocks, parallel out-of-order puts."""
+
+from __future__ import annotations
+
+import os
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from skyvault.errors import LibraryError
+from skyvault.library.backends.memory import MemoryBackend
+from skyvault.library.format import DATA, ZERO_ID
+from skyvault.library.reader import BlockReader
+
+from library.helpers import BLOCK, make_repo, read_all, reopen, write_blocks
+
+
+def stored_bytes(backend: MemoryBackend) -> int:
+    return sum(size for _, size in backend.list(DATA))
+
+
+def test_roundtrip_with_short_last_block_across_reopen() -> None:
+    repo = make_repo()
+    data = os.urandom(BLOCK * 7 + 123)
+    snapshot = write_blocks(repo, data)
+    assert read_all(reopen(repo), snapshot) == data
+
+
+def test_zero_blocks_are_not_stored() -> None:
+    backend = MemoryBackend()
+    repo = make_repo(backend)
+    before = stored_bytes(backend)
+    snapshot = write_blocks(repo, bytes(BLOCK * 64))
+    manifest = repo.load_snapshot(snapshot)
+    assert manifest.stats["blocks_zero"] == 64 and manifest.stats["blocks_new"] == 0
+    reader = BlockReader(repo, manifest)
+    assert reader.block_map() == ZERO_ID * 64
+    assert stored_bytes(backend) - before < 1024  # only the (compressed) block-map page
+    assert read_all(repo, snapshot) == bytes(BLOCK * 64)
+
+
+def test_identical_blocks_are_stored_once() -> None:
+    backend = MemoryBackend()
+    repo = make_repo(backend)
+    block = os.urandom(BLOCK)
+    snapshot = write_blocks(repo, block * 20)
+    stats = repo.load_snapshot(snapshot).stats
+    assert stats["blocks_new"] == 1 and stats["blocks_deduplicated"] == 19
+    assert stored_bytes(backend) < 2 * BLOCK + 1024
+
+
+def test_incremental_stores_only_changed_blocks() -> None:
+    backend = MemoryBackend()
+    repo = make_repo(backend)
+    data = bytearray(os.urandom(BLOCK * 100))
+    first = write_blocks(repo, bytes(data))
+    after_first = stored_bytes(backend)
+    for block in (3, 50, 99):
+        data[block * BLOCK + 10 : block * BLOCK + 20] = os.urandom(10)
+    second = write_blocks(repo, bytes(data), parent=repo.load_snapshot(first))
+    stats = repo.load_snapshot(second).stats
+    assert stats["blocks_new"] == 3 and stats["blocks_unchanged"] == 97
+    added = stored_bytes(backend) - after_first
+    # three random blocks, the new block-map page (100 IDs of 32 bytes), envelopes and pack headers
+    assert 3 * BLOCK + 100 * 32 <= added < 3 * BLOCK + 100 * 32 + 1024
+    assert read_all(repo, second) == bytes(data)
+    assert read_all(repo, first) != bytes(data)
+
+
+def test_blocks_not_put_inherit_the_parent() -> None:
+    """The EBS path: only changed blocks are put; the rest come from the parent manifest."""
+    repo = make_repo()
+    data = bytearray(os.urandom(BLOCK * 10))
+    first = repo.load_snapshot(write_blocks(repo, bytes(data)))
+    writer = repo.open_block_writer(kind="test", source="disk", size=len(data), parent=first)
+    new_block = os.urandom(BLOCK)
+    writer.put_block(4, new_block)
+    writer.mark_zero(7)
+    second = writer.commit()
+    data[4 * BLOCK : 5 * BLOCK] = new_block
+    data[7 * BLOCK : 8 * BLOCK] = bytes(BLOCK)
+    assert read_all(repo, second.id) == bytes(data)
+    assert second.parent == first.id
+
+
+def test_parallel_out_of_order_puts() -> None:
+    repo = make_repo()
+    blocks = [os.urandom(BLOCK) if i % 3 else bytes(BLOCK) for i in range(200)]
+    order = list(range(200))
+    random.Random(7).shuffle(order)
+    writer = repo.open_block_writer(kind="test", source="disk", size=BLOCK * 200)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: writer.put_block(i, memoryview(blocks[i])), order))
+    manifest = writer.commit()
+    reader = BlockReader(repo, manifest)
+    assert [reader.read_block(i) for i in range(200)] == blocks
+    got = dict(reader.iter_blocks())
+    assert all((got[i] is None) == (i % 3 == 0) for i in range(200))
+
+
+def test_growing_and_shrinking_disks() -> None:
+    repo = make_repo()
+    small = os.urandom(BLOCK * 3)
+    first = repo.load_snapshot(write_blocks(repo, small))
+    grown = small + os.urandom(BLOCK * 2 + 5)
+    second = repo.load_snapshot(write_blocks(repo, grown, parent=first))
+    assert second.stats["blocks_unchanged"] == 3
+    assert read_all(repo, second.id) == grown
+    shrunk = grown[: BLOCK + 1]
+    assert read_all(repo, write_blocks(repo, shrunk, parent=second)) == shrunk
+
+
+def test_wrong_block_lengths_and_indexes_are_refused() -> None:
+    repo = make_repo()
+    writer = repo.open_block_writer(kind="test", source="disk", size=BLOCK * 2 + 10)
+    with pytest.raises(LibraryError, match="expected"):
+        writer.put_block(0, b"short")
+    with pytest.raises(LibraryError, match="outside"):
+        writer.put_block(3, b"x")
+    writer.put_block(2, b"y" * 10)
+    writer.commit()
+    with pytest.raises(LibraryError, match="already committed"):
+        writer.commit()
+
+
+def test_packs_are_bounded_by_the_pack_size() -> None:
+    backend = MemoryBackend()
+    repo = make_repo(backend)
+    write_blocks(repo, os.urandom(BLOCK * 100))
+    sizes = [size for _, size in backend.list(DATA)]
+    assert len(sizes) >= 5
+    assert max(sizes) < 64 * 1024 + 2 * BLOCK + 4096

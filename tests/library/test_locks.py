@@ -1,0 +1,77 @@
+"""Locks: shared writers coexist, prune excludes them (both orders), stale locks expire, locks refresh."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from skyvault.errors import LibraryLockedError
+from skyvault.library.backends.memory import MemoryBackend
+from skyvault.library.format import EXCLUSIVE_LOCK, LOCKS
+from skyvault.library.locks import Lock, live_locks
+
+
+def lock(backend: MemoryBackend, *, exclusive: bool, clock: float | None = None, **kw: float) -> Lock:
+    extra = {"clock": (lambda: clock)} if clock is not None else {}
+    return Lock(backend, exclusive=exclusive, purpose="test", refresh_s=0, **extra, **kw).acquire()  # type: ignore[arg-type]
+
+
+def test_shared_locks_coexist_and_are_released() -> None:
+    backend = MemoryBackend()
+    a, b = lock(backend, exclusive=False), lock(backend, exclusive=False)
+    assert len(live_locks(backend)) == 2
+    a.release()
+    b.release()
+    assert list(backend.list(LOCKS)) == []
+
+
+def test_exclusive_refused_while_a_writer_holds_a_lock() -> None:
+    backend = MemoryBackend()
+    writer = lock(backend, exclusive=False)
+    with pytest.raises(LibraryLockedError, match="in use"):
+        lock(backend, exclusive=True)
+    assert not backend.exists(EXCLUSIVE_LOCK)  # the loser removed its own lock
+    writer.release()
+    lock(backend, exclusive=True).release()
+
+
+def test_writer_refused_while_exclusive_held() -> None:
+    backend = MemoryBackend()
+    pruner = lock(backend, exclusive=True)
+    with pytest.raises(LibraryLockedError, match="exclusive lock held by"):
+        lock(backend, exclusive=False)
+    with pytest.raises(LibraryLockedError):
+        lock(backend, exclusive=True)
+    assert [n for n, _ in backend.list(LOCKS)] == [EXCLUSIVE_LOCK]
+    pruner.release()
+
+
+def test_stale_locks_are_ignored_and_removed() -> None:
+    backend = MemoryBackend()
+    now = time.time()
+    lock(backend, exclusive=False, clock=now - 7200, expiry_s=60)  # a crashed writer, two hours ago
+    pruner = lock(backend, exclusive=True)
+    assert [n for n, _ in backend.list(LOCKS)] == [EXCLUSIVE_LOCK]
+    pruner.release()
+    lock(backend, exclusive=True, clock=now - 7200, expiry_s=60)  # a crashed pruner
+    lock(backend, exclusive=False).release()
+    lock(backend, exclusive=True).release()
+
+
+def test_refresh_extends_expiry() -> None:
+    backend = MemoryBackend()
+    held = Lock(backend, exclusive=False, purpose="test", refresh_s=0.05, expiry_s=0.3).acquire()
+    first = json.loads(backend.get(held.name))["expires"]
+    time.sleep(0.4)
+    assert json.loads(backend.get(held.name))["expires"] > first
+    assert live_locks(backend)
+    held.release()
+
+
+def test_context_manager() -> None:
+    backend = MemoryBackend()
+    with Lock(backend, exclusive=True, purpose="t", refresh_s=0):
+        assert backend.exists(EXCLUSIVE_LOCK)
+    assert not backend.exists(EXCLUSIVE_LOCK)
