@@ -8,12 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from library.helpers import BLOCK, make_repo, read_all, reopen, write_blocks
 from skyvault.errors import LibraryError
 from skyvault.library.backends.memory import MemoryBackend
 from skyvault.library.format import DATA, ZERO_ID
 from skyvault.library.reader import BlockReader
-
-from library.helpers import BLOCK, make_repo, read_all, reopen, write_blocks
 
 
 def stored_bytes(backend: MemoryBackend) -> int:

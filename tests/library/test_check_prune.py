@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from library.helpers import BLOCK, make_repo, read_all, reopen, write_blocks
 from skyvault.errors import LibraryLockedError
 from skyvault.library.backends.memory import MemoryBackend
 from skyvault.library.check import check
@@ -14,8 +15,6 @@ from skyvault.library.index import read_index_file
 from skyvault.library.prune import prune
 from skyvault.library.reader import BlockReader
 from skyvault.library.stats import library_stats
-
-from library.helpers import BLOCK, make_repo, read_all, reopen, write_blocks
 
 
 def test_clean_library_checks_ok_with_read_data() -> None:
@@ -31,7 +30,7 @@ def test_flipped_byte_in_a_pack_is_detected_and_named() -> None:
     backend = MemoryBackend()
     repo = make_repo(backend)
     write_blocks(repo, os.urandom(BLOCK * 40))
-    name, size = next(iter(backend.list(DATA)))
+    name, _size = next(iter(backend.list(DATA)))
     damaged = bytearray(backend.files[name])
     damaged[100] ^= 0x04  # inside the first blob
     backend.files[name] = bytes(damaged)

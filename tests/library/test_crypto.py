@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from library.helpers import FAST_SCRYPT, PASSPHRASE, make_repo
 from skyvault.errors import ConflictError, LibraryCorruptError, LibraryError, WrongPassphraseError
 from skyvault.library.backends.memory import MemoryBackend
 from skyvault.library.crypto import BLOB_OVERHEAD, MasterKey, Sealer
 from skyvault.library.format import BlobType, FileType
 from skyvault.library.repository import Repository
-
-from library.helpers import FAST_SCRYPT, PASSPHRASE, make_repo
 
 
 def test_file_envelope_roundtrip_and_tamper() -> None:
