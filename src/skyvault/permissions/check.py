@@ -20,6 +20,7 @@ from botocore import xform_name
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AccessDeniedError, AwsError
+from skyvault.permissions.iamref import iam_reference
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry, declare
 from skyvault.permissions.render import NO_PERMISSION_ACTIONS, POLICY_ROWS, check_rows, substitute
 from skyvault.permissions.restricted import restriction_for
@@ -142,6 +143,7 @@ class _Need:
 
 
 def _needs(permissions: Sequence[Permission], values: Mapping[str, str]) -> list[_Need]:
+    reference = iam_reference()
     needs = []
     for permission in permissions:
         for action in permission.iam_actions:
@@ -151,7 +153,7 @@ def _needs(permissions: Sequence[Permission], values: Mapping[str, str]) -> list
                 (e["ContextKeyName"], e["ContextKeyType"], tuple(e["ContextKeyValues"]))
                 for e in context_entries(permission, action)
             )
-            resources = tuple(dict.fromkeys(sample_arn(t, values) for t in permission.resources_for(action)))
+            resources = tuple(dict.fromkeys(sample_arn(t, values) for t in reference.templates_for(permission, action)))
             needs.append(_Need(permission.policy, str(permission.feature), action, resources, context, permission))
     return needs
 

@@ -136,6 +136,16 @@ class IamReference:
                 found.append(rt)
         return found
 
+    def templates_for(self, permission: Permission, action_name: str) -> tuple[str, ...]:
+        """The declaration's ARN templates that apply to one of its actions: its own service's templates that
+        name one of the action's resource types (or ``*``); all its service's templates when none does."""
+        own = permission.resources_for(action_name)
+        action = self.action(action_name)
+        if action is None:
+            return own
+        usable = tuple(t for t in own if t == "*" or self.resource_types_for(action, t))
+        return usable or own
+
     def validate(self, permission: Permission) -> list[str]:
         """Everything wrong with a declaration against AWS's IAM reference (empty list: valid)."""
         problems: list[str] = []
@@ -146,10 +156,14 @@ class IamReference:
                 continue
             if action.full_name != action_name:
                 problems.append(f"{action_name}: IAM spells it {action.full_name}")
-            problems.extend(self._validate_resources(action, permission.resources_for(action_name), permission))
+            problems.extend(self._validate_resources(action, self.templates_for(permission, action_name), permission))
             for _operator, key, _values in permission.conditions:
                 if not action.supports_key(key) and not _is_global_key(key):
                     problems.append(f"{action_name}: condition key {key} is not valid for this action")
+        known = [a for a in (self.action(n) for n in permission.iam_actions) if a is not None]
+        for template in permission.resources:
+            if template != "*" and known and not any(self.resource_types_for(a, template) for a in known):
+                problems.append(f"{template} names no resource type of any of {list(permission.iam_actions)}")
         return problems
 
     def _validate_resources(self, action: ActionRef, templates: tuple[str, ...], permission: Permission) -> list[str]:
@@ -164,15 +178,15 @@ class IamReference:
         covered: set[str] = set()
         for template in templates:
             types = self.resource_types_for(action, template)
-            if not types and template != "*":
-                problems.append(f"{action.full_name}: {template} names none of {sorted(action.resource_types)}")
             covered.update(types)
         missing = [rt for rt in action.required_resource_types if rt not in covered]
         if missing:
             patterns = [ref.arn for rt in missing if (ref := self.resource_type(action.prefix, rt))]
+            own_service = any(t.split(":")[2:3] == [action.prefix] for t in permission.resources)
+            fix = "" if own_service else " (add one to resources: each action is granted its own service's ARNs)"
             problems.append(
                 f"{action.full_name}: resources do not cover the required resource type(s) {missing} ({patterns}): "
-                "AWS authorizes every resource the request touches"
+                f"AWS authorizes every resource the request touches{fix}"
             )
         return problems
 

@@ -114,7 +114,7 @@ def grants_for(
                 continue
             restriction = restriction_for(permission, action, reference) if restricted else NONE
             ref = reference.action(action)
-            for template in permission.resources_for(action):
+            for template in reference.templates_for(permission, action):
                 block: dict[str, Any] = {op: dict(keys) for op, keys in declared.items()}
                 label = "Conditioned" if declared else ""
                 if restriction.block and _targeted(restriction, template, ref, reference):

@@ -93,7 +93,7 @@ def restriction_for(permission: Permission, action_name: str, reference: IamRefe
     if action is None:
         return Restriction("unconditionable", {}, f"unknown to IAM's reference: cannot condition {action_name}")
     declared_types = sorted(
-        {rt for t in permission.resources_for(action_name) for rt in reference.resource_types_for(action, t)}
+        {rt for t in reference.templates_for(permission, action_name) for rt in reference.resource_types_for(action, t)}
     )
     resource_types = target_resource_types(action, declared_types)
     targets = frozenset(resource_types) if resource_types != declared_types else frozenset()
