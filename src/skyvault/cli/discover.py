@@ -15,12 +15,15 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from skyvault.cli.context import AppState, state
 from skyvault.engine.discovery import DEFAULT_WORKERS, DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
 from skyvault.services.base import SERVICES, Resource
+
+PIPED_WIDTH = 240
 
 
 class DiscoveryIncompleteError(SkyvaultError):
@@ -63,10 +66,12 @@ def _print_table(st: AppState, result: DiscoveryResult) -> None:
     table.add_column("Tags", overflow="ellipsis", max_width=40)
     for r in result.resources:
         table.add_row(r.account, r.region, r.service, r.id, r.name or "", human_size(r.size_bytes), _tags_text(r))
-    st.console.print(table)
+    # Piped or captured output is read by tools and people alike: never cut IDs to an assumed 80 columns.
+    console = st.console if st.console.is_terminal else Console(file=st.console.file, width=PIPED_WIDTH)
+    console.print(table)
     known = sum(r.size_bytes or 0 for r in result.resources)
     accounts = len({r.account for r in result.resources})
-    st.console.print(
+    console.print(
         f"{len(result.resources)} resources in {accounts} account(s), {human_size(known)} of known size; "
         f"{result.tasks} lookups in {result.elapsed_s:.1f}s"
     )

@@ -126,6 +126,7 @@ class _Ctx:
     endpoint: str
     out: AccountEstate
     write_data: bool  # the lab has the EBS block model (guest writes)
+    orders: int | None  # items per orders table; None: the demo's sizes
 
     def client(self, service: str, region: str | None = None) -> AwsClient:
         return self.factory.client(self.account, region or self.primary, service)
@@ -432,7 +433,7 @@ def _seed_dynamodb(ctx: _Ctx) -> None:
             }
         ],
     }
-    count = ORDERS_ADMIN if ctx.account == "admin" else ORDERS_TENANT
+    count = ctx.orders if ctx.orders is not None else ORDERS_ADMIN if ctx.account == "admin" else ORDERS_TENANT
     _seed_table(ctx, ctx.primary, orders, order_item, count)
     sessions = {
         "TableName": "sessions",
@@ -442,7 +443,9 @@ def _seed_dynamodb(ctx: _Ctx) -> None:
         "KeySchema": [{"AttributeName": "session_id", "KeyType": "HASH"}],
     }
     before = ctx.out.items
-    _seed_table(ctx, ctx.secondary, sessions, session_item, SESSIONS)
+    _seed_table(
+        ctx, ctx.secondary, sessions, session_item, SESSIONS if ctx.orders is None else min(ctx.orders, SESSIONS)
+    )
     if ctx.out.items > before:
         ctx.client("dynamodb", ctx.secondary).update_time_to_live(
             TableName="sessions", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
@@ -534,14 +537,16 @@ def _lab_writes_blocks(endpoint: str) -> bool:
     return EBS_BLOCK_MODEL in control.ping(endpoint).get("models", [])
 
 
-def _seed_account(factory: ClientFactory, account: str, seed: int, write_data: bool) -> AccountEstate:
+def _seed_account(
+    factory: ClientFactory, account: str, seed: int, write_data: bool, orders: int | None
+) -> AccountEstate:
     regions = factory.config.account(account).regions
     primary = regions[0]
     secondary = regions[1] if len(regions) > 1 else primary
     account_id = factory.account_id(account)
     out = AccountEstate(account=account, account_id=account_id, regions=list(regions))
     endpoint = _local_endpoint(factory, account)
-    ctx = _Ctx(factory, account, account_id, primary, secondary, seed, endpoint, out, write_data)
+    ctx = _Ctx(factory, account, account_id, primary, secondary, seed, endpoint, out, write_data, orders)
     if not write_data:
         out.notes.append(f"EBS volumes left empty: this lab has no {EBS_BLOCK_MODEL} model to write guest blocks")
     for step in (_seed_ec2, _seed_databases, _seed_dynamodb, _seed_s3):
@@ -549,13 +554,16 @@ def _seed_account(factory: ClientFactory, account: str, seed: int, write_data: b
     return out
 
 
-def seed_estate(factory: ClientFactory, *, accounts: list[str], seed: int) -> dict[str, Any]:
-    """Build (or complete) the demo estate in every account, concurrently; returns what each account holds."""
+def seed_estate(factory: ClientFactory, *, accounts: list[str], seed: int, orders: int | None = None) -> dict[str, Any]:
+    """Build (or complete) the demo estate in every account, concurrently; returns what each account holds.
+
+    ``orders`` overrides the number of items per orders table (tests use a few dozen; the demo thousands).
+    """
     endpoints = {_local_endpoint(factory, account) for account in accounts}  # refuse before creating anything
     write_data = all(_lab_writes_blocks(endpoint) for endpoint in endpoints)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, len(accounts)), thread_name_prefix="estate") as pool:
-        results = list(pool.map(lambda a: _seed_account(factory, a, seed, write_data), accounts))
+        results = list(pool.map(lambda a: _seed_account(factory, a, seed, write_data, orders), accounts))
     return {
         "seed": seed,
         "elapsed_s": round(time.monotonic() - started, 2),

@@ -3,7 +3,8 @@
 The three share the RDS API, and its Describe calls return every engine at once (DocumentDB's own API too:
 AWS documents filtering on ``engine``), so each service asks with an engine filter and sees only its own.
 Instances that belong to a cluster are protected through the cluster (cluster snapshots) and are listed as the
-cluster's members, not on their own. Describe responses carry ``TagList``, so no ListTagsForResource is needed.
+cluster's members, not on their own. RDS Describe responses carry ``TagList``; DocumentDB's do not, so its tags
+come from ListTagsForResource.
 
 IAM: ``rds:DescribeDBInstances`` / ``rds:DescribeDBClusters`` accept resource ARNs (``db:*``, ``cluster:*``);
 DocumentDB's actions use the ``rds`` prefix.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
+from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import Resource, Target, gib_to_bytes, tags_from_list
 
@@ -45,6 +47,16 @@ DESCRIBE_DOCDB_CLUSTERS = declare(
     feature=Feature.DISCOVER,
     step="discover documentdb clusters",
     purpose="List DocumentDB clusters (engine docdb) with their members and tags.",
+    resources=(_CLUSTER_ARN,),
+)
+
+LIST_DOCDB_TAGS = declare(
+    policy="docdb",
+    service="docdb",
+    operation="ListTagsForResource",
+    feature=Feature.DISCOVER,
+    step="discover documentdb clusters",
+    purpose="Read each DocumentDB cluster's tags (DocumentDB's Describe responses carry none).",
     resources=(_CLUSTER_ARN,),
 )
 
@@ -144,8 +156,12 @@ def discover_aurora(factory: ClientFactory, target: Target) -> list[Resource]:
 
 def discover_docdb(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "docdb")
-    return [
-        _cluster_resource(target, "docdb", cluster)
-        for page in client.paginate("describe_db_clusters", Filters=_engine_filter(DOCDB_ENGINES))
-        for cluster in page.get("DBClusters", [])
-    ]
+    found = []
+    for page in client.paginate("describe_db_clusters", Filters=_engine_filter(DOCDB_ENGINES)):
+        for cluster in page.get("DBClusters", []):
+            try:
+                tags = client.list_tags_for_resource(ResourceName=cluster["DBClusterArn"]).get("TagList")
+            except NotFoundError:
+                continue  # deleted since the Describe: nothing left to protect
+            found.append(_cluster_resource(target, "docdb", {**cluster, "TagList": tags}))
+    return found
