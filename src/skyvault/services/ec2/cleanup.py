@@ -1,0 +1,327 @@
+"""Delete what EC2 jobs leave behind: intermediates at the end of a job, and orphans of crashed jobs.
+
+Jobs record each creation in the catalog *before* it happens, under the request's ``skyvault:token`` (EC2 IDs are
+known only afterwards); the cleaners below find the resources by that tag. The orphan scan (``skyvault cleanup``)
+looks at every configured account and region for resources tagged ``skyvault:managed=true`` and removes:
+
+- ``intermediate``s (temporary snapshots, volumes, AMIs, half-launched instances) whose job is no longer running
+  (or has not moved for ``older_than``) and that are older than ``older_than``;
+- ``recovery-point``/``base`` snapshots made by a job of *this* catalog that ended without recording them (the
+  job crashed between snapshot and catalog), never one a recovery point references.
+
+Nothing without ``skyvault:managed=true`` is ever touched (checked on the API filter *and* again on the tags read
+back); ``restored`` resources belong to the user and are never candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from skyvault.aws.clients import ClientFactory
+from skyvault.catalog import Catalog, IntermediateResource, Job
+from skyvault.engine.jobs import register_cleaner
+from skyvault.errors import NotFoundError
+from skyvault.permissions import Feature, declare
+from skyvault.permissions.registry import MANAGED_TAG
+from skyvault.services.base import tags_from_list
+from skyvault.services.ec2.tagging import (
+    JOB_TAG,
+    ROLE_BASE,
+    ROLE_INTERMEDIATE,
+    ROLE_RECOVERY_POINT,
+    ROLE_TAG,
+    TOKEN_TAG,
+    is_managed,
+)
+
+SNAPSHOTS = "ec2-snapshots"
+IMAGE = "ec2-image"
+VOLUMES = "ec2-volumes"
+INSTANCES = "ec2-instances"
+
+_ARN = "arn:${Partition}:ec2:${Region}:${Account}:"
+_MANAGED_FILTER = {"Name": f"tag:{MANAGED_TAG}", "Values": ["true"]}
+
+
+def _declare_cleanup(operation: str, purpose: str, *, resource: str = "*", destructive: bool = False) -> Any:
+    return declare(
+        policy="ec2",
+        service="ec2",
+        operation=operation,
+        feature=Feature.CLEANUP,
+        step="clean up intermediates",
+        purpose=purpose,
+        resources=(resource,),
+        destructive=destructive,
+    )
+
+
+FIND_SNAPSHOTS = _declare_cleanup("DescribeSnapshots", "Find skyvault-tagged snapshots left by a job.")
+FIND_IMAGES = _declare_cleanup("DescribeImages", "Find skyvault-tagged AMIs left by a job.")
+FIND_VOLUMES = _declare_cleanup("DescribeVolumes", "Find skyvault-tagged volumes left by a job.")
+FIND_INSTANCES = _declare_cleanup("DescribeInstances", "Find skyvault-tagged instances a failed restore left.")
+DELETE_SNAPSHOT = _declare_cleanup(
+    "DeleteSnapshot",
+    "Delete skyvault's temporary or orphaned snapshots.",
+    resource=_ARN + "snapshot/*",
+    destructive=True,
+)
+DEREGISTER_IMAGE = _declare_cleanup(
+    "DeregisterImage", "Deregister skyvault's temporary restore AMIs.", resource=_ARN + "image/*", destructive=True
+)
+DELETE_VOLUME = _declare_cleanup(
+    "DeleteVolume", "Delete volumes a failed restore created.", resource=_ARN + "volume/*", destructive=True
+)
+TERMINATE_INSTANCE = _declare_cleanup(
+    "TerminateInstances",
+    "Terminate an instance a failed restore launched (never one skyvault did not create).",
+    resource=_ARN + "instance/*",
+    destructive=True,
+)
+
+
+# -- finding by tag ---------------------------------------------------------------------------------------
+def _by_tag(key: str, value: str) -> list[dict[str, Any]]:
+    return [_MANAGED_FILTER, {"Name": f"tag:{key}", "Values": [value]}]
+
+
+def _snapshots(
+    factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ec2 = factory.client(account, region, "ec2")
+    pages = ec2.paginate("describe_snapshots", OwnerIds=["self"], Filters=filters)
+    return [s for page in pages for s in page.get("Snapshots", [])]
+
+
+def _images(factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ec2 = factory.client(account, region, "ec2")
+    return list(ec2.describe_images(Owners=["self"], Filters=filters).get("Images", []))
+
+
+def _volumes(factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ec2 = factory.client(account, region, "ec2")
+    return [v for page in ec2.paginate("describe_volumes", Filters=filters) for v in page.get("Volumes", [])]
+
+
+def _instances(
+    factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    ec2 = factory.client(account, region, "ec2")
+    live = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+    pages = ec2.paginate("describe_instances", Filters=[*filters, live])
+    return [i for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+
+
+# -- deleting one resource (managed only) -------------------------------------------------------------------
+def delete_snapshot(factory: ClientFactory, account: str, region: str, snapshot: dict[str, Any]) -> None:
+    if is_managed(tags_from_list(snapshot.get("Tags"))):
+        factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+
+
+def deregister_image(factory: ClientFactory, account: str, region: str, image: dict[str, Any]) -> None:
+    if is_managed(tags_from_list(image.get("Tags"))):
+        factory.client(account, region, "ec2").deregister_image(ImageId=image["ImageId"])
+
+
+def delete_volume(factory: ClientFactory, account: str, region: str, volume: dict[str, Any]) -> None:
+    if is_managed(tags_from_list(volume.get("Tags"))) and volume.get("State") == "available":
+        factory.client(account, region, "ec2").delete_volume(VolumeId=volume["VolumeId"])
+
+
+def terminate_instance(factory: ClientFactory, account: str, region: str, instance: dict[str, Any]) -> None:
+    if is_managed(tags_from_list(instance.get("Tags"))):
+        factory.client(account, region, "ec2").terminate_instances(InstanceIds=[instance["InstanceId"]])
+
+
+# -- job-end cleaners (registered with the job runner) --------------------------------------------------------
+def _clean_snapshots(factory: ClientFactory, item: IntermediateResource) -> None:
+    found = _snapshots(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
+    if not found:
+        raise NotFoundError(f"no snapshot tagged {TOKEN_TAG}={item.id}")
+    for snapshot in found:
+        delete_snapshot(factory, item.account, item.region, snapshot)
+
+
+def _clean_image(factory: ClientFactory, item: IntermediateResource) -> None:
+    found = _images(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
+    if not found:
+        raise NotFoundError(f"no image tagged {TOKEN_TAG}={item.id}")
+    for image in found:
+        deregister_image(factory, item.account, item.region, image)
+
+
+def _clean_volumes(factory: ClientFactory, item: IntermediateResource) -> None:
+    found = _volumes(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
+    if not found:
+        raise NotFoundError(f"no volume tagged {TOKEN_TAG}={item.id}")
+    for volume in found:
+        delete_volume(factory, item.account, item.region, volume)
+
+
+def _clean_instances(factory: ClientFactory, item: IntermediateResource) -> None:
+    found = _instances(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
+    if not found:
+        raise NotFoundError(f"no instance tagged {TOKEN_TAG}={item.id}")
+    for instance in found:
+        terminate_instance(factory, item.account, item.region, instance)
+
+
+register_cleaner(SNAPSHOTS, _clean_snapshots)
+register_cleaner(IMAGE, _clean_image)
+register_cleaner(VOLUMES, _clean_volumes)
+register_cleaner(INSTANCES, _clean_instances)
+
+
+# -- orphan scan --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Orphan:
+    account: str
+    region: str
+    resource_type: str  # snapshot | image | volume | instance
+    resource_id: str
+    job_id: str | None
+    role: str | None
+    created: datetime | None
+    reason: str
+    raw: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "region": self.region,
+            "type": self.resource_type,
+            "id": self.resource_id,
+            "job": self.job_id,
+            "role": self.role,
+            "created": self.created.isoformat() if self.created else None,
+            "reason": self.reason,
+        }
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def _job_alive(job: Job | None, now: datetime, older_than: timedelta) -> bool:
+    if job is None or job.status != "running":
+        return False
+    updated = _when(job.updated_at) or _when(job.created_at)
+    # A "running" job that has not moved for the whole grace period crashed (nothing heartbeats that long).
+    return updated is not None and now - updated < older_than
+
+
+def _referenced_snapshots(catalog: Catalog) -> set[str]:
+    ids: set[str] = set()
+    for point in catalog.recovery_points(kind="ec2", status=None):
+        ids.update(str(v) for v in point.native.values() if isinstance(v, str))
+        ids.update(str(v) for v in point.captured_config.get("snapshots", {}).values())
+    return ids
+
+
+def _judge(
+    tags: dict[str, str],
+    created: datetime | None,
+    *,
+    is_snapshot: bool,
+    snapshot_id: str | None,
+    jobs: dict[str, Job],
+    referenced: set[str],
+    now: datetime,
+    older_than: timedelta,
+) -> str | None:
+    """Why this resource is an orphan, or None when it must stay."""
+    if not is_managed(tags):
+        return None
+    if created is None or now - created < older_than:
+        return None
+    role = tags.get(ROLE_TAG)
+    job_id = tags.get(JOB_TAG)
+    job = jobs.get(job_id) if job_id else None
+    if _job_alive(job, now, older_than):
+        return None
+    if role == ROLE_INTERMEDIATE:
+        state = job.status if job else "unknown to this catalog"
+        return f"intermediate of job {job_id} ({state})"
+    if is_snapshot and role in (ROLE_RECOVERY_POINT, ROLE_BASE) and job is not None and snapshot_id not in referenced:
+        return f"snapshot of job {job_id} ({job.status}) that no recovery point references"
+    return None
+
+
+def find_orphans(
+    factory: ClientFactory,
+    catalog: Catalog,
+    targets: Iterable[tuple[str, str]],
+    *,
+    older_than: timedelta,
+    now: datetime | None = None,
+) -> list[Orphan]:
+    now = now or datetime.now(UTC)
+    jobs = {job.id: job for job in catalog.jobs()}
+    referenced = _referenced_snapshots(catalog)
+    orphans: list[Orphan] = []
+    filters = [_MANAGED_FILTER]
+    for account, region in targets:
+        scans: list[tuple[str, str, str, list[dict[str, Any]]]] = [
+            ("snapshot", "SnapshotId", "StartTime", _snapshots(factory, account, region, filters)),
+            ("image", "ImageId", "CreationDate", _images(factory, account, region, filters)),
+            ("volume", "VolumeId", "CreateTime", _volumes(factory, account, region, filters)),
+            ("instance", "InstanceId", "LaunchTime", _instances(factory, account, region, filters)),
+        ]
+        for kind, id_key, time_key, items in scans:
+            for item in items:
+                tags = tags_from_list(item.get("Tags"))
+                created = _when(item.get(time_key))
+                reason = _judge(
+                    tags,
+                    created,
+                    is_snapshot=kind == "snapshot",
+                    snapshot_id=item.get(id_key),
+                    jobs=jobs,
+                    referenced=referenced,
+                    now=now,
+                    older_than=older_than,
+                )
+                if kind == "volume" and item.get("State") != "available":
+                    reason = None  # attached: in use by an instance, not an orphan whatever its tags
+                if reason:
+                    orphans.append(
+                        Orphan(
+                            account,
+                            region,
+                            kind,
+                            str(item[id_key]),
+                            tags.get(JOB_TAG),
+                            tags.get(ROLE_TAG),
+                            created,
+                            reason,
+                            item,
+                        )
+                    )
+    return orphans
+
+
+def remove_orphan(factory: ClientFactory, orphan: Orphan) -> None:
+    delete = {
+        "snapshot": delete_snapshot,
+        "image": deregister_image,
+        "volume": delete_volume,
+        "instance": terminate_instance,
+    }[orphan.resource_type]
+    delete(factory, orphan.account, orphan.region, orphan.raw)
+
+
+def removal_order(orphans: list[Orphan]) -> list[Orphan]:
+    """Instances, then AMIs (which pin their snapshots), then volumes and snapshots."""
+    rank = {"instance": 0, "image": 1, "volume": 2, "snapshot": 3}
+    return sorted(orphans, key=lambda o: rank[o.resource_type])
