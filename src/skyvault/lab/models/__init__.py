@@ -13,6 +13,8 @@ MODELS: list[str] = [
     "skyvault.lab.models.docdb",
     "skyvault.lab.models.db_snapshot_sharing",
     "skyvault.lab.models.redshift",
+    "skyvault.lab.models.db_restore_placement",
     "skyvault.lab.models.sts_external_id",
     "skyvault.lab.models.iam_simulate",
+    "skyvault.lab.models.ebs_blocks",
 ]

@@ -1,0 +1,157 @@
+"""RDS instances in the lab: backup with both extra copies, restores, overwrite refusal, cleanup on failure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from conftest import CliResult
+from skyvault.errors import ConfirmationRequiredError
+
+from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases, tags
+
+pytestmark = pytest.mark.lab
+Cli = Callable[..., CliResult]
+
+
+def _backup(cli: Cli, *args: str) -> dict[str, Any]:
+    result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--region", REGION, *args)
+    assert result.exit_code == 0, result.stderr
+    return dict(result.json())
+
+
+def _snapshot(dbs: Databases, snapshot: str, account: str = TENANT, region: str = REGION) -> dict[str, Any]:
+    rds = dbs.client("rds", account, region)
+    params: dict[str, Any] = {"DBSnapshotIdentifier": snapshot}
+    return dict(rds.describe_db_snapshots(**params)["DBSnapshots"][0])
+
+
+def test_backup_with_region_and_vault_copies(dbs: Databases, cli: Cli) -> None:
+    source = dbs.rds()
+    out = _backup(cli, "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT)
+    assert set(out) == {"recovery_point", "stats"}
+    assert out["stats"]["snapshots"] == 3 and out["stats"]["copies"] == 2 and out["stats"]["api_calls"] > 0
+
+    point = dbs.catalog.recovery_point(out["recovery_point"])
+    assert point.status == "completed" and point.kind == "rds" and point.resource_id == "orders-db"
+    snap = _snapshot(dbs, point.native["snapshot_id"])
+    snap_tags = tags(snap["TagList"])
+    assert snap_tags["skyvault:managed"] == "true"
+    assert snap_tags["skyvault:job"] == point.job_id
+    assert snap_tags["skyvault:source"] == source["DBInstanceArn"]
+    assert snap_tags["skyvault:recovery-point"] == point.id
+    assert snap_tags["team"] == "payments" and snap_tags["env"] == "prod"  # the source's tags travel along
+    assert snap["Encrypted"] and ":alias/" not in snap["KmsKeyId"]
+
+    region_copy, vault_copy = point.native["copies"]
+    kms_west = dbs.client("kms", TENANT, OTHER_REGION).describe_key(KeyId="alias/skyvault-backup")["KeyMetadata"]
+    west = _snapshot(dbs, region_copy["snapshot_id"], TENANT, OTHER_REGION)
+    assert west["KmsKeyId"] == kms_west["Arn"]
+    assert tags(west["TagList"])["skyvault:managed"] == "true"
+
+    vault_key = dbs.client("kms", VAULT).describe_key(KeyId="alias/skyvault-backup")["KeyMetadata"]["Arn"]
+    vault = _snapshot(dbs, vault_copy["snapshot_id"], VAULT, REGION)
+    assert vault["KmsKeyId"] == vault_key
+    assert vault_copy["account_id"] == "123456789012" and vault["DBSnapshotArn"].split(":")[4] == "123456789012"
+
+    # The intermediate re-encrypted copy is gone, nothing stays shared, the job recorded no leftovers.
+    rds = dbs.client("rds")
+    names = {s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]}
+    assert names == {point.native["snapshot_id"]}
+    attrs = rds.describe_db_snapshot_attributes(DBSnapshotIdentifier=point.native["snapshot_id"])
+    assert all(not a["AttributeValues"] for a in attrs["DBSnapshotAttributesResult"]["DBSnapshotAttributes"])
+    assert dbs.catalog.live_intermediates() == []
+    assert dbs.catalog.job(point.job_id).status == "completed"
+    # The source's configuration was captured for the restore.
+    captured = point.captured_config
+    assert captured["instance_class"] == "db.m6g.large" and captured["port"] == 6543 and captured["multi_az"]
+    assert (
+        captured["iam_auth"] and captured["subnet_group"] == "db-private" and captured["parameter_group"] == "orders-pg"
+    )
+
+
+def test_restore_new_matches_captured_configuration(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    point_id = _backup(cli)["recovery_point"]
+    result = cli("--json", "restore", point_id, "--name", "orders-restored")
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["identifier"] == "orders-restored" and out["port"] == 6543 and out["endpoint"]
+
+    captured = dbs.catalog.recovery_point(point_id).captured_config
+    new = dbs.client("rds").describe_db_instances(DBInstanceIdentifier="orders-restored")["DBInstances"][0]
+    assert new["DBInstanceClass"] == captured["instance_class"]
+    assert new["Engine"] == captured["engine"] and new["EngineVersion"] == captured["engine_version"]
+    assert new["MultiAZ"] is True and new["IAMDatabaseAuthenticationEnabled"] is True
+    assert new["DBSubnetGroup"]["DBSubnetGroupName"] == captured["subnet_group"]
+    assert sorted(g["VpcSecurityGroupId"] for g in new["VpcSecurityGroups"]) == captured["security_groups"]
+    assert new["DBParameterGroups"][0]["DBParameterGroupName"] == "orders-pg"
+    assert new["StorageEncrypted"] is True
+    new_tags = tags(new["TagList"])
+    assert new_tags["team"] == "payments" and new_tags["skyvault:restored-from"] == point_id
+    assert "skyvault:managed" not in new_tags  # a restored database is the user's, not skyvault's to delete
+
+
+def test_restore_class_override_and_from_vault_copy(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    point_id = _backup(cli, "--copy-to-account", VAULT)["recovery_point"]
+    result = cli("--json", "restore", point_id, "--account", VAULT, "--instance-class", "db.r6g.xlarge")
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["account"] == VAULT and set(out["not_applied"]) >= {"subnet_group", "security_groups"}
+    new = dbs.client("rds", VAULT).describe_db_instances(DBInstanceIdentifier=out["identifier"])["DBInstances"][0]
+    assert new["DBInstanceClass"] == "db.r6g.xlarge" and new["DBInstanceArn"].split(":")[4] == "123456789012"
+
+
+def test_overwrite_refused_without_yes_then_rename_swap(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    point_id = _backup(cli)["recovery_point"]
+    refused = cli("restore", point_id, "--target", "original")
+    assert refused.exit_code == ConfirmationRequiredError.exit_code
+    names = {d["DBInstanceIdentifier"] for d in dbs.client("rds").describe_db_instances()["DBInstances"]}
+    assert names == {"orders-db"}
+
+    result = cli("--json", "restore", point_id, "--target", "original", "--yes")
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert out["identifier"] == "orders-db" and out["original_renamed_to"].startswith("orders-db-pre-restore-")
+    names = {d["DBInstanceIdentifier"] for d in dbs.client("rds").describe_db_instances()["DBInstances"]}
+    assert names == {"orders-db", out["original_renamed_to"]}
+
+
+def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    # Make the vault-side copy fail: a snapshot with the name skyvault will use already exists there.
+    vault_rds = dbs.client("rds", VAULT)
+    vault_rds.create_db_instance(
+        DBInstanceIdentifier="blocker", DBInstanceClass="db.t3.micro", Engine="postgres",
+        MasterUsername="x", MasterUserPassword="correct-horse-1",
+    )  # fmt: skip
+    from skyvault.catalog.store import new_id
+    from skyvault.services.rds.backup import snapshot_name
+
+    real_new_id = new_id
+    planned = real_new_id("rp")
+    import skyvault.engine.databases as engine
+
+    engine.new_id = lambda prefix: planned  # type: ignore[assignment]
+    try:
+        vault_rds.create_db_snapshot(
+            DBInstanceIdentifier="blocker", DBSnapshotIdentifier=snapshot_name("orders-db", planned)
+        )
+        result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--copy-to-account", VAULT)
+    finally:
+        engine.new_id = real_new_id
+    assert result.exit_code != 0
+    point = dbs.catalog.recovery_point(planned)
+    assert point.status == "failed"
+    job = dbs.catalog.job(point.job_id)
+    assert job.status == "failed" and job.steps["cleanup"]["status"] == "done"
+    rds = dbs.client("rds")
+    manual = {s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]}
+    assert manual == {snapshot_name("orders-db", planned)}  # the "-share" intermediate was deleted
+    assert dbs.catalog.live_intermediates() == []
+    assert rds.describe_db_snapshots(SnapshotType="shared")["DBSnapshots"] == []
+    assert dbs.client("rds", VAULT).describe_db_snapshots(SnapshotType="shared")["DBSnapshots"] == []
