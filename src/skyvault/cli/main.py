@@ -11,6 +11,7 @@ import typer
 from skyvault import __version__
 from skyvault.cli import accounts, backup, discover, jobs, lab, library, permissions, restore, starter
 from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rds/aurora/docdb/redshift)
+from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
 from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
 from skyvault.cli.context import AppState
 from skyvault.errors import SkyvaultError

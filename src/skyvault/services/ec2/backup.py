@@ -324,3 +324,32 @@ def backup_instance(
         "app_consistent": options.app_consistent,
     }
     return runner.run(JOB_KIND, params, body)
+
+
+def resume_backup_instance(
+    runner: JobRunner,
+    job_id: str,
+    *,
+    catalog: Catalog,
+    repo: Repository | None,
+    options: BackupOptions,
+    progress: Callable[[str], None] | None = None,
+) -> BackupOutcome:
+    """Resume a failed or crashed backup job: finished steps are skipped while what they made still exists.
+
+    A job that *failed* had its snapshots deleted by the runner's cleanup; its recorded snapshot step (and all that
+    depended on it) is then forgotten so the resumed job snapshots again rather than copying from nothing.
+    """
+    job = catalog.job(job_id)
+    params = job.params
+    account, region, instance_id = str(params["account"]), str(params["region"]), str(params["instance_id"])
+    recorded = job.steps.get("snapshot", {})
+    if recorded.get("status") == "done":
+        taken = list(recorded.get("result", {}).get("snapshots", {}).values())
+        if snapshots.existing_snapshots(runner.factory, account, region, taken) != set(taken):
+            kept = {name: state for name, state in job.steps.items() if name == "capture"}
+            catalog.update_job(job_id, steps=kept)
+    body = _InstanceBackup(
+        runner.factory, catalog, repo, account, region, instance_id, options, progress or (lambda _m: None)
+    )
+    return runner.resume(job_id, body)

@@ -213,7 +213,7 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
-def _job_alive(job: Job | None, now: datetime, older_than: timedelta) -> bool:
+def job_alive(job: Job | None, now: datetime, older_than: timedelta) -> bool:
     if job is None or job.status != "running":
         return False
     updated = _when(job.updated_at) or _when(job.created_at)
@@ -248,7 +248,7 @@ def _judge(
     role = tags.get(ROLE_TAG)
     job_id = tags.get(JOB_TAG)
     job = jobs.get(job_id) if job_id else None
-    if _job_alive(job, now, older_than):
+    if job_alive(job, now, older_than):
         return None
     if role == ROLE_INTERMEDIATE:
         state = job.status if job else "unknown to this catalog"
