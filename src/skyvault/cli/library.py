@@ -116,11 +116,11 @@ def init_command(
     """Create a library and make it the default."""
     st = state(ctx)
     if (path is None) == (s3 is None):
-        raise typer.BadParameter("give exactly one of --path DIR or --s3 s3://BUCKET/PREFIX")
+        raise LibraryError("give exactly one of --path DIR or --s3 s3://BUCKET/PREFIX")
     if s3 is not None and not account:
-        raise typer.BadParameter("an S3 library needs --account", param_hint="--account")
+        raise LibraryError("an S3 library needs --account (a configured account)")
     if kms_key and not account:
-        raise typer.BadParameter("--kms-key needs --account (whose KMS holds the key)", param_hint="--account")
+        raise LibraryError("--kms-key needs --account (the account whose KMS holds the key)")
     config = st.config(missing_ok=True)
     if name in config.libraries:
         raise ConfigError(f"a library named {name!r} is already configured", hint="choose another --name")
