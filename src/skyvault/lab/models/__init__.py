@@ -16,5 +16,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.db_restore_placement",
     "skyvault.lab.models.sts_external_id",
     "skyvault.lab.models.iam_simulate",
+    "skyvault.lab.models.iam_unknown_resource",
     "skyvault.lab.models.ebs_blocks",
 ]
