@@ -11,7 +11,6 @@ from typing import Any, Protocol
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import NotFoundError
 from skyvault.permissions.registry import MANAGED_TAG
-from skyvault.services.base import tags_from_list
 from skyvault.services.rds import snapshots
 from skyvault.services.rds.snapshots import FAMILIES, Family
 
@@ -54,7 +53,7 @@ def expire_snapshot(factory: ClientFactory, family: Family, account: str, region
         found = snapshots.describe(client, family, snapshot_id)
     except NotFoundError:
         return False
-    if tags_from_list(found.get("TagList")).get(MANAGED_TAG) != "true":
+    if snapshots.resource_tags(client, found, found.get(family.arn_field)).get(MANAGED_TAG) != "true":
         return False
     try:
         snapshots.delete(client, family, snapshot_id)

@@ -13,7 +13,7 @@ from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import tags_from_list
-from skyvault.services.rds.snapshots import Family
+from skyvault.services.rds.snapshots import Family, resource_tags
 
 _DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
@@ -111,8 +111,15 @@ def _cluster_config(cluster: dict[str, Any], members: list[dict[str, Any]]) -> d
 def capture(client: AwsClient, family: Family, identifier: str) -> dict[str, Any]:
     """The captured configuration of one source (JSON-able; stored as the recovery point's captured_config)."""
     if not family.cluster:
-        return {"kind": family.kind, **_instance_config(describe_instance(client, identifier))}
+        instance = describe_instance(client, identifier)
+        instance["TagList"] = [
+            {"Key": k, "Value": v} for k, v in resource_tags(client, instance, instance.get("DBInstanceArn")).items()
+        ]
+        return {"kind": family.kind, **_instance_config(instance)}
     cluster = describe_cluster(client, identifier)
+    cluster["TagList"] = [
+        {"Key": k, "Value": v} for k, v in resource_tags(client, cluster, cluster.get("DBClusterArn")).items()
+    ]
     members = []
     for member in cluster.get("DBClusterMembers", []):
         instance = describe_instance(client, member["DBInstanceIdentifier"])

@@ -18,6 +18,7 @@ from typing import Any
 from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
+from skyvault.services.base import tags_from_list
 from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progress, wait_for
 
 
@@ -135,6 +136,29 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
 _declare_family("rds", "rds", "DBSnapshot", _SNAP, _ANY_SNAP, _DB)
 _declare_family("rds", "rds", "DBClusterSnapshot", _CSNAP, _ANY_CSNAP, _CLUSTER)
 _declare_family("docdb", "docdb", "DBClusterSnapshot", _CSNAP, _ANY_CSNAP, _CLUSTER)
+
+
+# DocumentDB's API returns no TagList in its Describe responses: tags are read with ListTagsForResource.
+for _feature, _step, _purpose in (
+    (Feature.BACKUP, "capture configuration", "Read the cluster's tags (DocumentDB describes carry none)."),
+    (Feature.CLEANUP, "find snapshot", "Check a snapshot carries skyvault's tag before expiring it."),
+):
+    declare(
+        policy="docdb",
+        service="docdb",
+        operation="ListTagsForResource",
+        feature=_feature,
+        step=_step,
+        purpose=_purpose,
+        resources=(_CLUSTER, _CSNAP),
+    )
+
+
+def resource_tags(client: AwsClient, described: dict[str, Any], arn: str | None) -> dict[str, str]:
+    """Tags of a described resource: its TagList (RDS), or ListTagsForResource where Describe has none (docdb)."""
+    if "TagList" in described or client.service != "docdb" or not arn:
+        return tags_from_list(described.get("TagList"))
+    return tags_from_list(client.list_tags_for_resource(ResourceName=arn).get("TagList"))
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
