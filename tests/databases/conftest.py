@@ -97,10 +97,10 @@ class Databases:
                 DBClusterIdentifier=identifier,
             )
 
-    def redshift(self, identifier: str = "warehouse", *, kms_key: str | None = None) -> None:
-        params: dict[str, Any] = {}
+    def redshift(self, identifier: str = "warehouse", *, kms_key: str | None = None, encrypted: bool = False) -> None:
+        params: dict[str, Any] = {"Encrypted": True} if encrypted or kms_key else {}
         if kms_key:
-            params = {"Encrypted": True, "KmsKeyId": kms_key}
+            params["KmsKeyId"] = kms_key
         self.client("redshift").create_cluster(
             ClusterIdentifier=identifier,
             NodeType="ra3.xlplus",

@@ -9,7 +9,8 @@ What AWS does:
 - Cross-region copies are a cluster setting: ``EnableSnapshotCopy`` (for KMS-encrypted clusters with a
   snapshot copy grant that must exist in the destination region) makes Redshift copy every new snapshot of the
   cluster to the destination region, with the same identifier, ``SourceRegion`` set, encrypted with the grant's key.
-- A restored cluster keeps the snapshot's encryption key.
+- A restored cluster keeps the snapshot's encryption key; ``Encrypted=True`` without ``KmsKeyId`` uses the
+  account's AWS-managed key ``aws/redshift`` (keys behind ``aws/*`` aliases report ``KeyManager=AWS``).
 
 What moto 5.2.1 does: no copy, no sharing (``OwnerAccount`` ignored), ``EnableSnapshotCopy`` only records the
 setting (no copy, grant not checked), ``DescribeClusterSnapshots`` with a cluster that has no snapshots returns
@@ -54,6 +55,27 @@ def apply() -> None:
     SnapshotCopyGrantNotFoundFaultError = errors.SnapshotCopyGrantNotFoundFaultError  # noqa: N806
 
     backend_cls = models.RedshiftBackend
+
+    # -- encryption with the AWS-managed key (aws/redshift) when no key is given ------------------------------
+    kms: Any = importlib.import_module("moto.kms.models")
+    generate = kms.KmsBackend._generate_default_keys
+
+    def generate_default_keys(self: Any, alias_name: str) -> Any:
+        key_id = generate(self, alias_name)
+        if key_id is not None:
+            self.keys[key_id].key_manager = "AWS"  # keys behind reserved aws/* aliases are AWS-managed
+        return key_id
+
+    kms.KmsBackend._generate_default_keys = generate_default_keys
+    cluster_init = models.Cluster.__init__
+
+    def init_cluster(self: Any, redshift_backend: Any, *args: Any, **kwargs: Any) -> None:
+        cluster_init(self, redshift_backend, *args, **kwargs)
+        if self.encrypted and not self.kms_key_id:
+            backend = kms.kms_backends[redshift_backend.account_id][redshift_backend.region_name]
+            self.kms_key_id = backend.keys[backend.get_key_id_from_alias("alias/aws/redshift")].arn
+
+    models.Cluster.__init__ = init_cluster
     response_cls = responses.RedshiftResponse
 
     # -- snapshot attributes AWS reports ---------------------------------------------------------------

@@ -1,0 +1,94 @@
+"""Redshift in the lab: snapshot, cross-region copy through the copy setting, vault copy by restore-and-snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conftest import CliResult
+from skyvault.errors import ConfirmationRequiredError, ConflictError
+
+from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases, tags
+
+pytestmark = pytest.mark.lab
+Cli = Callable[..., CliResult]
+
+
+def test_backup_copies_and_restore(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key())
+    result = cli(
+        "--json", "backup", "redshift", "warehouse", "--account", TENANT,
+        "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    snapshot_id = point.native["snapshot_id"]
+    redshift = dbs.client("redshift")
+    source = redshift.describe_cluster_snapshots(SnapshotIdentifier=snapshot_id)["Snapshots"][0]
+    source_tags = tags(source["Tags"])
+    assert source_tags["skyvault:managed"] == "true" and source_tags["team"] == "payments"
+
+    # Cross-region: the copy exists in the destination with skyvault's key there, tagged; the setting is off again.
+    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(SnapshotIdentifier=snapshot_id)
+    west_snapshot = west["Snapshots"][0]
+    west_key = dbs.client("kms", TENANT, OTHER_REGION).describe_key(KeyId="alias/skyvault-backup")["KeyMetadata"]
+    assert west_snapshot["SourceRegion"] == REGION and west_key["KeyId"] in west_snapshot["KmsKeyId"]
+    assert tags(west_snapshot["Tags"])["skyvault:managed"] == "true"
+    cluster = redshift.describe_clusters(ClusterIdentifier="warehouse")["Clusters"][0]
+    assert not cluster.get("ClusterSnapshotCopyStatus")
+
+    # Vault: its own snapshot, the temporary cluster deleted, the share revoked.
+    vault = dbs.client("redshift", VAULT)
+    vault_snapshots = [
+        s
+        for s in vault.describe_cluster_snapshots(SnapshotType="manual")["Snapshots"]
+        if s["OwnerAccount"] == "123456789012"
+    ]
+    assert [s["SnapshotIdentifier"] for s in vault_snapshots] == [snapshot_id]
+    assert tags(vault_snapshots[0]["Tags"])["skyvault:source-account"] == "111111111111"
+    assert vault.describe_clusters()["Clusters"] == []
+    assert source.get("AccountsWithRestoreAccess", []) == []
+    assert (
+        redshift.describe_cluster_snapshots(SnapshotIdentifier=snapshot_id)["Snapshots"][0].get(
+            "AccountsWithRestoreAccess", []
+        )
+        == []
+    )
+    assert dbs.catalog.live_intermediates() == []
+    assert point.native["copies"][1]["method"] == "restore-and-snapshot"
+
+    # Restore from the vault's copy: a new cluster in the vault account with the captured shape and tags.
+    restored = cli("--json", "restore", point.id, "--account", VAULT, "--name", "warehouse-dr")
+    assert restored.exit_code == 0, restored.stderr
+    out = restored.json()
+    assert out["identifier"] == "warehouse-dr" and out["endpoint"] and out["port"] == 5440
+    new = vault.describe_clusters(ClusterIdentifier="warehouse-dr")["Clusters"][0]
+    captured = point.captured_config
+    assert new["NodeType"] == captured["node_type"] == "ra3.xlplus" and new["NumberOfNodes"] == 2
+    assert tags(new["Tags"])["team"] == "payments" and tags(new["Tags"])["skyvault:restored-from"] == point.id
+
+
+def test_restore_new_with_node_type_and_overwrite(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift()
+    result = cli("--json", "backup", "redshift", "warehouse", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    point_id = result.json()["recovery_point"]
+    restored = cli("--json", "restore", point_id, "--node-type", "ra3.4xlarge")
+    assert restored.exit_code == 0, restored.stderr
+    new = dbs.client("redshift").describe_clusters(ClusterIdentifier=restored.json()["identifier"])["Clusters"][0]
+    assert new["NodeType"] == "ra3.4xlarge" and new["Endpoint"]["Port"] == 5440
+
+    assert cli("restore", point_id, "--target", "original").exit_code == ConfirmationRequiredError.exit_code
+    swapped = cli("--json", "restore", point_id, "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    names = {c["ClusterIdentifier"] for c in dbs.client("redshift").describe_clusters()["Clusters"]}
+    assert {"warehouse", swapped.json()["original_renamed_to"]} <= names
+
+
+def test_vault_copy_refused_for_aws_managed_key(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(encrypted=True)  # no key: the AWS-managed aws/redshift key, which cannot be shared
+    result = cli("backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == ConflictError.exit_code, result.stderr
+    assert "AWS-managed key" in result.stderr
+    assert dbs.catalog.live_intermediates() == []
