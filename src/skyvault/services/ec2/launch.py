@@ -191,6 +191,18 @@ def _ebs_settings(volume: VolumeConfig) -> dict[str, Any]:
     return settings
 
 
+def block_device_mappings(config: InstanceConfig, snapshots: dict[str, str]) -> list[dict[str, Any]]:
+    """The captured devices, each on its restored snapshot, with type, size, IOPS, throughput, delete-on-termination."""
+    mappings = []
+    for volume in config.volumes:
+        snapshot_id = snapshots.get(volume.volume_id)
+        if snapshot_id is None:
+            continue
+        ebs = {"SnapshotId": snapshot_id, "DeleteOnTermination": volume.delete_on_termination, **_ebs_settings(volume)}
+        mappings.append({"DeviceName": volume.device, "Ebs": ebs})
+    return mappings
+
+
 def register_image(
     factory: ClientFactory,
     placement: Placement,
@@ -201,13 +213,7 @@ def register_image(
     tags: dict[str, str],
 ) -> str:
     """A temporary AMI whose block device mappings are the restored snapshots (by device)."""
-    mappings = []
-    for volume in config.volumes:
-        snapshot_id = snapshots.get(volume.volume_id)
-        if snapshot_id is None:
-            continue
-        ebs = {"SnapshotId": snapshot_id, "DeleteOnTermination": volume.delete_on_termination, **_ebs_settings(volume)}
-        mappings.append({"DeviceName": volume.device, "Ebs": ebs})
+    mappings = block_device_mappings(config, snapshots)
     if not any(m["DeviceName"] == config.root_device_name for m in mappings):
         raise JobError(f"recovery point of {config.instance_id} has no root volume ({config.root_device_name})")
     params: dict[str, Any] = {
@@ -233,6 +239,7 @@ def run_instance(
     config: InstanceConfig,
     *,
     image_id: str,
+    snapshots: dict[str, str],
     instance_type: str | None,
     tags: dict[str, str],
     client_token: str,
@@ -247,6 +254,9 @@ def run_instance(
         "SubnetId": placement.subnet_id,
         "EbsOptimized": config.ebs_optimized,
         "ClientToken": client_token,  # a retried launch never starts a second instance
+        # The AMI already maps these snapshots; repeating the mappings (same snapshots) pins the captured volume
+        # settings for this launch and does not depend on how the AMI's mappings are honoured.
+        "BlockDeviceMappings": block_device_mappings(config, snapshots),
         "TagSpecifications": [
             *tag_specifications(instance_tags, "instance"),
             *tag_specifications(volume_tags, "volume"),

@@ -289,7 +289,7 @@ class _Restore:
         # Until it runs and passes verification, the new instance is an intermediate: a failure terminates it.
         job.intermediate(INSTANCES, instance_token, placement.account, placement.region)
         instance_id = launch.run_instance(
-            self.factory, placement, self.config, image_id=outcome.image_id,
+            self.factory, placement, self.config, image_id=outcome.image_id, snapshots=source,
             instance_type=self.options.instance_type,
             tags=self._tags(job, ROLE_RESTORED, instance_token), client_token=instance_token,
         )  # fmt: skip
