@@ -69,7 +69,7 @@ def _print_table(st: AppState, result: DiscoveryResult) -> None:
     # Piped or captured output is read by tools and people alike: never cut IDs to an assumed 80 columns.
     console = st.console if st.console.is_terminal else Console(file=st.console.file, width=PIPED_WIDTH)
     console.print(table)
-    known = sum(r.size_bytes or 0 for r in result.resources)
+    known = result.known_bytes()
     accounts = len({r.account for r in result.resources})
     console.print(
         f"{len(result.resources)} resources in {accounts} account(s), {human_size(known)} of known size; "

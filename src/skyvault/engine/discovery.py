@@ -110,6 +110,19 @@ class DiscoveryResult:
             return 0
         return min((f.error for f in self.failures), key=_rank).exit_code
 
+    def known_bytes(self) -> int:
+        """Total known size, counting each EBS volume once (an instance's size is the sum of its volumes')."""
+        volumes = {r.id for r in self.resources if r.service == "ebs"}
+        total = 0
+        for r in self.resources:
+            if r.service != "ec2":
+                total += r.size_bytes or 0
+                continue
+            for volume in r.details.get("volumes", []):
+                if volume.get("volume_id") not in volumes:
+                    total += volume.get("size_bytes") or 0
+        return total
+
     def totals(self) -> dict[str, dict[str, tuple[int, int]]]:
         """account -> service -> (resource count, known bytes), services in report order."""
         out: dict[str, dict[str, tuple[int, int]]] = {}

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from skyvault.aws.clients import AwsClient, ClientFactory
-from skyvault.errors import AwsError, ConflictError, LabError
+from skyvault.errors import AwsError, ConflictError, LabError, NotFoundError
 from skyvault.lab import control
 from skyvault.permissions import Feature, declare
 
@@ -59,14 +59,15 @@ _lab("dynamodb", "CreateTable", "create the demo tables.")
 _lab("dynamodb", "DescribeTable", "wait until a demo table is active.")
 _lab("dynamodb", "BatchWriteItem", "fill the demo tables.")
 _lab("dynamodb", "UpdateTimeToLive", "enable TTL on the sessions table.")
+_lab("s3", "HeadBucket", "find the demo buckets of an earlier seeding.")
 _lab("s3", "CreateBucket", "create the demo buckets.")
 _lab("s3", "PutBucketVersioning", "version the documents bucket.")
 _lab("s3", "PutBucketTagging", "tag the demo buckets.")
 _lab("s3", "PutObject", "write the demo objects (with metadata and tags).")
 _lab("s3", "DeleteObject", "leave a delete marker in the versioned bucket.")
 
-ORDERS_ADMIN = 3000  # items in the admin account's orders table
-ORDERS_TENANT = 1500
+ORDERS_ADMIN = 2000  # items in the admin account's orders table
+ORDERS_TENANT = 1000
 SESSIONS = 300
 BATCH = 25  # BatchWriteItem's limit
 MASTER_PASSWORD = "lab-only-Passw0rd"  # the lab's databases hold no data; never a real credential
@@ -289,13 +290,18 @@ def _seed_databases(ctx: _Ctx) -> None:
             Tags=ctx.tags(app="ledger", backup="weekly"),
         )
     )
-    if new:
-        rds.create_db_instance(
-            DBInstanceIdentifier=f"{aurora}-writer",
-            DBClusterIdentifier=aurora,
-            Engine="aurora-postgresql",
-            DBInstanceClass="db.r6g.large",
+    # moto answers CreateDBCluster for an existing cluster without an error: the writer tells.
+    new = (
+        _created(
+            lambda: rds.create_db_instance(
+                DBInstanceIdentifier=f"{aurora}-writer",
+                DBClusterIdentifier=aurora,
+                Engine="aurora-postgresql",
+                DBInstanceClass="db.r6g.large",
+            )
         )
+        and new
+    )
     ctx.out.add("aurora", aurora, new=new)
     _seed_docdb(ctx)
 
@@ -334,13 +340,17 @@ def _seed_docdb(ctx: _Ctx) -> None:
             ctx.out.notes.append(f"DocumentDB skipped: this lab rejects engine 'docdb' ({exc.code})")
             return
         raise
-    if new:
-        docdb.create_db_instance(
-            DBInstanceIdentifier=f"{cluster}-1",
-            DBClusterIdentifier=cluster,
-            Engine="docdb",
-            DBInstanceClass="db.r6g.large",
+    new = (
+        _created(
+            lambda: docdb.create_db_instance(
+                DBInstanceIdentifier=f"{cluster}-1",
+                DBClusterIdentifier=cluster,
+                Engine="docdb",
+                DBInstanceClass="db.r6g.large",
+            )
         )
+        and new
+    )
     ctx.out.add("docdb", cluster, new=new)
 
 
@@ -459,7 +469,12 @@ def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False) -> 
     params: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":
         params["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    new = _created(lambda: s3.create_bucket(**params))
+    # CreateBucket succeeds again for its owner in us-east-1 (AWS's legacy behaviour), so ask first.
+    try:
+        s3.head_bucket(Bucket=name)
+        new = False
+    except NotFoundError:
+        new = _created(lambda: s3.create_bucket(**params))
     ctx.out.add("s3", name, new=new)
     if new:
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": ctx.tags(purpose=suffix)})
