@@ -1,0 +1,118 @@
+"""The lab's database fidelity models, checked directly: each fails if a moto upgrade breaks the model."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases
+
+pytestmark = pytest.mark.lab
+VAULT_ID = "123456789012"
+
+
+def test_docdb_engine_defaults_and_no_standalone_instance(dbs: Databases) -> None:
+    docdb = dbs.client("docdb")
+    cluster = docdb.create_db_cluster(
+        DBClusterIdentifier="docs", Engine="docdb", MasterUsername="u", MasterUserPassword="password-1"
+    )["DBCluster"]
+    assert cluster["Engine"] == "docdb" and cluster["Port"] == 27017 and cluster["EngineVersion"] == "5.0.0"
+    assert cluster["DBClusterParameterGroup"] == "default.docdb5.0"
+    with pytest.raises(ClientError, match="must be created in a DB cluster"):
+        # the docdb API makes DBClusterIdentifier required; through the RDS API the service itself refuses it
+        dbs.client("rds").create_db_instance(
+            DBInstanceIdentifier="alone", DBInstanceClass="db.r5.large", Engine="docdb"
+        )
+
+
+def test_default_encryption_uses_the_aws_managed_key_which_cannot_be_shared(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    db = rds.create_db_instance(
+        DBInstanceIdentifier="enc", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1", StorageEncrypted=True,
+    )["DBInstance"]  # fmt: skip
+    key = dbs.client("kms").describe_key(KeyId="alias/aws/rds")["KeyMetadata"]
+    assert db["KmsKeyId"] == key["Arn"] and key["KeyManager"] == "AWS"
+    rds.create_db_snapshot(DBInstanceIdentifier="enc", DBSnapshotIdentifier="enc-snap")
+    with pytest.raises(ClientError, match="AWS managed KMS key"):
+        rds.modify_db_snapshot_attribute(
+            DBSnapshotIdentifier="enc-snap", AttributeName="restore", ValuesToAdd=[VAULT_ID]
+        )
+
+
+def test_shared_snapshots_are_visible_copyable_and_restorable_only_when_shared(dbs: Databases) -> None:
+    rds, vault = dbs.client("rds"), dbs.client("rds", VAULT)
+    rds.create_db_instance(
+        DBInstanceIdentifier="plain", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1",
+    )  # fmt: skip
+    arn = rds.create_db_snapshot(DBInstanceIdentifier="plain", DBSnapshotIdentifier="s1")["DBSnapshot"]["DBSnapshotArn"]
+    with pytest.raises(ClientError) as hidden:
+        vault.describe_db_snapshots(DBSnapshotIdentifier=arn)
+    assert hidden.value.response["Error"]["Code"] == "DBSnapshotNotFound"
+    rds.modify_db_snapshot_attribute(DBSnapshotIdentifier="s1", AttributeName="restore", ValuesToAdd=[VAULT_ID])
+    assert [s["DBSnapshotArn"] for s in vault.describe_db_snapshots(SnapshotType="shared")["DBSnapshots"]] == [arn]
+    assert arn in [s["DBSnapshotArn"] for s in vault.describe_db_snapshots(IncludeShared=True)["DBSnapshots"]]
+    copied = vault.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, TargetDBSnapshotIdentifier="mine")["DBSnapshot"]
+    assert copied["DBSnapshotArn"].split(":")[4] == VAULT_ID
+    restored = vault.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="r", DBSnapshotIdentifier=arn)
+    assert restored["DBInstance"]["DBInstanceArn"].split(":")[4] == VAULT_ID
+
+
+def test_encrypted_copy_across_region_needs_a_key_there(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="enc", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1", StorageEncrypted=True,
+    )  # fmt: skip
+    arn = rds.create_db_snapshot(DBInstanceIdentifier="enc", DBSnapshotIdentifier="e1")["DBSnapshot"]["DBSnapshotArn"]
+    west = dbs.client("rds", TENANT, OTHER_REGION)
+    with pytest.raises(ClientError, match="KmsKeyId is required"):
+        west.copy_db_snapshot(SourceDBSnapshotIdentifier=arn, TargetDBSnapshotIdentifier="e1", SourceRegion=REGION)
+    key = dbs.customer_key(TENANT, OTHER_REGION)
+    copied = west.copy_db_snapshot(
+        SourceDBSnapshotIdentifier=arn, TargetDBSnapshotIdentifier="e1", SourceRegion=REGION, KmsKeyId=key
+    )["DBSnapshot"]
+    assert copied["KmsKeyId"] == key
+
+
+def test_restore_does_not_inherit_the_subnet_group(dbs: Databases) -> None:
+    net = dbs.network()
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="placed", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1", DBSubnetGroupName=net["subnet_group"],
+    )  # fmt: skip
+    rds.create_db_snapshot(DBInstanceIdentifier="placed", DBSnapshotIdentifier="p1")
+    restored = rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="p2", DBSnapshotIdentifier="p1")
+    assert (restored["DBInstance"].get("DBSubnetGroup") or {}).get("DBSubnetGroupName") != net["subnet_group"]
+
+
+def test_redshift_share_copy_and_cross_region_copy(dbs: Databases) -> None:
+    dbs.redshift()
+    redshift, vault = dbs.client("redshift"), dbs.client("redshift", VAULT)
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="m1")
+    assert vault.describe_cluster_snapshots(SnapshotType="manual")["Snapshots"] == []
+    shared = redshift.authorize_snapshot_access(SnapshotIdentifier="m1", AccountWithRestoreAccess=VAULT_ID)
+    assert shared["Snapshot"]["AccountsWithRestoreAccess"] == [{"AccountId": VAULT_ID}]
+    (seen,) = vault.describe_cluster_snapshots(OwnerAccount="111111111111")["Snapshots"]
+    assert seen["SnapshotIdentifier"] == "m1" and seen["OwnerAccount"] == "111111111111"
+    vault.restore_from_cluster_snapshot(ClusterIdentifier="r", SnapshotIdentifier="m1", OwnerAccount="111111111111")
+    assert vault.describe_clusters(ClusterIdentifier="r")["Clusters"][0]["NodeType"] == "ra3.xlplus"
+    redshift.revoke_snapshot_access(SnapshotIdentifier="m1", AccountWithRestoreAccess=VAULT_ID)
+    assert vault.describe_cluster_snapshots(OwnerAccount="111111111111")["Snapshots"] == []
+
+    automated = redshift.describe_cluster_snapshots(SnapshotType="automated")["Snapshots"][0]["SnapshotIdentifier"]
+    with pytest.raises(ClientError, match="automated"):
+        redshift.copy_cluster_snapshot(SourceSnapshotIdentifier="m1", TargetSnapshotIdentifier="m2")
+    made = redshift.copy_cluster_snapshot(SourceSnapshotIdentifier=automated, TargetSnapshotIdentifier="m2")
+    assert made["Snapshot"]["SnapshotType"] == "manual"
+
+    with pytest.raises(ClientError):  # the grant must exist in the destination region
+        redshift.enable_snapshot_copy(
+            ClusterIdentifier="warehouse", DestinationRegion=OTHER_REGION, SnapshotCopyGrantName="nope"
+        )
+    redshift.enable_snapshot_copy(ClusterIdentifier="warehouse", DestinationRegion=OTHER_REGION)
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="m3")
+    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(SnapshotIdentifier="m3")
+    assert west["Snapshots"][0]["SourceRegion"] == REGION
