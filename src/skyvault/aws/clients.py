@@ -213,16 +213,24 @@ class ClientFactory:
             if cached is not None:
                 return cached
         session = self.session(account)
-        try:
-            raw = session.client(
-                service, region_name=region, endpoint_url=self.endpoint_url(account), config=self._botocore_config
-            )
-        except BotoCoreError as exc:
-            raise translate_botocore_error(exc, service=service, operation="(create client)", account=account) from exc
-        raw.meta.events.register("before-call.*.*", self.guard)
-        wrapped = AwsClient(raw, account=account, region=region, service=service)
+        # boto3 sessions are not thread-safe: two clients created from one session at once can fail with
+        # KeyError 'credential_provider' (boto/boto3#1592). Create under the lock; the clients are thread-safe.
         with self._lock:
-            return self._clients.setdefault(key, wrapped)
+            cached = self._clients.get(key)
+            if cached is not None:
+                return cached
+            try:
+                raw = session.client(
+                    service, region_name=region, endpoint_url=self.endpoint_url(account), config=self._botocore_config
+                )
+            except BotoCoreError as exc:
+                raise translate_botocore_error(
+                    exc, service=service, operation="(create client)", account=account
+                ) from exc
+            raw.meta.events.register("before-call.*.*", self.guard)
+            wrapped = AwsClient(raw, account=account, region=region, service=service)
+            self._clients[key] = wrapped
+            return wrapped
 
     def account_id(self, account: str) -> str:
         """The 12-digit ID behind an account's credentials (asked once, then cached)."""
