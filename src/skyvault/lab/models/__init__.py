@@ -17,5 +17,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.sts_external_id",
     "skyvault.lab.models.iam_simulate",
     "skyvault.lab.models.iam_unknown_resource",
+    "skyvault.lab.models.iam_signature_query",
     "skyvault.lab.models.ebs_blocks",
 ]
