@@ -28,7 +28,7 @@ from skyvault.engine.discovery import DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
 from skyvault.lab import control
 from skyvault.lab.accounts import ADMIN_ACCOUNT_NAME, write_lab_config
-from skyvault.lab.estate import seed_estate
+from skyvault.lab.estate import BLOCK_SIZE, seed_estate
 from skyvault.lab.labconfig import LabInfo
 from skyvault.services.base import SERVICES
 
@@ -100,11 +100,10 @@ def seed(demo: Demo) -> str:
     app = demo.require_app()
     summary = seed_estate(app.factory(), accounts=demo.results["accounts"], seed=demo.seed)
     demo.results["estate"] = summary
-    totals = summary["totals"]
     text = (
-        f"seed {summary['seed']}: {totals['created']} resources created, {totals['kept']} already there; "
-        f"{totals['dynamodb_items']} DynamoDB items, {totals['s3_objects']} S3 objects, "
-        f"{human_size(totals['ebs_blocks_written'] * 512 * 1024)} written to EBS volumes"
+        f"seed {summary['seed']}: {summary['created']} resources created, {summary['kept']} already there; "
+        f"{summary['dynamodb_items']} DynamoDB items, {summary['s3_objects']} S3 objects, "
+        f"{human_size(summary['ebs_blocks_written'] * BLOCK_SIZE)} written to EBS volumes"
     )
     return text + "".join(f"\n    note: {note}" for note in summary["notes"])
 

@@ -70,6 +70,7 @@ ORDERS_ADMIN = 2000  # items in the admin account's orders table
 ORDERS_TENANT = 1000
 SESSIONS = 300
 BATCH = 25  # BatchWriteItem's limit
+BLOCK_SIZE = 512 * 1024  # the guest writes whole EBS blocks
 MASTER_PASSWORD = "lab-only-Passw0rd"  # the lab's databases hold no data; never a real credential
 
 # Blocks written by the guest (512 KiB each): (first index, count, compressible share).
@@ -579,16 +580,15 @@ def seed_estate(factory: ClientFactory, *, accounts: list[str], seed: int, order
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, len(accounts)), thread_name_prefix="estate") as pool:
         results = list(pool.map(lambda a: _seed_account(factory, a, seed, write_data, orders), accounts))
+    # Flat totals first, the per-account detail last: 'skyvault lab seed' prints one line per key.
     return {
         "seed": seed,
         "elapsed_s": round(time.monotonic() - started, 2),
-        "accounts": {r.account: r.to_json() for r in results},
-        "totals": {
-            "created": sum(r.created for r in results),
-            "kept": sum(r.kept for r in results),
-            "dynamodb_items": sum(r.items for r in results),
-            "s3_objects": sum(r.objects for r in results),
-            "ebs_blocks_written": sum(r.blocks_written for r in results),
-        },
+        "created": sum(r.created for r in results),
+        "kept": sum(r.kept for r in results),
+        "dynamodb_items": sum(r.items for r in results),
+        "s3_objects": sum(r.objects for r in results),
+        "ebs_blocks_written": sum(r.blocks_written for r in results),
         "notes": sorted({note for r in results for note in r.notes}),
+        "accounts": {r.account: r.to_json() for r in results},
     }
