@@ -19,4 +19,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.iam_unknown_resource",
     "skyvault.lab.models.iam_signature_query",
     "skyvault.lab.models.ebs_blocks",
+    "skyvault.lab.models.images",
 ]

@@ -1,0 +1,149 @@
+"""Model: AMIs keep block device mappings; instances launched from them get volumes with the snapshots' data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import LabEnv
+from skyvault.lab.control import checksum, write_blocks
+
+pytestmark = pytest.mark.lab
+Raw = Callable[..., Any]
+
+
+def _instance_volumes(ec2: Any, instance_id: str) -> dict[str, str]:
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    return {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance["BlockDeviceMappings"]}
+
+
+def _launch(ec2: Any, image_id: str, mappings: list[dict[str, Any]] | None = None) -> str:
+    extra = {"BlockDeviceMappings": mappings} if mappings else {}
+    return str(ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, **extra)["Instances"][0]["InstanceId"])
+
+
+def test_create_image_snapshots_each_volume_and_launch_restores_the_data(lab_env: LabEnv, raw: Raw) -> None:
+    ec2 = raw("ec2")
+    endpoint = lab_env.lab.endpoint
+    source = _launch(
+        ec2,
+        "ami-12c6146b",
+        [
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 1, "VolumeType": "gp3", "DeleteOnTermination": True}},
+            {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2, "VolumeType": "io1", "Iops": 100}},
+        ],
+    )
+    volumes = _instance_volumes(ec2, source)
+    write_blocks(endpoint, volumes["/dev/sda1"], 6, seed=1)
+    write_blocks(endpoint, volumes["/dev/sdf"], 6, seed=2)
+    sums = {device: checksum(endpoint, volume).sha256 for device, volume in volumes.items()}
+
+    image = ec2.create_image(
+        InstanceId=source,
+        Name="app-server",
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": "skyvault:managed", "Value": "true"}]},
+            {"ResourceType": "snapshot", "Tags": [{"Key": "skyvault:job", "Value": "j-1"}]},
+        ],
+    )["ImageId"]
+    described = ec2.describe_images(ImageIds=[image])["Images"][0]
+    assert described["RootDeviceName"] == "/dev/sda1"
+    assert described["RootDeviceType"] == "ebs"
+    assert {"Key": "skyvault:managed", "Value": "true"} in described["Tags"]
+    mappings = described["BlockDeviceMappings"]
+    assert [m["DeviceName"] for m in mappings] == ["/dev/sda1", "/dev/sdf"]
+    assert [m["Ebs"]["VolumeSize"] for m in mappings] == [1, 2]
+    assert mappings[0]["Ebs"]["DeleteOnTermination"] is True
+    assert mappings[1]["Ebs"]["VolumeType"] == "io1"
+    snapshot_ids = [m["Ebs"]["SnapshotId"] for m in mappings]
+    snapshots = {s["SnapshotId"]: s for s in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]}
+    assert all({"Key": "skyvault:job", "Value": "j-1"} in s["Tags"] for s in snapshots.values())
+    # moto's own AMI code made a fake 15 GiB snapshot with this description; the model removes it.
+    made_for_image = ec2.describe_snapshots(Filters=[{"Name": "description", "Values": [f"*for {image}"]}])
+    assert sorted(s["SnapshotId"] for s in made_for_image["Snapshots"]) == sorted(snapshot_ids)
+
+    launched = _launch(ec2, image)
+    restored = _instance_volumes(ec2, launched)
+    assert list(restored) == ["/dev/sda1", "/dev/sdf"]
+    for device, volume in restored.items():
+        assert checksum(endpoint, volume).sha256 == sums[device]
+    sizes = {v["VolumeId"]: v["Size"] for v in ec2.describe_volumes(VolumeIds=list(restored.values()))["Volumes"]}
+    assert sizes == {restored["/dev/sda1"]: 1, restored["/dev/sdf"]: 2}
+
+
+def test_register_image_from_snapshots_and_launch_with_overrides(lab_env: LabEnv, raw: Raw) -> None:
+    ec2 = raw("ec2")
+    endpoint = lab_env.lab.endpoint
+    root_volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
+    data_volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
+    write_blocks(endpoint, root_volume, 4, seed=5)
+    write_blocks(endpoint, data_volume, 4, seed=6)
+    root_snap = ec2.create_snapshot(VolumeId=root_volume)["SnapshotId"]
+    data_snap = ec2.create_snapshot(VolumeId=data_volume)["SnapshotId"]
+
+    image = ec2.register_image(
+        Name="restored",
+        RootDeviceName="/dev/xvda",
+        Architecture="arm64",
+        VirtualizationType="hvm",
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvdb", "Ebs": {"SnapshotId": data_snap, "DeleteOnTermination": False}},
+            {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root_snap, "VolumeType": "gp3"}},
+        ],
+    )["ImageId"]
+    described = ec2.describe_images(ImageIds=[image])["Images"][0]
+    assert described["Architecture"] == "arm64"
+    assert [(m["DeviceName"], m["Ebs"]["SnapshotId"]) for m in described["BlockDeviceMappings"]] == [
+        ("/dev/xvda", root_snap),
+        ("/dev/xvdb", data_snap),
+    ]
+    with pytest.raises(ClientError) as in_use:
+        ec2.delete_snapshot(SnapshotId=root_snap)
+    assert in_use.value.response["Error"]["Code"] == "InvalidSnapshot.InUse"
+
+    # Grow the data volume at launch; drop nothing.
+    launched = _launch(ec2, image, [{"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 3}}])
+    volumes = _instance_volumes(ec2, launched)
+    assert list(volumes) == ["/dev/xvda", "/dev/xvdb"]
+    assert checksum(endpoint, volumes["/dev/xvda"]).sha256 == checksum(endpoint, root_snap).sha256
+    grown = ec2.describe_volumes(VolumeIds=[volumes["/dev/xvdb"]])["Volumes"][0]
+    assert grown["Size"] == 3
+    assert checksum(endpoint, volumes["/dev/xvdb"]).blocks_present == 4
+
+    without_data = _launch(ec2, image, [{"DeviceName": "/dev/xvdb", "NoDevice": ""}])
+    assert list(_instance_volumes(ec2, without_data)) == ["/dev/xvda"]
+
+    ec2.deregister_image(ImageId=image)
+    ec2.delete_snapshot(SnapshotId=root_snap)  # allowed once the AMI is gone
+
+
+def test_register_image_refuses_unknown_snapshots(lab_env: LabEnv, raw: Raw) -> None:
+    ec2 = raw("ec2")
+    with pytest.raises(ClientError) as caught:
+        ec2.register_image(
+            Name="broken",
+            RootDeviceName="/dev/xvda",
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-0000000000000dead"}}],
+        )
+    assert caught.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"
+
+
+def test_copy_image_copies_the_snapshots_to_the_region(lab_env: LabEnv, raw: Raw) -> None:
+    ec2, eu = raw("ec2"), raw("ec2", region="eu-west-1")
+    endpoint = lab_env.lab.endpoint
+    volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
+    write_blocks(endpoint, volume, 3, seed=8)
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    image = ec2.register_image(
+        Name="app-image",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}],
+    )["ImageId"]
+    copied = eu.copy_image(SourceImageId=image, SourceRegion="us-east-1", Name="x-eu")["ImageId"]
+    mapping = eu.describe_images(ImageIds=[copied])["Images"][0]["BlockDeviceMappings"][0]
+    eu_snapshot = mapping["Ebs"]["SnapshotId"]
+    assert eu_snapshot != snapshot
+    assert checksum(endpoint, eu_snapshot, region="eu-west-1").sha256 == checksum(endpoint, snapshot).sha256
