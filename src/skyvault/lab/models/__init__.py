@@ -18,6 +18,7 @@ MODELS: list[str] = [
     "skyvault.lab.models.iam_simulate",
     "skyvault.lab.models.iam_unknown_resource",
     "skyvault.lab.models.iam_signature_query",
+    "skyvault.lab.models.s3_iam_actions",
     "skyvault.lab.models.ebs_blocks",
     "skyvault.lab.models.images",
 ]
