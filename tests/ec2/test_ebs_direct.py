@@ -1,0 +1,128 @@
+"""EBS direct client logic without a lab: paging through empty pages, checksum verification and retry, the LINEAR
+aggregate checksum, throttling backoff and the rate limiter."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import time
+from typing import Any
+
+import pytest
+
+from skyvault.errors import LibraryCorruptError, ThrottledError
+from skyvault.services.ec2 import ebs_direct
+from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, RateLimiter, SnapshotWriter
+
+FAST = RateLimiter(1e9)
+
+
+class FakeEbs:
+    """Scripted answers per operation, recording every call's parameters."""
+
+    def __init__(self, **answers: list[Any]) -> None:
+        self.answers = {k: list(v) for k, v in answers.items()}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**params: Any) -> Any:
+            self.calls.append((name, params))
+            answer = self.answers[name].pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        return call
+
+
+def _block(fill: int) -> bytes:
+    return bytes([fill]) * BLOCK_SIZE
+
+
+def _get(data: bytes, checksum: str | None = None) -> dict[str, Any]:
+    digest = checksum or base64.b64encode(hashlib.sha256(data).digest()).decode()
+    return {"BlockData": io.BytesIO(data), "Checksum": digest, "ChecksumAlgorithm": "SHA256", "DataLength": len(data)}
+
+
+def test_listing_follows_tokens_through_empty_pages() -> None:
+    pages = [
+        {"VolumeSize": 1, "BlockSize": BLOCK_SIZE, "Blocks": [{"BlockIndex": 0, "BlockToken": "a"}], "NextToken": "t1"},
+        {"VolumeSize": 1, "BlockSize": BLOCK_SIZE, "Blocks": [], "NextToken": "t2"},  # empty, yet not the end
+        {"VolumeSize": 1, "BlockSize": BLOCK_SIZE, "Blocks": [{"BlockIndex": 7, "BlockToken": "b"}]},
+    ]
+    fake = FakeEbs(list_snapshot_blocks=pages)
+    listing = ebs_direct.list_snapshot_blocks(fake, "snap-1", FAST)  # type: ignore[arg-type]
+    assert listing.blocks == {0: "a", 7: "b"} and listing.api_pages == 3 and listing.volume_bytes == 1024**3
+    assert [c[1].get("NextToken") for c in fake.calls] == [None, "t1", "t2"]
+
+
+def test_changed_blocks_absent_from_second_snapshot_have_no_token() -> None:
+    page = {
+        "VolumeSize": 1,
+        "BlockSize": BLOCK_SIZE,
+        "ChangedBlocks": [
+            {"BlockIndex": 3, "FirstBlockToken": "x", "SecondBlockToken": "y"},
+            {"BlockIndex": 4, "FirstBlockToken": "z"},
+        ],
+    }
+    listing = ebs_direct.list_changed_blocks(FakeEbs(list_changed_blocks=[page]), "s1", "s2", FAST)  # type: ignore[arg-type]
+    assert listing.blocks == {3: "y", 4: None}
+
+
+def test_wrong_block_size_is_refused() -> None:
+    page = {"VolumeSize": 1, "BlockSize": 512, "Blocks": []}
+    with pytest.raises(Exception, match="512-byte blocks"):
+        ebs_direct.list_snapshot_blocks(FakeEbs(list_snapshot_blocks=[page]), "snap-1", FAST)  # type: ignore[arg-type]
+
+
+def test_checksum_mismatch_is_retried_then_fails() -> None:
+    good = _block(1)
+    fake = FakeEbs(get_snapshot_block=[_get(good, checksum="bm9wZQ=="), _get(good)])
+    assert ebs_direct.read_block(fake, "snap-1", 5, "tok", FAST) == good  # type: ignore[arg-type]
+    assert len(fake.calls) == 2
+    always_bad = FakeEbs(get_snapshot_block=[_get(good, checksum="bm9wZQ==") for _ in range(3)])
+    with pytest.raises(LibraryCorruptError, match="checksum mismatch"):
+        ebs_direct.read_block(always_bad, "snap-1", 5, "tok", FAST)  # type: ignore[arg-type]
+
+
+def test_throttling_after_botocore_retries_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ebs_direct.time, "sleep", lambda _s: None)
+    throttled = ThrottledError("slow down", code="ThrottlingException")
+    fake = FakeEbs(get_snapshot_block=[throttled, throttled, _get(_block(2))])
+    assert ebs_direct.read_block(fake, "snap-1", 0, "t", FAST) == _block(2)  # type: ignore[arg-type]
+    forever = FakeEbs(get_snapshot_block=[throttled] * ebs_direct.BACKOFF_ATTEMPTS)
+    with pytest.raises(ThrottledError):
+        ebs_direct.read_block(forever, "snap-1", 0, "t", FAST)  # type: ignore[arg-type]
+
+
+def test_writer_sends_checksums_and_linear_aggregate() -> None:
+    fake = FakeEbs(
+        start_snapshot=[{"SnapshotId": "snap-new"}],
+        put_snapshot_block=[{}, {}],
+        complete_snapshot=[{"Status": "pending"}],
+    )
+    writer = SnapshotWriter(fake)  # type: ignore[arg-type]
+    writer.start(volume_size_gib=1, tags={"skyvault:managed": "true"}, description="d", client_token="tok")
+    blocks = {9: _block(9), 2: _block(2)}
+    for index, data in blocks.items():
+        writer.put(index, data)
+    assert writer.complete() == "pending"
+    puts = [p for name, p in fake.calls if name == "put_snapshot_block"]
+    for params in puts:
+        expected = base64.b64encode(hashlib.sha256(params["BlockData"]).digest()).decode()
+        assert params["Checksum"] == expected and params["ChecksumAlgorithm"] == "SHA256"
+    complete = fake.calls[-1][1]
+    joined = hashlib.sha256(blocks[2]).digest() + hashlib.sha256(blocks[9]).digest()  # ascending block index
+    assert complete["Checksum"] == base64.b64encode(hashlib.sha256(joined).digest()).decode()
+    assert complete["ChangedBlocksCount"] == 2 and complete["ChecksumAggregationMethod"] == "LINEAR"
+    with pytest.raises(Exception, match="whole"):
+        writer.put(0, b"short")
+
+
+def test_rate_limiter_holds_the_rate() -> None:
+    limiter = RateLimiter(200.0, burst=1)
+    started = time.monotonic()
+    for _ in range(41):
+        limiter.acquire()
+    assert time.monotonic() - started >= 0.19  # 40 tokens at 200/s after the first
