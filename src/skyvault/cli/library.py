@@ -111,7 +111,9 @@ def init_command(
     storage_class: Annotated[str | None, typer.Option("--storage-class", help="S3 storage class for packs.")] = None,
     kms_key: Annotated[str | None, typer.Option("--kms-key", help="Wrap the master key with this KMS key.")] = None,
     name: Annotated[str, typer.Option("--name", help="Name of the library in the config.")] = "main",
-    compression_level: Annotated[int, typer.Option("--compression-level", min=-7, max=22)] = 3,
+    compression_level: Annotated[
+        int, typer.Option("--compression-level", min=-7, max=22, help="zstd level (1: fast; 3+: smaller).")
+    ] = 1,
 ) -> None:
     """Create a library and make it the default."""
     st = state(ctx)

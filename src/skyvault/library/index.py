@@ -24,8 +24,8 @@ HEAD = struct.Struct("<4sI")
 PACK_HEAD = struct.Struct("<32sI")
 
 
-class IndexEntry(tuple[bytes, int, int, int, int]):
-    """(pack ID, blob type, offset, stored length, plaintext length): a plain tuple to keep memory small."""
+class IndexEntry(tuple[bytes, PackEntry]):
+    """(pack ID, the pack's own entry): shares the PackEntry kept per pack, to keep memory per blob small."""
 
     __slots__ = ()
 
@@ -35,19 +35,19 @@ class IndexEntry(tuple[bytes, int, int, int, int]):
 
     @property
     def blob_type(self) -> int:
-        return self[1]
+        return self[1].blob_type
 
     @property
     def offset(self) -> int:
-        return self[2]
+        return self[1].offset
 
     @property
     def length(self) -> int:
-        return self[3]
+        return self[1].length
 
     @property
     def raw_length(self) -> int:
-        return self[4]
+        return self[1].raw_length
 
 
 class Index:
@@ -63,7 +63,7 @@ class Index:
         with self._lock:
             self._packs[pack_id] = entries
             for e in entries:
-                self._blobs.setdefault(e.blob_id, IndexEntry((pack_id, e.blob_type, e.offset, e.length, e.raw_length)))
+                self._blobs.setdefault(e.blob_id, IndexEntry((pack_id, e)))
 
     def get(self, blob_id: bytes) -> IndexEntry | None:
         return self._blobs.get(blob_id)
