@@ -83,7 +83,6 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
     for feature, step, purpose in (
         (Feature.BACKUP, "wait for snapshot", "Follow the snapshot until it is available."),
         (Feature.COPY, "wait for copy", "Follow copies and find snapshots shared with the vault account."),
-        (Feature.RESTORE, "find snapshot", "Check the snapshot to restore from exists and is available."),
         (Feature.CLEANUP, "find snapshot", "Check a snapshot's skyvault tag before expiring it."),
     ):
         declare(
