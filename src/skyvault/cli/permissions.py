@@ -165,7 +165,8 @@ def register(app: typer.Typer) -> None:
             _write(markdown_document(registry) if service is None else markdown_table(rows))
             return
         table = Table(title="skyvault permission usage", show_lines=True)
-        for column in ("Action", "Rows", "Features", "Steps", "Why", "Restricted policy"):
+        table.add_column("Action", no_wrap=True)  # identifiers are copied into policies: never split them
+        for column in ("Rows", "Features", "Steps", "Why", "Restricted policy"):
             table.add_column(column, overflow="fold")
         for r in rows:
             table.add_row(
@@ -234,6 +235,11 @@ def _library_values(config: SkyvaultConfig) -> dict[str, str]:
 def _print_report(st: AppState, report: PreflightReport) -> None:
     how = {"simulate": "iam:SimulatePrincipalPolicy", "dryrun": "EC2 DryRun probes", "root": "root credentials"}
     st.console.print(f"[bold]{report.account}[/] ({report.principal}), checked with {how[report.method]}")
+    if report.simulate_denied is not None:
+        st.console.print(
+            "  [yellow]iam:SimulatePrincipalPolicy was denied: EC2 actions probed with DryRun, others unverified "
+            "(grant the 'check' row: skyvault policy ROW... check)[/]"
+        )
     for result in report.results:
         if result.status == "ok":
             st.console.print(f"  [green]OK[/]       {result.policy} / {result.feature}")

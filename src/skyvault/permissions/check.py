@@ -75,6 +75,7 @@ class PreflightReport:
     principal: str
     method: str  # simulate | dryrun | root
     results: list[FeatureResult]
+    simulate_denied: AccessDeniedError | None = None  # why the check fell back to DryRun probes
 
     @property
     def ok(self) -> bool:
@@ -89,6 +90,7 @@ class PreflightReport:
             "principal": self.principal,
             "method": self.method,
             "ok": self.ok,
+            "simulate_denied": self.simulate_denied.message if self.simulate_denied else None,
             "results": [r.to_json() for r in self.results],
         }
 
@@ -252,14 +254,15 @@ def preflight(
 
     unverified: set[str] = set()
     denied_keys: set[str] = set()
+    simulate_denied: AccessDeniedError | None = None
     if caller.endswith(":root"):
         method = "root"
     else:
         try:
             method = "simulate"
             denied_keys = _simulate(factory, account, region, principal, needs)
-        except AccessDeniedError:
-            method = "dryrun"
+        except AccessDeniedError as exc:
+            method, simulate_denied = "dryrun", exc
             denied_actions, verified = _dryrun(factory, account, region, needs)
             denied_keys = {_key(n) for n in needs if n.action in denied_actions}
             unverified = {n.action for n in needs if n.action not in verified}
@@ -276,7 +279,9 @@ def preflight(
         result.unverified.sort()
         result.status = "missing" if result.missing else "unverified" if result.unverified else "ok"
     ordered = sorted(by_feature.values(), key=lambda r: (list(POLICY_ROWS).index(r.policy), r.feature))
-    return PreflightReport(account=account, principal=principal, method=method, results=ordered)
+    return PreflightReport(
+        account=account, principal=principal, method=method, results=ordered, simulate_denied=simulate_denied
+    )
 
 
 def _key(need: _Need) -> str:
