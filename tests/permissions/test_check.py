@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import LabEnv
 from permissions.proof import Proof, Scenario, prepare, proof_tests
@@ -59,10 +59,11 @@ def test_simulate_principal_policy_model(iam_lab_env: LabEnv) -> None:
     assert decide("ec2:DeleteSnapshot", snapshot) == "implicitDeny"
     assert decide("ec2:DeleteSnapshot", snapshot, tagged) == "allowed"
     # The simulation is authorised against the simulated principal's ARN, as on AWS.
-    with pytest.raises(Exception, match="AccessDenied|not authorized"):
+    with pytest.raises(ClientError) as caught:
         iam.simulate_principal_policy(
             PolicySourceArn=f"arn:aws:iam::{TENANT_ACCOUNT_IDS[ACCOUNT]}:user/someone", ActionNames=["s3:GetObject"]
         )
+    assert caught.value.response["Error"]["Code"] == "AccessDenied"
 
 
 def test_preflight_ok_missing_and_fallback(iam_lab_env: LabEnv) -> None:
