@@ -75,7 +75,7 @@ def setup_instance(proof: Proof) -> None:
     ec2 = proof.raw("ec2")
     launched = ec2.run_instances(
         ImageId=STOCK_AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": True}}],
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": True}}],
     )["Instances"][0]  # fmt: skip
     proof.state["instance"] = launched["InstanceId"]
     root = launched["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
