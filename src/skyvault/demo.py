@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skyvault.cli.context import AppState
+from skyvault.cli.demo_databases import databases_step
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
 from skyvault.engine.discovery import DiscoveryResult, discover
@@ -147,6 +148,7 @@ STEPS: list[Step] = [
     ("Config", write_config),
     ("Demo estate", seed),
     ("Discovery", run_discovery),
+    ("Databases", databases_step),
 ]
 
 
