@@ -21,4 +21,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_iam_actions",
     "skyvault.lab.models.ebs_blocks",
     "skyvault.lab.models.images",
+    "skyvault.lab.models.iam",
 ]
