@@ -90,3 +90,17 @@ def test_check_exit_codes(iam_lab_env: LabEnv, cli: Cli) -> None:
     assert "skyvault policy ec2" in failed.stderr
     human = cli("check", "--account", "tenant-a", "--service", "ec2")
     assert human.exit_code == 16 and "MISSING" in human.stdout and "OK" in human.stdout
+
+
+@pytest.mark.lab
+def test_access_denied_at_run_time_names_action_step_feature_and_fix(iam_lab_env: LabEnv, cli: Cli) -> None:
+    scenario = Scenario("cli-denied", rows=("ec2",), features=(Feature.DISCOVER,), run=lambda proof: None)
+    documents = scenario.documents()
+    for document in documents:
+        for statement in document["Statement"]:
+            statement["Action"] = [a for a in statement["Action"] if a != "ec2:DescribeVolumes"]
+    prepare(iam_lab_env, scenario, documents)
+    result = cli("discover", "--account", "tenant-a", "--region", "us-east-1", "--service", "ebs")
+    assert result.exit_code == 5, result.stderr
+    for expected in ("ec2:DescribeVolumes", "(discover)", "skyvault policy ec2"):
+        assert expected in result.stderr, result.stderr
