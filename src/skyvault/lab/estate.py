@@ -33,7 +33,9 @@ from skyvault.permissions import Feature, declare
 ESTATE_TAG = "skyvault-lab:estate"
 
 
-def _lab(service: str, operation: str, purpose: str) -> None:
+def _lab(
+    service: str, operation: str, purpose: str, *, actions: tuple[str, ...] = (), resources: tuple[str, ...] = ("*",)
+) -> None:
     declare(
         policy="lab",
         service=service,
@@ -41,30 +43,104 @@ def _lab(service: str, operation: str, purpose: str) -> None:
         feature=Feature.LAB,
         step="seed demo estate",
         purpose=f"Lab only: {purpose}",
+        actions=actions,
+        resources=resources,
     )
 
+
+def _arn(service: str, resource: str, *, account: bool = True) -> str:
+    return f"arn:${{Partition}}:{service}:${{Region}}:{'${Account}' if account else ''}:{resource}"
+
+
+_INSTANCE, _VOLUME = _arn("ec2", "instance/*"), _arn("ec2", "volume/*")
+_DB, _CLUSTER = _arn("rds", "db:*"), _arn("rds", "cluster:*")
+_RDS_CREATE_CLUSTER = (
+    _CLUSTER, _arn("rds", "cluster-pg:*"), _arn("rds", "og:*"), _arn("rds", "subgrp:*"),
+)  # fmt: skip
+_TABLE = _arn("dynamodb", "table/*")
+_BUCKET = "arn:${Partition}:s3:::*"
+_OBJECT = "arn:${Partition}:s3:::*/*"
 
 _lab("ec2", "DescribeImages", "find a Linux AMI to launch the demo instance from.")
 _lab("ec2", "DescribeInstances", "find the demo instance of an earlier seeding (seeding is idempotent).")
 _lab("ec2", "DescribeVolumes", "find the demo volumes of an earlier seeding.")
-_lab("ec2", "RunInstances", "launch the demo instance with its root volume.")
-_lab("ec2", "CreateVolume", "create the demo data and archive volumes.")
-_lab("ec2", "AttachVolume", "attach the data volume to the demo instance.")
-_lab("rds", "CreateDBInstance", "create the demo RDS instance and the Aurora writer.")
-_lab("rds", "CreateDBCluster", "create the demo Aurora cluster.")
-_lab("docdb", "CreateDBCluster", "create the demo DocumentDB cluster.")
-_lab("docdb", "CreateDBInstance", "create the demo DocumentDB instance.")
-_lab("redshift", "CreateCluster", "create the demo Redshift cluster.")
-_lab("dynamodb", "CreateTable", "create the demo tables.")
-_lab("dynamodb", "DescribeTable", "wait until a demo table is active.")
-_lab("dynamodb", "BatchWriteItem", "fill the demo tables.")
-_lab("dynamodb", "UpdateTimeToLive", "enable TTL on the sessions table.")
-_lab("s3", "HeadBucket", "find the demo buckets of an earlier seeding.")
-_lab("s3", "CreateBucket", "create the demo buckets.")
-_lab("s3", "PutBucketVersioning", "version the documents bucket.")
-_lab("s3", "PutBucketTagging", "tag the demo buckets.")
-_lab("s3", "PutObject", "write the demo objects (with metadata and tags).")
-_lab("s3", "DeleteObject", "leave a delete marker in the versioned bucket.")
+_lab(
+    "ec2",
+    "RunInstances",
+    "launch the demo instance with its root volume, tagged at launch.",
+    actions=("ec2:RunInstances", "ec2:CreateTags"),
+    resources=(
+        _arn("ec2", "image/*", account=False), _INSTANCE, _VOLUME, _arn("ec2", "network-interface/*"),
+        _arn("ec2", "security-group/*"), _arn("ec2", "subnet/*"),
+    ),
+)  # fmt: skip
+_lab(
+    "ec2",
+    "CreateVolume",
+    "create the demo data and archive volumes, tagged at creation.",
+    actions=("ec2:CreateVolume", "ec2:CreateTags"),
+    resources=(_VOLUME,),
+)
+_lab("ec2", "AttachVolume", "attach the data volume to the demo instance.", resources=(_INSTANCE, _VOLUME))
+_lab(
+    "rds",
+    "CreateDBInstance",
+    "create the demo RDS instance and the Aurora writer.",
+    actions=("rds:CreateDBInstance", "rds:AddTagsToResource"),
+    resources=(_DB, _CLUSTER),
+)
+_lab(
+    "rds",
+    "CreateDBCluster",
+    "create the demo Aurora cluster.",
+    actions=("rds:CreateDBCluster", "rds:AddTagsToResource"),
+    resources=_RDS_CREATE_CLUSTER,
+)
+_lab(
+    "docdb",
+    "CreateDBCluster",
+    "create the demo DocumentDB cluster.",
+    actions=("rds:CreateDBCluster", "rds:AddTagsToResource"),
+    resources=_RDS_CREATE_CLUSTER,
+)
+_lab(
+    "docdb",
+    "CreateDBInstance",
+    "create the demo DocumentDB instance.",
+    actions=("rds:CreateDBInstance",),
+    resources=(_DB, _CLUSTER),
+)
+_lab(
+    "redshift",
+    "CreateCluster",
+    "create the demo Redshift cluster.",
+    actions=("redshift:CreateCluster", "redshift:CreateTags"),
+    resources=(_arn("redshift", "cluster:*"),),
+)
+_lab(
+    "dynamodb",
+    "CreateTable",
+    "create the demo tables.",
+    actions=("dynamodb:CreateTable", "dynamodb:TagResource"),
+    resources=(_TABLE,),
+)
+_lab("dynamodb", "DescribeTable", "wait until a demo table is active.", resources=(_TABLE,))
+_lab("dynamodb", "BatchWriteItem", "fill the demo tables.", resources=(_TABLE,))
+_lab("dynamodb", "UpdateTimeToLive", "enable TTL on the sessions table.", resources=(_TABLE,))
+_lab(
+    "s3", "HeadBucket", "find the demo buckets of an earlier seeding.", actions=("s3:ListBucket",), resources=(_BUCKET,)
+)
+_lab("s3", "CreateBucket", "create the demo buckets.", resources=(_BUCKET,))
+_lab("s3", "PutBucketVersioning", "version the documents bucket.", resources=(_BUCKET,))
+_lab("s3", "PutBucketTagging", "tag the demo buckets.", resources=(_BUCKET,))
+_lab(
+    "s3",
+    "PutObject",
+    "write the demo objects (with metadata and tags).",
+    actions=("s3:PutObject", "s3:PutObjectTagging"),
+    resources=(_OBJECT,),
+)
+_lab("s3", "DeleteObject", "leave a delete marker in the versioned bucket.", resources=(_OBJECT,))
 
 ORDERS_ADMIN = 2000  # items in the admin account's orders table
 ORDERS_TENANT = 1000
