@@ -13,12 +13,14 @@ on create, the KMS grant a copy or restore makes) cannot be observed here and ar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from permissions.proof import Proof, Scenario, proof_tests
 from skyvault.catalog import Catalog
 from skyvault.engine import databases
 from skyvault.engine.jobs import JobRunner, cleaner_for
+from skyvault.engine.retention import expire_due
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry
 from skyvault.permissions.render import render_policies
@@ -101,6 +103,15 @@ def run_rds_restore(proof: Proof) -> None:
                                                          wait=WAIT),
     )  # fmt: skip
     assert result["identifier"] == "orders-copy" and result["port"] == 6543
+
+
+def run_rds_expiry(proof: Proof) -> None:
+    catalog = _catalog(proof)
+    catalog.update_recovery_point(proof.state["point"], expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    report = expire_due(catalog, proof.factory())
+    if report.failed:
+        raise next(iter(report.failed_errors.values()))
+    assert report.snapshots_deleted == 1, report
 
 
 def instance_ops(p: Permission) -> bool:
@@ -208,6 +219,8 @@ SCENARIOS = [
     Scenario("rds-restore", rows=("rds",), features=RESTORE, setup=setup_rds_restore, run=run_rds_restore,
              policy=narrowed(("rds",), RESTORE, instance_ops), moto_blind=_merge(TAGGING.items(), GRANTS.items(),
              blind("kms:DescribeKey", why=KMS_GRANT).items())),
+    Scenario("rds-expiry", rows=("rds",), features=(Feature.CLEANUP,), setup=setup_rds_restore, run=run_rds_expiry,
+             policy=narrowed(("rds",), (Feature.CLEANUP,), instance_ops)),
     Scenario("aurora-copy-region", rows=("rds",), features=COPY, setup=setup_aurora, run=run_aurora_region_copy,
              policy=narrowed(("rds",), COPY, aurora_region_ops), moto_blind=_merge(TAGGING.items(), GRANTS.items())),
     Scenario("docdb-copy-vault", rows=("docdb",), features=COPY, setup=setup_docdb, run=run_docdb_vault_copy,

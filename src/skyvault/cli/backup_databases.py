@@ -65,6 +65,9 @@ def _command(kind: str) -> Callable[..., None]:
         ] = None,
         timeout: Annotated[float, typer.Option(help="Seconds to wait for each snapshot/copy.")] = 4 * 3600,
         poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 15.0,
+        retain_days: Annotated[
+            float | None, typer.Option(min=0, help="Expire the point and its snapshots after this many days.")
+        ] = None,
     ) -> None:
         st = state(ctx)
         name, where = _account_and_region(st, account, region)
@@ -78,6 +81,7 @@ def _command(kind: str) -> Callable[..., None]:
             copy_to_region=copy_to_region,
             copy_to_account=copy_to_account,
             wait=WaitPolicy(timeout_s=timeout, poll_s=poll),
+            retain_days=retain_days,
         )
         results = databases.backup(Catalog.open(st.state_dir), st.factory(), request, progress=_progress(st))
         if st.json_output:

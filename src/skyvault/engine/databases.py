@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
@@ -18,6 +19,7 @@ from skyvault.catalog import Catalog
 from skyvault.catalog.store import new_id
 from skyvault.engine.jobs import JobContext, JobRunner, ProgressCallback, register_cleaner
 from skyvault.engine.restore import RestoreRequest, register_restorer
+from skyvault.engine.retention import register_expirer
 from skyvault.errors import ConfirmationRequiredError, NotFoundError
 from skyvault.services.rds import backup as rds_backup
 from skyvault.services.rds import cleanup as rds_cleanup
@@ -43,11 +45,17 @@ class BackupRequest:
     copy_to_region: str | None = None
     copy_to_account: str | None = None
     wait: WaitPolicy = field(default_factory=WaitPolicy)
+    retain_days: float | None = None  # the point (and its snapshots) expire after this many days
 
 
 def _backup_one(job: JobContext, factory: ClientFactory, request: BackupRequest, source: str, point_id: str) -> Any:
     options = rds_backup.CopyOptions(request.copy_to_region, request.copy_to_account, request.wait)
-    common: dict[str, Any] = {"account": request.account, "region": request.region, "source_id": source, "point_id": point_id}
+    common: dict[str, Any] = {
+        "account": request.account,
+        "region": request.region,
+        "source_id": source,
+        "point_id": point_id,
+    }
     if request.kind == "redshift":
         return redshift_backup.backup(job, factory, options=options, **common)
     return rds_backup.backup(job, factory, FAMILIES[request.kind], options=options, **common)
@@ -66,6 +74,7 @@ def backup(
         "region": request.region,
         "copy_to_region": request.copy_to_region,
         "copy_to_account": request.copy_to_account,
+        "retain_days": request.retain_days,
     }
 
     def body(job: JobContext) -> list[dict[str, Any]]:
@@ -92,8 +101,16 @@ def backup(
                 "duration_s": round(time.monotonic() - started, 3),
                 "api_calls": sum(factory.guard.counts().values()) - calls_before,
             }
+            expires = (
+                datetime.now(UTC) + timedelta(days=request.retain_days) if request.retain_days is not None else None
+            )
             catalog.update_recovery_point(
-                point_id, status="completed", native=outcome.native, captured_config=outcome.captured, stats=stats
+                point_id,
+                status="completed",
+                native=outcome.native,
+                captured_config=outcome.captured,
+                stats=stats,
+                expires_at=expires,
             )
             results.append({"recovery_point": point_id, "stats": stats})
         return results
@@ -141,8 +158,12 @@ def register(progress_for: ProgressFactory, wait_for_context: Callable[[Any], Wa
         register_restorer(kind, restorer)
 
 
-def expire(factory: ClientFactory, point: Any) -> int:
+def expire(factory: Any, point: Any) -> int:
     """Delete a recovery point's snapshots and copies that carry skyvault's tag; returns how many were deleted."""
     if point.kind == "redshift":
         return redshift_cleanup.expire_point(factory, point.account, point.region, point.native)
     return rds_cleanup.expire_point(factory, FAMILIES[point.kind], point.account, point.region, point.native)
+
+
+for _kind in KINDS:
+    register_expirer(_kind, expire)

@@ -67,7 +67,8 @@ _d("CreateSnapshotCopyGrant", Feature.COPY, "create copy grant", "Let Redshift u
 _d("EnableSnapshotCopy", Feature.COPY, "enable cross-region copy", "Turn on copying of the cluster's new snapshots "
    "to the destination region for this job.", (_CLUSTER,))  # fmt: skip
 _d("DisableSnapshotCopy", Feature.COPY, "disable cross-region copy", "Turn the copy setting skyvault enabled back "
-   "off when the job ends.", (_CLUSTER,), destructive=True)  # fmt: skip
+   "off when the job ends (it undoes skyvault's own change to the user's cluster, so it is not tag-restricted).",
+   (_CLUSTER,))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.COPY, "restore in vault", "Restore a temporary cluster in the vault account "
    "from the shared snapshot, to snapshot it there.", (_CLUSTER, _ANY_SNAP),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip

@@ -1,0 +1,58 @@
+"""Retention: recovery points past their ``expires_at`` are expired by the driver of their kind.
+
+A driver registers an expirer per kind (``register_expirer``): it deletes the point's native snapshots and copies
+that carry skyvault's tag (never anything else) and returns how many it deleted. The point is then marked
+``expired`` in the catalog; its captured configuration and stats stay for the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from skyvault.catalog import Catalog, RecoveryPoint
+
+Expirer = Callable[[Any, RecoveryPoint], int]
+_EXPIRERS: dict[str, Expirer] = {}
+
+
+def register_expirer(kind: str, expirer: Expirer) -> None:
+    _EXPIRERS[kind] = expirer
+
+
+@dataclass
+class ExpiryReport:
+    expired: list[str] = field(default_factory=list)
+    snapshots_deleted: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    failed_errors: dict[str, Exception] = field(default_factory=dict)
+    skipped_kinds: set[str] = field(default_factory=set)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def due(catalog: Catalog, now: datetime) -> list[RecoveryPoint]:
+    return [p for p in catalog.recovery_points() if p.expires_at is not None and _aware(p.expires_at) <= now]
+
+
+def expire_due(catalog: Catalog, factory: Any, *, now: datetime | None = None) -> ExpiryReport:
+    """Expire every completed point whose time has come; one failure does not stop the others."""
+    report = ExpiryReport()
+    for point in due(catalog, now or datetime.now(UTC)):
+        expirer = _EXPIRERS.get(point.kind)
+        if expirer is None:
+            report.skipped_kinds.add(point.kind)
+            continue
+        try:
+            report.snapshots_deleted += expirer(factory, point)
+        except Exception as exc:  # reported per point; the next run tries again
+            report.failed[point.id] = str(exc)[:500]
+            report.failed_errors[point.id] = exc
+            continue
+        catalog.update_recovery_point(point.id, status="expired")
+        report.expired.append(point.id)
+    return report

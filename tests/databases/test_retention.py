@@ -1,0 +1,58 @@
+"""Retention of database recovery points: expiry deletes the point's snapshots and copies, only skyvault's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from conftest import CliResult
+from skyvault.engine import databases  # noqa: F401 (registers the database expirers)
+from skyvault.engine.retention import expire_due
+
+from .conftest import OTHER_REGION, TENANT, VAULT, Databases
+
+pytestmark = pytest.mark.lab
+Cli = Callable[..., CliResult]
+
+
+def _manual(dbs: Databases, account: str, region: str) -> set[str]:
+    found = dbs.client("rds", account, region).describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    return {s["DBSnapshotIdentifier"] for s in found}
+
+
+def test_expiry_deletes_the_points_snapshots_and_copies(dbs: Databases, cli: Cli) -> None:
+    dbs.rds(encrypted=False)
+    args = ("--json", "backup", "rds", "orders-db", "--account", TENANT, "--retain-days", "7")
+    first = cli(*args, "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT)
+    assert first.exit_code == 0, first.stderr
+    kept = cli(*args[:-1], "30")  # a later point kept longer
+    assert kept.exit_code == 0, kept.stderr
+    first_point = dbs.catalog.recovery_point(first.json()["recovery_point"])
+    snapshot_id = first_point.native["snapshot_id"]
+    assert snapshot_id in _manual(dbs, TENANT, "us-east-1")
+
+    factory = dbs.env.factory()
+    assert expire_due(dbs.catalog, factory, now=datetime.now(UTC) + timedelta(days=1)).expired == []
+    report = expire_due(dbs.catalog, factory, now=datetime.now(UTC) + timedelta(days=8))
+    assert report.expired == [first_point.id] and report.snapshots_deleted == 3 and not report.failed
+    assert snapshot_id not in _manual(dbs, TENANT, "us-east-1")
+    assert _manual(dbs, TENANT, OTHER_REGION) == set() and _manual(dbs, VAULT, "us-east-1") == set()
+    assert dbs.catalog.recovery_point(first_point.id).status == "expired"
+    kept_point = dbs.catalog.recovery_point(kept.json()["recovery_point"])
+    assert kept_point.native["snapshot_id"] in _manual(dbs, TENANT, "us-east-1")
+
+
+def test_expiry_never_deletes_a_snapshot_without_skyvaults_tag(dbs: Databases, cli: Cli) -> None:
+    dbs.rds(encrypted=False)
+    result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--retain-days", "1")
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    rds = dbs.client("rds")
+    arn = rds.describe_db_snapshots(DBSnapshotIdentifier=point.native["snapshot_id"])["DBSnapshots"][0]["DBSnapshotArn"]
+    rds.remove_tags_from_resource(ResourceName=arn, TagKeys=["skyvault:managed"])  # someone keeps it on purpose
+
+    report = expire_due(dbs.catalog, dbs.env.factory(), now=datetime.now(UTC) + timedelta(days=2))
+    assert report.expired == [point.id] and report.snapshots_deleted == 0
+    assert point.native["snapshot_id"] in _manual(dbs, TENANT, "us-east-1")
