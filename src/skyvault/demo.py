@@ -23,6 +23,7 @@ from rich.table import Table
 
 from skyvault.cli.context import AppState
 from skyvault.cli.demo_databases import databases_step
+from skyvault.cli.demo_ec2 import ec2_step
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
 from skyvault.engine.discovery import DiscoveryResult, discover
@@ -149,6 +150,7 @@ STEPS: list[Step] = [
     ("Demo estate", seed),
     ("Discovery", run_discovery),
     ("Databases", databases_step),
+    ("EC2 backup, incremental copy, cross-region restore", ec2_step),
 ]
 
 
