@@ -9,6 +9,7 @@ with the destination's own skyvault key. The key is created on first use, tagged
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from skyvault.aws.clients import AwsClient
@@ -79,7 +80,7 @@ def _root(partition: str, account_id: str) -> str:
     return f"arn:{partition}:iam::{account_id}:root"
 
 
-def key_policy(partition: str, owner_id: str, trusted_ids: list[str]) -> dict[str, Any]:
+def key_policy(partition: str, owner_id: str, trusted_ids: Sequence[str]) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {
             "Sid": "OwnerAccountAdministersKey",
@@ -111,7 +112,7 @@ def _trusted_in(policy: dict[str, Any]) -> set[str]:
     return set()
 
 
-def ensure_key(kms: AwsClient, owner_id: str, trusted_ids: list[str] = []) -> str:  # noqa: B006 - never mutated
+def ensure_key(kms: AwsClient, owner_id: str, trusted_ids: Sequence[str] = ()) -> str:
     """The ARN of skyvault's key in ``kms``'s account and region, created or shared as needed."""
     partition = partition_for(kms.region)
     try:

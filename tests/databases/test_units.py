@@ -1,0 +1,60 @@
+"""Pure helpers of the database drivers: names, tags, key policies, waiting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from skyvault.errors import AwsError
+from skyvault.services.rds.backup import snapshot_name, snapshot_tags
+from skyvault.services.rds.kms_keys import SHARE_SID, _trusted_in, key_policy
+from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
+
+VALID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+@pytest.mark.parametrize("source", ["orders-db", "Orders_DB.v2", "a--b", "x" * 300, "db-"])
+def test_snapshot_names_are_valid_identifiers(source: str) -> None:
+    name = snapshot_name(source, "rp-01a2299211b07dfcae51")
+    assert VALID.match(name) and len(name) <= 255, name
+    assert name.endswith("01a2299211b07dfcae51")
+
+
+def test_snapshot_tags_keep_source_tags_within_the_limit_and_ours_win() -> None:
+    source = {f"k{i}": str(i) for i in range(60)} | {"aws:cloudformation:stack-name": "s", "skyvault:managed": "no"}
+    tags = snapshot_tags(source, "job-1", "arn:aws:rds:us-east-1:1:db:x", "rp-1")
+    assert len(tags) == 50
+    assert tags["skyvault:managed"] == "true" and tags["skyvault:recovery-point"] == "rp-1"
+    assert not any(k.startswith("aws:") for k in tags) and tags["k0"] == "0"
+
+
+def test_key_policy_trusts_vault_accounts_only_for_use() -> None:
+    policy = key_policy("aws", "111111111111", ["123456789012"])
+    owner, share = policy["Statement"]
+    assert owner["Principal"]["AWS"] == "arn:aws:iam::111111111111:root" and owner["Action"] == "kms:*"
+    assert share["Sid"] == SHARE_SID and "kms:Decrypt" in share["Action"] and "kms:*" not in share["Action"]
+    assert _trusted_in(policy) == {"123456789012"}
+    assert _trusted_in(key_policy("aws", "111111111111", [])) == set()
+
+
+def test_wait_reports_progress_and_stops_at_ready() -> None:
+    states = iter([Status("creating", 10), Status("creating", 60), Status("available", 100)])
+    seen: list[str] = []
+    slept: list[float] = []
+    wait_for(lambda: next(states), what="snap", policy=WaitPolicy(poll_s=3), progress=seen.append, sleep=slept.append)
+    assert seen == ["snap: creating (10%)", "snap: creating (60%)", "snap: available (100%)"] and slept == [3, 3]
+
+
+def test_wait_fails_on_failure_state_and_at_the_deadline() -> None:
+    with pytest.raises(AwsError, match="entered state 'failed'"):
+        wait_for(lambda: Status("failed"), what="snap", sleep=lambda _: None)
+    clock = iter(range(0, 1000, 10))
+    with pytest.raises(AwsError, match="gave up waiting"):
+        wait_for(
+            lambda: Status("creating"),
+            what="snap",
+            policy=WaitPolicy(timeout_s=30, poll_s=10),
+            sleep=lambda _: None,
+            clock=lambda: float(next(clock)),
+        )
