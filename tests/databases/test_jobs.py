@@ -102,3 +102,18 @@ def test_unknown_intermediate_type_is_a_bug(catalog: Catalog) -> None:
 
     with pytest.raises(SkyvaultError, match="no cleaner"):
         JobRunner(catalog, None).run("test", {}, body)
+
+
+def test_resume_after_a_crash_removes_the_crashed_runs_intermediates_first(catalog: Catalog) -> None:
+    # A killed process ran no cleanup: its job is "running" with a live intermediate and one finished step.
+    job = catalog.start_job("test", {})
+    catalog.record_step(job.id, "snapshot", {"status": "done", "result": "snap-1"})
+    catalog.record_intermediate(job.id, "test-thing", "half-made-copy", "acct", "us-east-1")
+    seen_at_start: list[str] = []
+
+    def body(context: JobContext) -> str:
+        seen_at_start.extend(DELETED)
+        return context.step("snapshot", lambda: "taken again")
+
+    assert JobRunner(catalog, None).resume(job.id, body) == "snap-1"
+    assert seen_at_start == ["half-made-copy"] and catalog.live_intermediates() == []

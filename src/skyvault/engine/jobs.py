@@ -9,7 +9,8 @@ Inside the body:
 
 - ``job.step(name, fn)`` runs ``fn`` once and records its JSON-able result in the catalog; when the job is
   resumed (``runner.resume(job_id, body)``) finished steps return their recorded result instead of running again,
-  so a crash mid-job never repeats a snapshot that already exists.
+  so a crash mid-job never repeats a snapshot that already exists. Resuming first removes the intermediates the
+  crashed run left (they belong to unfinished steps, which run again).
 - ``job.intermediate(resource_type, resource_id, account, region)`` records a temporary resource in the catalog
   **before** the code creates it; a crash between the two leaves a record that cleanup treats as already gone.
 - ``job.progress(message, done, total)`` forwards progress to the caller's callback (the CLI draws it; drivers
@@ -129,9 +130,13 @@ class JobRunner:
 
     def resume(self, job_id: str, body: Callable[[JobContext], T]) -> T:
         """Run ``body`` again under an existing job: finished steps are not repeated."""
-        job = self.catalog.job(job_id)
+        self.catalog.job(job_id)  # NotFoundError for an unknown job, before anything changes
         self.catalog.update_job(job_id, status="running", error=None)
-        return self._execute(job_id, dict(job.steps), body)
+        # Intermediates left by a crash belong to steps that did not finish and will run again: remove them first
+        # so the re-run does not trip over its own half-made resources.
+        self.cleanup(job_id)
+        steps = {name: state for name, state in self.catalog.job(job_id).steps.items() if name != "cleanup"}
+        return self._execute(job_id, steps, body)
 
     def _execute(self, job_id: str, steps: dict[str, Any], body: Callable[[JobContext], T]) -> T:
         context = JobContext(self, job_id, steps)

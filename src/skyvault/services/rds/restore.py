@@ -222,6 +222,7 @@ def _restore_instance(
         "PubliclyAccessible": captured.get("publicly_accessible", False),
         "CopyTagsToSnapshot": captured.get("copy_tags_to_snapshot", False),
         "EnableIAMDatabaseAuthentication": captured.get("iam_auth", False),
+        "DeletionProtection": captured.get("deletion_protection", False),
         "Tags": tag_list(tags),
         **_placement(captured, at_source, options, dropped),
     }
@@ -278,8 +279,15 @@ def _restore_cluster(
     for key, field in (("EngineVersion", "engine_version"), ("Port", "port")):
         if captured.get(field):
             params[key] = captured[field]
-    if family.kind == "aurora" and captured.get("iam_auth"):
-        params["EnableIAMDatabaseAuthentication"] = True
+    params["DeletionProtection"] = bool(captured.get("deletion_protection"))
+    params["CopyTagsToSnapshot"] = bool(captured.get("copy_tags_to_snapshot"))
+    if family.kind == "aurora":
+        if captured.get("iam_auth"):
+            params["EnableIAMDatabaseAuthentication"] = True
+        if captured.get("engine_mode") and captured["engine_mode"] != "provisioned":
+            params["EngineMode"] = captured["engine_mode"]
+        if captured.get("serverless_v2_scaling"):
+            params["ServerlessV2ScalingConfiguration"] = captured["serverless_v2_scaling"]
     if at_source and captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
         params["DBClusterParameterGroupName"] = captured["parameter_group"]
     job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_db_cluster_from_snapshot(**params)))
