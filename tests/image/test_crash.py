@@ -13,6 +13,7 @@ from pathlib import Path
 from library.helpers import PASSPHRASE, make_repo
 from skyvault.library.backends import LocalBackend
 from skyvault.library.check import check
+from skyvault.library.prune import prune
 from skyvault.library.repository import Repository
 from skyvault.services.image import backup_image, restore_image
 
@@ -57,4 +58,12 @@ def test_killed_backups_leave_a_consistent_library(tmp_path: Path) -> None:
     out = tmp_path / "restored.img"
     restore_image(repo, result.manifest, out)
     assert out.read_bytes() == image.read_bytes()
-    assert check(Repository.open(LocalBackend(library), passphrase=PASSPHRASE), read_data=True).ok
+    # the killed runs' locks are stale (their processes are gone): prune runs, and drops their orphan packs
+    with repo.lock(exclusive=True, purpose="prune after crashes"):
+        pruned = prune(repo)
+    assert pruned.packs_deleted >= left_partial_data
+    after = Repository.open(LocalBackend(library), passphrase=PASSPHRASE)
+    report = check(after, read_data=True)
+    assert report.ok and report.warnings == []
+    restore_image(after, after.load_snapshot(result.manifest.id), out)
+    assert out.read_bytes() == image.read_bytes()

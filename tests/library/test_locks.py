@@ -75,3 +75,17 @@ def test_context_manager() -> None:
     with Lock(backend, exclusive=True, purpose="t", refresh_s=0):
         assert backend.exists(EXCLUSIVE_LOCK)
     assert not backend.exists(EXCLUSIVE_LOCK)
+
+
+def test_lock_of_a_dead_local_process_is_stale_at_once() -> None:
+    import subprocess
+    import sys
+
+    backend = MemoryBackend()
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(child.stdout)
+    held = lock(backend, exclusive=False)
+    doc = json.loads(backend.get(held.name))
+    backend.put(held.name, json.dumps({**doc, "pid": dead_pid}).encode())  # as if a killed backup left it
+    assert live_locks(backend) == []
+    lock(backend, exclusive=True).release()

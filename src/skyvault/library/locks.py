@@ -10,7 +10,8 @@ the library to itself. Protocol (correct on a strongly consistent store such as 
 
 Each side writes before it looks, so two contenders cannot both miss each other. A lock is live until its
 ``expires`` time; the holder refreshes it from a background thread, so only a crashed holder's lock goes stale,
-and a stale lock is ignored and removed.
+and a stale lock is ignored and removed. A lock taken on this host by a process that no longer exists is
+stale at once (as in restic), so a killed backup does not block prune for the expiry period.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Lock:
         return doc if isinstance(doc, dict) else {"expires": 0}
 
     def _live(self, doc: dict[str, Any] | None) -> bool:
-        return doc is not None and float(doc.get("expires", 0)) > self.clock()
+        return doc is not None and is_live(doc, self.clock)
 
     def acquire(self) -> Lock:
         if self.exclusive:
@@ -158,11 +159,28 @@ class Lock:
         self.release()
 
 
+def _process_gone(doc: dict[str, Any]) -> bool:
+    """A lock taken on this host by a process that no longer exists (killed, crashed) is stale at once."""
+    if doc.get("host") != socket.gethostname() or not isinstance(doc.get("pid"), int):
+        return False
+    try:
+        os.kill(doc["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # exists, owned by someone else
+    return False
+
+
+def is_live(doc: dict[str, Any], clock: Clock = time.time) -> bool:
+    return float(doc.get("expires", 0)) > clock() and not _process_gone(doc)
+
+
 def live_locks(backend: Backend, clock: Clock = time.time) -> list[tuple[str, dict[str, Any]]]:
     result = []
     for name, _size in backend.list(LOCKS):
         with contextlib.suppress(NotFoundError, ValueError):
             doc = json.loads(backend.get(name))
-            if isinstance(doc, dict) and float(doc.get("expires", 0)) > clock():
+            if isinstance(doc, dict) and is_live(doc, clock):
                 result.append((name, doc))
     return result
