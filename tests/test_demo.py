@@ -9,13 +9,14 @@ import pytest
 from rich.console import Console
 
 from skyvault.config import load_config
-from skyvault.demo import STEPS, Demo, main, run
 from skyvault.lab.control import stop_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 def _run(workdir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from skyvault.demo import main  # not at collection: it imports the estate seeder's policy="lab" declarations
+
     with pytest.raises(SystemExit) as exited:
         main(["--dir", str(workdir), "--seed", "3"])
     code = exited.value.code
@@ -36,6 +37,8 @@ def test_demo_builds_the_lab_estate_and_discovers_it(tmp_path: Path, capsys: pyt
         assert list(config.accounts) == ["admin", "tenant-a", "tenant-b"]
 
         # Again, the foundation steps only (later steps restore resources of their own): everything is reused.
+        from skyvault.demo import STEPS, Demo, run
+
         demo = Demo(workdir=tmp_path, seed=3, console=Console(width=200))
         assert run(demo, STEPS[:4]) == 0
         out = capsys.readouterr().out

@@ -19,7 +19,6 @@ from skyvault.config import state_dir
 from skyvault.errors import NotFoundError
 from skyvault.lab.accounts import write_lab_config
 from skyvault.lab.control import reset_lab
-from skyvault.lab.estate import seed_estate
 from skyvault.lab.labconfig import LabInfo, record_path
 
 ACCOUNTS = ["admin", "tenant-a", "tenant-b"]
@@ -70,6 +69,10 @@ def estate(lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Est
     if summary is None or not _intact(env):
         reset_lab(lab.endpoint)
         env = _env(lab, tmp_path, monkeypatch)  # the reset made a new admin key: write the config again
+        # Imported here, not at collection: the seeder's policy="lab" declarations then only enter the registry
+        # of a worker that seeds (the permissions docs/policies must not see them).
+        from skyvault.lab.estate import seed_estate
+
         summary = seed_estate(env.factory(), accounts=ACCOUNTS, seed=SEED, orders=ORDERS)
         _seeded[lab.endpoint] = summary
     return Estate(env=env, summary=summary)
