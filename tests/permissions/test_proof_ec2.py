@@ -107,7 +107,8 @@ def _surface_denied_warnings(warnings: list[str]) -> None:
 def _run_leftover_cleaners(proof: Proof) -> None:
     catalog = Catalog.open(proof.env.state_dir)
     factory = proof.factory()
-    for item in catalog.live_intermediates():
+    # Newest first, as the job runner does: an AMI pins the snapshots it was registered from.
+    for item in sorted(catalog.live_intermediates(), key=lambda i: i.created_at, reverse=True):
         cleaner = cleaner_for(item.resource_type)
         assert cleaner is not None
         cleaner(factory, item)

@@ -3,7 +3,7 @@ incrementally (only the changed blocks are read), restore the newest point to a 
 from the library, and verify every restored volume against the source snapshot, byte for byte (lab checksums).
 
 The demo keeps its own local library (``.skyvault/demo-library``, a lab-only passphrase) unless a default library
-is configured; its restored instances stay in the second region for you to look at.
+is configured. Once verified, the restored instance and its volumes are removed so that re-runs see the same estate.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from skyvault.lab.accounts import ADMIN_ACCOUNT_NAME
 from skyvault.library.backends.local import LocalBackend
 from skyvault.library.repository import Repository
 from skyvault.services.base import tags_from_list
+from skyvault.services.ec2 import cleanup, waiting
 from skyvault.services.ec2 import restore as ec2_restore
 from skyvault.services.ec2.backup import BackupOptions, backup_instance
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE
@@ -92,6 +93,19 @@ def _line(label: str, stats: dict[str, Any]) -> str:
     )
 
 
+def _remove_restored(app: AppState, region: str, instance_id: str | None, volume_ids: list[str]) -> None:
+    """The demo verifies and then removes its restored instance and volumes, so re-runs find the same estate."""
+    if instance_id is None:
+        return
+    factory = app.factory()
+    ec2 = factory.client(ADMIN_ACCOUNT_NAME, region, "ec2")
+    described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    cleanup.terminate_instance(factory, ADMIN_ACCOUNT_NAME, region, described)
+    waiting.instances_in(factory, ADMIN_ACCOUNT_NAME, region, [instance_id], "terminated")
+    for volume in ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": volume_ids}])["Volumes"]:
+        cleanup.delete_volume(factory, ADMIN_ACCOUNT_NAME, region, volume)  # kept ones: DeleteOnTermination=false
+
+
 def ec2_step(demo: DemoLike) -> str:
     app = demo.require_app()
     config = app.config()
@@ -145,7 +159,9 @@ def ec2_step(demo: DemoLike) -> str:
     demo.console.print(table)
     if mismatches:
         raise SkyvaultError(f"{mismatches} restored volume(s) differ from the backup")
+    _remove_restored(app, other, restored.instance_id, restored.volume_ids)
     return (
         f"{instance_id}: {point.id} restored from the library to {restored.instance_id} in {other}; "
-        f"{len(devices)} volume(s) byte-identical; incremental read {second.stats['blocks_read']} changed blocks"
+        f"{len(devices)} volume(s) byte-identical (then removed); incremental read {second.stats['blocks_read']} "
+        "changed blocks"
     )

@@ -15,6 +15,7 @@ from typing import Any
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import JobError, NotFoundError
 from skyvault.permissions import Feature, declare
+from skyvault.services.ec2 import waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.tagging import tag_specifications, user_tags
 
@@ -229,7 +230,7 @@ def register_image(
         params["Architecture"] = config.architecture
     ec2 = factory.client(placement.account, placement.region, "ec2")
     image_id = str(ec2.register_image(**params)["ImageId"])
-    ec2.wait("image_available", delay=5, max_attempts=240, ImageIds=[image_id])
+    waiting.images_available(factory, placement.account, placement.region, [image_id])
     return image_id
 
 
@@ -280,7 +281,7 @@ def verify_instance(
 ) -> list[str]:
     """Wait until running; check every captured device is attached with its size. Returns volume IDs by device."""
     ec2 = factory.client(placement.account, placement.region, "ec2")
-    ec2.wait("instance_running", delay=5, max_attempts=120, InstanceIds=[instance_id])
+    waiting.instances_in(factory, placement.account, placement.region, [instance_id], "running")
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
     instance = reservations[0]["Instances"][0]
     attached = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m}
@@ -323,5 +324,5 @@ def create_volumes(
         params["Size"] = params.pop("VolumeSize")
         created[volume.volume_id] = str(ec2.create_volume(**params)["VolumeId"])
     if created:
-        ec2.wait("volume_available", delay=5, max_attempts=120, VolumeIds=list(created.values()))
+        waiting.volumes_available(factory, placement.account, placement.region, list(created.values()))
     return created

@@ -21,11 +21,18 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import RecoveryPoint
 from skyvault.engine.jobs import JobContext, JobRunner
 from skyvault.engine.restore import RestoreRequest, register_restorer
-from skyvault.errors import ConfirmationRequiredError, ConflictError, JobError, LibraryError, NotFoundError
+from skyvault.errors import (
+    ConfirmationRequiredError,
+    ConflictError,
+    JobError,
+    LibraryError,
+    NotFoundError,
+    SkyvaultError,
+)
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.permissions import Feature, declare
-from skyvault.services.ec2 import launch, snapshots
+from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, SnapshotWriter
@@ -318,15 +325,18 @@ class _Restore:
         stopped_by_us = False
         if state != "stopped":
             ec2.stop_instances(InstanceIds=[original])
-            ec2.wait("instance_stopped", delay=5, max_attempts=120, InstanceIds=[original])
+            waiting.instances_in(self.factory, placement.account, placement.region, [original], "stopped")
             stopped_by_us = True
             outcome.actions.append(f"stopped original {original} (kept until the replacement is verified)")
         try:
             self._launch(job, placement, source, outcome)
         except BaseException as exc:
             if stopped_by_us:
-                ec2.start_instances(InstanceIds=[original])
-                outcome.actions.append(f"replacement failed: started original {original} again")
+                try:
+                    ec2.start_instances(InstanceIds=[original])
+                    outcome.actions.append(f"replacement failed: started original {original} again")
+                except SkyvaultError as start_error:  # report it, but the launch failure is the cause to show
+                    outcome.actions.append(f"replacement failed; could not start {original} again: {start_error}")
             raise JobError(
                 f"replacing {original} failed, the original was kept: {exc}; actions: {'; '.join(outcome.actions)}"
             ) from exc

@@ -13,6 +13,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AwsError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import tags_from_list
+from skyvault.services.ec2 import waiting
 from skyvault.services.ec2.tagging import is_managed, tag_specifications
 
 SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}:${Account}:snapshot/*"
@@ -108,13 +109,7 @@ def existing_snapshots(factory: ClientFactory, account: str, region: str, snapsh
 
 def wait_completed(factory: ClientFactory, account: str, region: str, snapshot_ids: list[str]) -> None:
     """Block until every snapshot is completed; a snapshot in error fails the job with its ID."""
-    ec2 = factory.client(account, region, "ec2")
-    ec2.wait("snapshot_completed", delay=5, max_attempts=720, SnapshotIds=snapshot_ids)
-    failed = [
-        s["SnapshotId"] for s in describe_snapshots(factory, account, region, snapshot_ids) if s["State"] == "error"
-    ]
-    if failed:
-        raise AwsError(f"snapshot(s) {', '.join(failed)} ended in state 'error'")
+    waiting.snapshots_completed(factory, account, region, snapshot_ids)
 
 
 def delete_managed_snapshot(factory: ClientFactory, account: str, region: str, snapshot_id: str) -> bool:
