@@ -1,0 +1,107 @@
+"""The fan-out itself, with stand-in drivers and identities (no AWS): isolation, ordering, concurrency."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from skyvault.config import AccountConfig, SkyvaultConfig
+from skyvault.engine import discovery
+from skyvault.engine.discovery import InternalError, discover
+from skyvault.errors import AuthError, ThrottledError
+from skyvault.services.base import Resource, Target
+
+CONFIG = SkyvaultConfig(
+    accounts={
+        "prod": AccountConfig(regions=["us-east-1", "eu-west-1"]),
+        "dev": AccountConfig(regions=["eu-west-1"]),
+        "gone": AccountConfig(regions=["us-east-1"]),
+    }
+)
+IDS = {"prod": "111111111111", "dev": "222222222222"}
+
+
+class FakeFactory:
+    """What the engine needs from a ClientFactory: the config and each account's identity."""
+
+    config = CONFIG
+
+    def account_id(self, account: str) -> str:
+        if account not in IDS:
+            raise AuthError(f"account {account!r}: cannot assume its role")
+        return IDS[account]
+
+
+def _volume(_: Any, target: Target) -> list[Resource]:
+    time.sleep(0.05)  # long enough for lookups to overlap when they run concurrently
+    return [
+        Resource(target.account, target.region, "ebs", f"vol-{target.region}-{n}", target.arn("ec2", "volume/x"),
+                 None, 1024, {"n": str(n)})
+        for n in (2, 1)
+    ]  # fmt: skip
+
+
+def _table(_: Any, target: Target) -> list[Resource]:
+    if target.region == "eu-west-1" and target.account == "prod":
+        raise ThrottledError("throttled")
+    if target.account == "dev":
+        raise KeyError("TableArn")  # a driver bug
+    return [Resource(target.account, target.region, "dynamodb", "t", target.arn("dynamodb", "table/t"), "t", 0)]
+
+
+@pytest.fixture
+def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    running = {"now": 0, "max": 0}
+    lock = threading.Lock()
+
+    def counting(driver: Any) -> Any:
+        def run(factory: Any, target: Target) -> list[Resource]:
+            with lock:
+                running["now"] += 1
+                running["max"] = max(running["max"], running["now"])
+            try:
+                return list(driver(factory, target))
+            finally:
+                with lock:
+                    running["now"] -= 1
+
+        return run
+
+    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": counting(_volume), "dynamodb": counting(_table)})
+    return running
+
+
+def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
+    result = discover(FakeFactory(), services=["ebs", "dynamodb"], max_workers=4)  # type: ignore[arg-type]
+
+    where = [(f.account, f.region, f.service, type(f.error)) for f in result.failures]
+    assert where == [
+        ("prod", "eu-west-1", "dynamodb", ThrottledError),
+        ("dev", "eu-west-1", "dynamodb", InternalError),
+        ("gone", None, None, AuthError),  # once for the account, none of its lookups ran
+    ]
+    assert "KeyError" in result.failures[1].error.message
+    # Everything else is there, in report order: account (config order), region, service, ID.
+    assert [(r.account, r.region, r.service, r.id) for r in result.resources] == [
+        ("prod", "eu-west-1", "ebs", "vol-eu-west-1-1"),
+        ("prod", "eu-west-1", "ebs", "vol-eu-west-1-2"),
+        ("prod", "us-east-1", "ebs", "vol-us-east-1-1"),
+        ("prod", "us-east-1", "ebs", "vol-us-east-1-2"),
+        ("prod", "us-east-1", "dynamodb", "t"),
+        ("dev", "eu-west-1", "ebs", "vol-eu-west-1-1"),
+        ("dev", "eu-west-1", "ebs", "vol-eu-west-1-2"),
+    ]
+    assert result.resources[0].arn == "arn:aws:ec2:eu-west-1:111111111111:volume/x"
+    assert result.exit_code == AuthError.exit_code
+    assert result.tasks == 3 + 2 * 3  # identities + (prod: 2 regions, dev: 1) x 2 services
+
+
+def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, int]) -> None:
+    discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
+    assert drivers["max"] == 2  # 3 volume lookups of 50 ms each, at most 2 at a time
+    drivers["max"] = 0
+    discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=1)  # type: ignore[arg-type]
+    assert drivers["max"] == 1
