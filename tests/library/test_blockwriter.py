@@ -130,3 +130,10 @@ def test_packs_are_bounded_by_the_pack_size() -> None:
     sizes = [size for _, size in backend.list(DATA)]
     assert len(sizes) >= 5
     assert max(sizes) < 64 * 1024 + 2 * BLOCK + 4096
+
+
+def test_blobs_larger_than_the_pack_headroom() -> None:
+    repo = make_repo(block_size=3 * 1024 * 1024, pack_size=64 * 1024)
+    data = os.urandom(3 * 1024 * 1024 * 2 + 17)
+    snapshot = write_blocks(repo, data)
+    assert read_all(reopen(repo), snapshot) == data

@@ -15,6 +15,7 @@ from skyvault.errors import LibraryCorruptError
 from skyvault.library.crypto import BLOB_OVERHEAD, Sealer, content_id
 from skyvault.library.format import MAX_BLOB_SIZE, BlobType, FileType
 
+INITIAL_HEADROOM = 1024 * 1024 + BLOB_OVERHEAD
 ENTRY = struct.Struct("<32sBIII")
 TRAILER = struct.Struct("<I")
 COUNT = struct.Struct("<I")
@@ -34,7 +35,8 @@ class PackBuilder:
     def __init__(self, sealer: Sealer, target_size: int) -> None:
         self.sealer = sealer
         self.target_size = target_size
-        self._buffer = bytearray(target_size + MAX_BLOB_SIZE + BLOB_OVERHEAD)
+        # Room for the target plus one typical block; a larger blob grows the buffer (rare: it then stays).
+        self._buffer = bytearray(target_size + INITIAL_HEADROOM)
         self._view = memoryview(self._buffer)
         self.size = 0
         self.entries: list[PackEntry] = []
@@ -49,6 +51,7 @@ class PackBuilder:
         """Encrypt ``payload`` into the pack; returns the stored size."""
         if len(payload) > MAX_BLOB_SIZE:
             raise ValueError(f"blob of {len(payload)} bytes exceeds the {MAX_BLOB_SIZE} maximum")
+        self._reserve(len(payload) + BLOB_OVERHEAD)
         length = self.sealer.seal_blob_into(self._view[self.size :], blob_id, blob_type, payload, compressed=compressed)
         self.entries.append(PackEntry(blob_id, int(blob_type), self.size, length, raw_length))
         self.size += length
@@ -59,13 +62,20 @@ class PackBuilder:
         plain = COUNT.pack(len(self.entries)) + b"".join(ENTRY.pack(*e) for e in self.entries)
         header = self.sealer.seal_file(FileType.PACK_HEADER, plain)
         end = self.size + len(header) + TRAILER.size
-        if end > len(self._buffer):
-            self._buffer.extend(bytes(end - len(self._buffer)))
-            self._view = memoryview(self._buffer)
+        self._reserve(len(header) + TRAILER.size)
         self._view[self.size : self.size + len(header)] = header
         TRAILER.pack_into(self._buffer, self.size + len(header), len(header))
         data = self._view[:end]
         return content_id(data), data, self.entries
+
+    def _reserve(self, needed: int) -> None:
+        if self.size + needed <= len(self._buffer):
+            return
+        # A new buffer rather than resizing: views of the old one may still be alive (a pack being uploaded).
+        grown = bytearray(max(2 * len(self._buffer), self.size + needed))
+        grown[: self.size] = self._view[: self.size]
+        self._buffer = grown
+        self._view = memoryview(grown)
 
     def reset(self) -> None:
         self.size = 0
