@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from conftest import CliResult
+from skyvault.catalog.store import new_id
 from skyvault.errors import ConfirmationRequiredError
+from skyvault.services.rds.backup import snapshot_name
 
 from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases, tags
 
@@ -121,29 +123,20 @@ def test_overwrite_refused_without_yes_then_rename_swap(dbs: Databases, cli: Cli
     assert names == {"orders-db", out["original_renamed_to"]}
 
 
-def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli) -> None:
+def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     dbs.rds()
+    planned = new_id("rp")  # fix the point's ID so the test knows the snapshot name skyvault will use
+    monkeypatch.setattr("skyvault.engine.databases.new_id", lambda _prefix: planned)
     # Make the vault-side copy fail: a snapshot with the name skyvault will use already exists there.
     vault_rds = dbs.client("rds", VAULT)
     vault_rds.create_db_instance(
         DBInstanceIdentifier="blocker", DBInstanceClass="db.t3.micro", Engine="postgres",
         MasterUsername="x", MasterUserPassword="correct-horse-1",
     )  # fmt: skip
-    from skyvault.catalog.store import new_id
-    from skyvault.services.rds.backup import snapshot_name
-
-    real_new_id = new_id
-    planned = real_new_id("rp")
-    import skyvault.engine.databases as engine
-
-    engine.new_id = lambda prefix: planned  # type: ignore[assignment]
-    try:
-        vault_rds.create_db_snapshot(
-            DBInstanceIdentifier="blocker", DBSnapshotIdentifier=snapshot_name("orders-db", planned)
-        )
-        result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--copy-to-account", VAULT)
-    finally:
-        engine.new_id = real_new_id
+    vault_rds.create_db_snapshot(
+        DBInstanceIdentifier="blocker", DBSnapshotIdentifier=snapshot_name("orders-db", planned)
+    )
+    result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--copy-to-account", VAULT)
     assert result.exit_code != 0
     point = dbs.catalog.recovery_point(planned)
     assert point.status == "failed"

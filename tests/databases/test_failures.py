@@ -1,0 +1,70 @@
+"""A vault copy that fails mid-way leaves nothing behind: intermediates, shares and temporary clusters go."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from conftest import CliResult
+from skyvault.catalog.store import new_id
+from skyvault.services.rds.backup import snapshot_name
+
+from .conftest import TENANT, VAULT, Databases
+
+pytestmark = pytest.mark.lab
+Cli = Callable[..., CliResult]
+
+
+def _plan_point(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Fix the next recovery point ID, so the test knows the snapshot name skyvault will use."""
+    planned = new_id("rp")
+    monkeypatch.setattr("skyvault.engine.databases.new_id", lambda _prefix: planned)
+    return planned
+
+
+@pytest.mark.parametrize(("kind", "service", "engine", "instance_class"), [
+    ("aurora", "rds", "aurora-postgresql", "db.r6g.large"),
+    ("docdb", "docdb", "docdb", "db.r5.large"),
+])  # fmt: skip
+def test_cluster_vault_copy_failure(
+    dbs: Databases, cli: Cli, monkeypatch: pytest.MonkeyPatch, kind: str, service: str, engine: str,
+    instance_class: str,
+) -> None:  # fmt: skip
+    dbs.cluster(service, "ledger", engine, instance_class, readers=0)
+    planned = _plan_point(monkeypatch)
+    # The vault already holds a snapshot under the name skyvault will give its copy: the copy there fails.
+    vault = dbs.client(service, VAULT)
+    vault.create_db_cluster(DBClusterIdentifier="blocker", Engine=engine, MasterUsername="u",
+                            MasterUserPassword="password-1")  # fmt: skip
+    vault.create_db_cluster_snapshot(
+        DBClusterIdentifier="blocker", DBClusterSnapshotIdentifier=snapshot_name("ledger", planned)
+    )
+
+    result = cli("backup", kind, "ledger", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code != 0 and "already exists" in result.stderr.lower()
+    point = dbs.catalog.recovery_point(planned)
+    assert point.status == "failed" and dbs.catalog.job(point.job_id).status == "failed"
+    assert dbs.catalog.live_intermediates() == []
+    source = dbs.client(service)
+    manual = source.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]
+    assert [s["DBClusterSnapshotIdentifier"] for s in manual] == [snapshot_name("ledger", planned)]  # no "-share"
+    assert vault.describe_db_cluster_snapshots(SnapshotType="shared")["DBClusterSnapshots"] == []
+
+
+def test_redshift_vault_copy_failure_deletes_the_temporary_cluster(
+    dbs: Databases, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dbs.redshift()
+    planned = _plan_point(monkeypatch)
+    vault = dbs.client("redshift", VAULT)
+    vault.create_cluster(ClusterIdentifier="blocker", NodeType="dc2.large", MasterUsername="u",
+                         MasterUserPassword="Password-1", ClusterType="single-node")  # fmt: skip
+    vault.create_cluster_snapshot(ClusterIdentifier="blocker", SnapshotIdentifier=snapshot_name("warehouse", planned))
+
+    result = cli("backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code != 0 and "already exists" in result.stderr.lower()
+    assert dbs.catalog.recovery_point(planned).status == "failed"
+    assert dbs.catalog.live_intermediates() == []
+    assert {c["ClusterIdentifier"] for c in vault.describe_clusters()["Clusters"]} == {"blocker"}  # temp one gone
+    assert vault.describe_cluster_snapshots(OwnerAccount="111111111111")["Snapshots"] == []  # share revoked
