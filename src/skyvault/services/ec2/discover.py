@@ -90,6 +90,8 @@ def _instance_resource(target: Target, instance: dict[str, Any], sizes: dict[str
             "state": instance.get("State", {}).get("Name"),
             "instance_type": instance.get("InstanceType"),
             "availability_zone": instance.get("Placement", {}).get("AvailabilityZone"),
+            "vpc_id": instance.get("VpcId"),
+            "subnet_id": instance.get("SubnetId"),
             "image_id": instance.get("ImageId"),
             "root_device": instance.get("RootDeviceName"),
             "platform": instance.get("PlatformDetails") or instance.get("Platform"),

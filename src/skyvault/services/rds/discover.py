@@ -93,6 +93,8 @@ def _instance_resource(target: Target, db: dict[str, Any]) -> Resource:
             "multi_az": bool(db.get("MultiAZ", False)),
             "encrypted": bool(db.get("StorageEncrypted", False)),
             "backup_retention_days": db.get("BackupRetentionPeriod"),
+            # A read replica is protected like any instance, but plans usually want only its source.
+            "replica_of": db.get("ReadReplicaSourceDBInstanceIdentifier"),
         },
     )
 
