@@ -125,3 +125,42 @@ def test_lab_env_writes_a_valid_config(lab_env: object) -> None:
         assert tenant.external_id == lab_env.lab.external_ids[name]
         assert tenant.regions == ["us-east-1", "eu-west-1"]
     assert Path.cwd() == lab_env.config_path.parent
+
+
+def test_lab_seed_bootstraps_writes_a_config_only_when_missing_and_calls_the_seeder(
+    lab_env: object, cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from conftest import LabEnv
+    from skyvault.lab import estate
+
+    assert isinstance(lab_env, LabEnv)
+    calls: list[dict[str, object]] = []
+
+    def recording_seeder(factory: object, *, accounts: list[str], seed: int) -> dict[str, object]:
+        from skyvault.aws.clients import ClientFactory
+
+        assert isinstance(factory, ClientFactory)
+        calls.append({"accounts": accounts, "seed": seed, "tenant": factory.account_id("tenant-b")})
+        return {"created": 3, "accounts": {"admin": {"resources": {"ec2": ["i-1"]}}}}
+
+    monkeypatch.setattr(estate, "seed_estate", recording_seeder)
+    fresh = tmp_path / "fresh"
+    (fresh / ".skyvault").mkdir(parents=True)
+    shutil.copyfile(record_path(lab_env.state_dir), record_path(fresh / ".skyvault"))
+    monkeypatch.chdir(fresh)
+    monkeypatch.delenv("SKYVAULT_CONFIG")
+
+    seeded = cli("--json", "lab", "seed", "--seed", "5")
+    assert seeded.exit_code == 0, seeded.stderr
+    assert seeded.json()["wrote_config"] is True
+    assert seeded.json()["estate"]["created"] == 3
+    assert calls == [{"accounts": ["admin", "tenant-a", "tenant-b"], "seed": 5, "tenant": "222222222222"}]
+    written = (fresh / "skyvault.toml").read_text()
+
+    again = cli("lab", "seed")
+    assert again.exit_code == 0, again.stderr
+    assert "admin: resources: ec2 1" in again.stderr + again.stdout
+    assert (fresh / "skyvault.toml").read_text() == written  # an existing config is never rewritten
+    assert [c["seed"] for c in calls] == [5, 1]

@@ -106,7 +106,8 @@ def seed(
     path = st.config_path
     wrote_config = not path.exists()
     if wrote_config:
-        write_lab_config(path, info)
+        # Through AppState.save so this command's cached (empty) config is replaced by the new one.
+        st.save(write_lab_config(path, info))
         st.info(f"wrote {path} (accounts admin, {', '.join(sorted(info.tenants))})")
     if importlib.util.find_spec("skyvault.lab.estate") is None:
         raise NotBuiltError(
@@ -121,7 +122,25 @@ def seed(
     else:
         st.info(f"seeded the demo estate (seed {seed_value}):")
         for key, value in summary.items():
-            st.info(f"  {key}: {value}")
+            if isinstance(value, dict):
+                for name, detail in value.items():
+                    st.info(f"  {key}.{name}: {_brief(detail)}")
+            else:
+                st.info(f"  {key}: {value}")
+
+
+def _brief(detail: Any) -> str:
+    """One line for a nested summary: scalars as is, collections by size."""
+    if not isinstance(detail, dict):
+        return str(detail)
+    parts = []
+    for key, value in detail.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {len(v) if isinstance(v, list | dict) else v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = len(value)
+        parts.append(f"{key}: {value}")
+    return "; ".join(parts)
 
 
 @app.command("write-blocks")
