@@ -105,3 +105,22 @@ def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, int]) -> N
     drivers["max"] = 0
     discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=1)  # type: ignore[arg-type]
     assert drivers["max"] == 1
+
+
+def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+
+    class SlowFirstAccount(FakeFactory):
+        def account_id(self, account: str) -> str:
+            if account == "prod":
+                time.sleep(0.3)  # e.g. an AssumeRole that is retried
+            events.append(f"identity {account}")
+            return super().account_id(account)
+
+    def record(_: Any, target: Target) -> list[Resource]:
+        events.append(f"lookup {target.account}")
+        return []
+
+    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": record})
+    discover(SlowFirstAccount(), accounts=["prod", "dev"], services=["ebs"], max_workers=4)  # type: ignore[arg-type]
+    assert events.index("lookup dev") < events.index("identity prod")

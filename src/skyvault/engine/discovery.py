@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -203,11 +203,13 @@ def discover(
     result = DiscoveryResult()
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="discover") as pool:
         identities = {
-            account: pool.submit(_guarded, account, None, None, partial(factory.account_id, account))
+            pool.submit(_guarded, account, None, None, partial(factory.account_id, account)): account
             for account in scope.regions
         }
         pending: list[Future[Any]] = []
-        for account, identity in identities.items():
+        # As each identity resolves, not in config order: one slow account must not hold back the others' lookups.
+        for identity in as_completed(identities):
+            account = identities[identity]
             account_id = identity.result()
             if isinstance(account_id, Failure):
                 result.failures.append(account_id)
