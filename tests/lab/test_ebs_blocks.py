@@ -321,3 +321,29 @@ def test_write_blocks_and_checksum_through_the_cli(lab_env: LabEnv, raw: Raw, cl
     assert summed.stdout.split() == [expected, volume]
     missing = cli("lab", "checksum", "vol-0000000000000dead")
     assert missing.exit_code == 4, missing.stderr  # NotFoundError
+
+
+def test_snapshots_encrypted_with_the_aws_managed_key_cannot_be_shared(lab_env: LabEnv, raw: Raw) -> None:
+    ec2, kms = raw("ec2"), raw("kms")
+    tenant_id = TENANT_ACCOUNT_IDS["tenant-b"]
+    volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", Encrypted=True)["VolumeId"]
+    write_blocks(lab_env.lab.endpoint, volume, 2, seed=70)
+    managed = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    with pytest.raises(ClientError) as refused:
+        ec2.modify_snapshot_attribute(
+            SnapshotId=managed, Attribute="createVolumePermission", OperationType="add", UserIds=[tenant_id]
+        )
+    assert refused.value.response["Error"]["Code"] == "InvalidParameter"
+
+    key = kms.create_key(Description="skyvault copies")["KeyMetadata"]["Arn"]
+    recrypted = ec2.copy_snapshot(SourceSnapshotId=managed, SourceRegion="us-east-1", Encrypted=True, KmsKeyId=key)
+    ec2.modify_snapshot_attribute(
+        SnapshotId=recrypted["SnapshotId"], Attribute="createVolumePermission", OperationType="add", UserIds=[tenant_id]
+    )
+    tenant_copy = raw("ec2", account="tenant-b").copy_snapshot(
+        SourceSnapshotId=recrypted["SnapshotId"], SourceRegion="us-east-1"
+    )["SnapshotId"]
+    assert (
+        checksum(lab_env.lab.endpoint, tenant_copy, account_id=tenant_id).sha256
+        == checksum(lab_env.lab.endpoint, managed).sha256
+    )

@@ -203,6 +203,21 @@ def _patch_ec2() -> None:
     original_create_snapshot: Callable[..., Any] = EC2Backend.create_snapshot
     original_copy_snapshot: Callable[..., Any] = EC2Backend.copy_snapshot
     original_get_snapshot: Callable[..., Any] = EC2Backend.get_snapshot
+    original_share: Callable[..., Any] = EC2Backend.add_create_volume_permission
+
+    def add_create_volume_permission(self: Any, snapshot_id: str, user_ids: list[str], groups: list[str]) -> None:
+        # AWS refuses to share a snapshot encrypted with the AWS managed key (aws/ebs): copy it with a customer
+        # managed key first. moto shares anything.
+        from moto.ec2.exceptions import InvalidParameter
+
+        snapshot = self.get_snapshot(snapshot_id)
+        key = snapshot.kms_key_id
+        managed = key is None or key == self.default_kms_key_id or str(key).endswith("alias/aws/ebs")
+        if snapshot.encrypted and managed and (user_ids or groups):
+            raise InvalidParameter(
+                "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."
+            )
+        original_share(self, snapshot_id, user_ids, groups)
 
     def get_snapshot(self: Any, snapshot_id: str) -> Any:
         # AWS lets an account create volumes from snapshots other accounts shared with it.
@@ -262,6 +277,7 @@ def _patch_ec2() -> None:
         ("create_volume", create_volume),
         ("create_snapshot", create_snapshot),
         ("copy_snapshot", copy_snapshot),
+        ("add_create_volume_permission", add_create_volume_permission),
     ):
         setattr(EC2Backend, name, function)
 

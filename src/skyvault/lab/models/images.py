@@ -124,7 +124,7 @@ def create_image_from_instance(
 
 
 def register_image_with_mappings(backend: Any, original: Callable[..., Any], params: dict[str, Any]) -> Any:
-    from moto.ec2.exceptions import InvalidParameterValueError
+    from moto.ec2.exceptions import InvalidParameter
 
     request = params.get("BlockDeviceMappings") or []
     root = params.get("RootDeviceName") or "/dev/xvda"
@@ -137,7 +137,7 @@ def register_image_with_mappings(backend: Any, original: Callable[..., Any], par
             continue
         snapshot_id = ebs.get("SnapshotId")
         if not snapshot_id:
-            raise InvalidParameterValueError(f"block device mapping {device}: SnapshotId is required for EBS")
+            raise InvalidParameter(f"block device mapping {device}: SnapshotId is required for EBS")
         snapshot = backend.get_snapshot(snapshot_id)  # InvalidSnapshot.NotFound like AWS
         size = int(ebs.get("VolumeSize") or snapshot.volume.size)
         snapshots.append(snapshot)
@@ -154,7 +154,7 @@ def register_image_with_mappings(backend: Any, original: Callable[..., Any], par
             )
         )
     if mappings and root not in {m["DeviceName"] for m in mappings}:
-        raise InvalidParameterValueError(f"RootDeviceName {root} is not one of the block device mappings")
+        raise InvalidParameter(f"RootDeviceName {root} is not one of the block device mappings")
     ami = original(backend, params.get("Name"), params.get("Description") or "")
     if not mappings:
         return ami
