@@ -1,0 +1,81 @@
+"""The lab's IAM fidelity models that the proofs rely on (they fail when a moto upgrade breaks a model).
+
+- ``iam_unknown_resource``: resource-scoped statements work for services whose resource moto does not know.
+- ``iam_signature_query``: S3 requests whose query holds '/' verify under enforcement.
+- ``s3_iam_actions``: Object Lock requests need the IAM actions AWS requires.
+(``iam_simulate`` is tested in ``test_check.py``.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import LabEnv
+from permissions.proof import Proof, Scenario
+from skyvault.permissions.registry import Feature
+
+pytestmark = pytest.mark.lab
+BUCKET = "skyvault-model-bucket"
+
+
+def _proof(env: LabEnv) -> Proof:
+    return Proof(env, Scenario("models", rows=("s3",), features=(Feature.DISCOVER,), run=lambda proof: None))
+
+
+def _allow(*statements: tuple[list[str], str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": a, "Resource": r} for a, r in statements],
+        }
+    ]
+
+
+def _denied(call: Any) -> str:
+    with pytest.raises(ClientError) as caught:
+        call()
+    return str(caught.value.response["Error"]["Code"])
+
+
+def test_resource_scoped_statements_for_services_moto_cannot_resolve(iam_lab_env: LabEnv) -> None:
+    proof = _proof(iam_lab_env)
+    proof.grant_only(_allow((["rds:DescribeDBInstances"], "arn:aws:rds:*:*:db:*")))
+    rds = proof.raw("rds")  # the role now holds only the scoped statement (moto evaluates per request)
+    assert rds.describe_db_instances()["DBInstances"] == []
+    assert _denied(rds.describe_db_clusters) in ("AccessDenied", "AccessDeniedException")
+
+
+def test_s3_query_with_slashes_verifies_and_object_lock_actions(iam_lab_env: LabEnv) -> None:
+    proof = _proof(iam_lab_env)
+    proof.raw("s3").create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    proof.grant_only(
+        _allow(
+            (["s3:ListBucket", "s3:PutObject"], f"arn:aws:s3:::{BUCKET}*"),
+        )
+    )
+    s3 = proof.raw("s3")
+    s3.put_object(Bucket=BUCKET, Key="lib/a/b", Body=b"x")
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix="lib/a/")
+    assert [o["Key"] for o in listed["Contents"]] == ["lib/a/b"]
+    # Object Lock: AWS asks for s3:GetBucketObjectLockConfiguration, not s3:ListBucket...
+    assert _denied(lambda: s3.get_object_lock_configuration(Bucket=BUCKET)) == "AccessDenied"
+    # ...and for s3:PutObjectRetention on top of s3:PutObject when a write carries a retention date.
+    until = datetime.now(UTC) + timedelta(days=1)
+    locked = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": until}
+    assert _denied(lambda: s3.put_object(Bucket=BUCKET, Key="lib/c", Body=b"y", **locked)) == "AccessDenied"
+
+
+def test_object_lock_actions_allow_when_granted(iam_lab_env: LabEnv) -> None:
+    proof = _proof(iam_lab_env)
+    proof.raw("s3").create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
+    actions = ["s3:PutObject", "s3:PutObjectRetention", "s3:GetBucketObjectLockConfiguration"]
+    proof.grant_only(_allow((actions, f"arn:aws:s3:::{BUCKET}"), (actions, f"arn:aws:s3:::{BUCKET}/*")))
+    s3 = proof.raw("s3")
+    conf = s3.get_object_lock_configuration(Bucket=BUCKET)["ObjectLockConfiguration"]
+    assert conf["ObjectLockEnabled"] == "Enabled"
+    until = datetime.now(UTC) + timedelta(days=1)
+    s3.put_object(Bucket=BUCKET, Key="lib/c", Body=b"y", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
