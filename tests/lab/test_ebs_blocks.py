@@ -347,3 +347,45 @@ def test_snapshots_encrypted_with_the_aws_managed_key_cannot_be_shared(lab_env: 
         checksum(lab_env.lab.endpoint, tenant_copy, account_id=tenant_id).sha256
         == checksum(lab_env.lab.endpoint, managed).sha256
     )
+
+
+def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw: Raw) -> None:
+    from botocore.config import Config
+
+    from skyvault.lab.control import reset_lab, set_quirks
+
+    ec2 = raw("ec2")
+    endpoint = lab_env.lab.endpoint
+    volume = _volume(ec2)
+    written = write_blocks(endpoint, volume, 3, seed=80)
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    no_retries = (
+        lab_env.factory()
+        .session("admin")
+        .client("ebs", region_name="us-east-1", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+    )
+
+    assert set_quirks(endpoint, empty_first_page=True) == {"empty_first_page": True, "throttle_every": 0}
+    first = no_retries.list_snapshot_blocks(SnapshotId=snapshot)
+    assert first["Blocks"] == [] and first["NextToken"]
+    assert [b["BlockIndex"] for b in _all_blocks(no_retries, snapshot)] == written.indices
+    changed_first = no_retries.list_changed_blocks(SecondSnapshotId=snapshot)
+    assert changed_first["ChangedBlocks"] == [] and changed_first["NextToken"]
+
+    set_quirks(endpoint, empty_first_page=False, throttle_every=2)
+    no_retries.list_snapshot_blocks(SnapshotId=snapshot)
+    with pytest.raises(ClientError) as throttled:
+        no_retries.list_snapshot_blocks(SnapshotId=snapshot)
+    assert throttled.value.response["Error"]["Code"] == "RequestThrottledException"
+    standard = (
+        lab_env.factory()
+        .session("admin")
+        .client("ebs", region_name="us-east-1", endpoint_url=endpoint, config=Config(retries={"mode": "standard"}))
+    )
+    assert len(_contents(standard, snapshot)) == 3  # botocore's retries get through every other refusal
+
+    reset_lab(endpoint)  # a reset turns the quirks off
+    fresh = lab_env.factory().session("admin").client("ebs", region_name="us-east-1", endpoint_url=endpoint)
+    with pytest.raises(ClientError) as gone:
+        fresh.list_snapshot_blocks(SnapshotId=snapshot)
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"

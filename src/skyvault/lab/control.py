@@ -285,3 +285,17 @@ def checksum(
         size_bytes=int(result["size_bytes"]),
         blocks_present=int(result["blocks_present"]),
     )
+
+
+def set_quirks(
+    endpoint: str, *, empty_first_page: bool | None = None, throttle_every: int | None = None
+) -> dict[str, Any]:
+    """Turn on AWS behaviours drivers must survive: empty first list pages, ThrottlingException every N EBS direct
+    requests (0 = off). ``reset_lab`` turns them off again."""
+    body: dict[str, Any] = {}
+    if empty_first_page is not None:
+        body["empty_first_page"] = empty_first_page
+    if throttle_every is not None:
+        body["throttle_every"] = throttle_every
+    result: dict[str, Any] = _call(endpoint, "POST", "quirks", body)
+    return result

@@ -62,6 +62,7 @@ class ControlApp:
             ("POST", "bootstrap-accounts"): self._bootstrap,
             ("POST", "write-blocks"): self._write_blocks,
             ("POST", "checksum"): self._checksum,
+            ("POST", "quirks"): self._quirks,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -168,5 +169,19 @@ class ControlApp:
                 region=_str(body, "region", "us-east-1"),
                 resource_id=_str(body, "id"),
             )
+        except ebs_blocks.BlockModelError as exc:
+            raise ControlError(exc.status, exc.kind, str(exc)) from None
+
+    def _quirks(self, body: dict[str, Any]) -> dict[str, Any]:
+        from skyvault.lab.models import ebs_blocks
+
+        empty = body.get("empty_first_page")
+        every = body.get("throttle_every")
+        if empty is not None and not isinstance(empty, bool):
+            raise ControlError(400, "ValidationError", "'empty_first_page' must be true or false")
+        if every is not None:
+            every = _int(body, "throttle_every")
+        try:
+            return ebs_blocks.set_quirks(empty_first_page=empty, throttle_every=every)
         except ebs_blocks.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None

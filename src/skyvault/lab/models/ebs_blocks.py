@@ -60,6 +60,23 @@ _client_tokens: dict[tuple[str, str, str], str] = {}  # (account, region, Client
 _ZERO_CHUNK = bytes(BLOCK_SIZE * 16)
 
 
+@dataclass
+class Quirks:
+    """Opt-in AWS behaviours that drivers must survive (off by default; ``reset`` turns them off).
+
+    ``empty_first_page``: the first page of ListSnapshotBlocks/ListChangedBlocks is empty with a NextToken (AWS
+    documents that pages can be empty). ``throttle_every``: every Nth EBS direct request answers
+    ``RequestThrottledException`` (AWS throttles GetSnapshotBlock per snapshot and the List calls per account).
+    """
+
+    empty_first_page: bool = False
+    throttle_every: int = 0
+    _requests: int = 0
+
+
+quirks = Quirks()
+
+
 class BlockModelError(Exception):
     """An AWS-shaped error from the model: HTTP status, error type, ``Reason`` (EBS direct) and message."""
 
@@ -361,9 +378,40 @@ def _error(exc: BlockModelError) -> tuple[int, dict[str, Any], str]:
     return exc.status, headers, json.dumps(body)
 
 
+def _maybe_throttle() -> None:
+    if quirks.throttle_every <= 0:
+        return
+    with _lock:
+        quirks._requests += 1
+        due = quirks._requests % quirks.throttle_every == 0
+    if due:
+        raise BlockModelError(
+            400, "RequestThrottledException", "Rate exceeded (lab quirk throttle_every).", "RESOURCE_LEVEL_THROTTLE"
+        )
+
+
+def set_quirks(*, empty_first_page: bool | None = None, throttle_every: int | None = None) -> dict[str, Any]:
+    if empty_first_page is not None:
+        quirks.empty_first_page = empty_first_page
+    if throttle_every is not None:
+        if throttle_every < 0:
+            raise BlockModelError(400, "ValidationError", "throttle_every must be >= 0")
+        quirks.throttle_every = throttle_every
+        quirks._requests = 0
+    return {"empty_first_page": quirks.empty_first_page, "throttle_every": quirks.throttle_every}
+
+
+def _empty_first_page(query: dict[str, str], snapshot_id: str, start: int) -> str | None:
+    """With the quirk on, a listing's first request gets an empty page whose token resumes at ``start``."""
+    if quirks.empty_first_page and not query.get("pageToken"):
+        return _page_token(snapshot_id, start)
+    return None
+
+
 def _handler(function: Callable[[Any], tuple[int, dict[str, Any], Any]]) -> Callable[[Any], Any]:
     def handle(self: Any) -> Any:
         try:
+            _maybe_throttle()
             return function(self)
         except BlockModelError as exc:
             return _error(exc)
@@ -377,7 +425,8 @@ def _list_snapshot_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
     snapshot = _find_snapshot(response.current_account, response.region, snapshot_id)
     frozen = snapshot_blocks(snapshot)
     query = _query(response)
-    page, next_index = _page(frozen.sorted_indices(), _start_index(query, snapshot_id), _max_results(query))
+    start = _start_index(query, snapshot_id)
+    page, next_index = _page(frozen.sorted_indices(), start, _max_results(query))
     data: dict[str, Any] = {
         "Blocks": [{"BlockIndex": i, "BlockToken": _block_token(snapshot_id, i)} for i in page],
         "ExpiryTime": time.time() + TOKEN_LIFETIME_S,
@@ -386,6 +435,8 @@ def _list_snapshot_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
     }
     if next_index is not None:
         data["NextToken"] = _page_token(snapshot_id, next_index)
+    if (resume := _empty_first_page(query, snapshot_id, start)) is not None:
+        data["Blocks"], data["NextToken"] = [], resume
     return _json(200, data)
 
 
@@ -408,7 +459,10 @@ def _list_changed_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
     else:
         first = FrozenBlocks(BlockMap(), 0, second.lineage)
         changed = second.sorted_indices()
-    page, next_index = _page(changed, _start_index(query, second_id), _max_results(query))
+    start = _start_index(query, second_id)
+    page, next_index = _page(changed, start, _max_results(query))
+    if (resume := _empty_first_page(query, second_id, start)) is not None:
+        page, next_index = [], None
     blocks = []
     for index in page:
         entry: dict[str, Any] = {"BlockIndex": index}
@@ -425,6 +479,8 @@ def _list_changed_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
     }
     if next_index is not None:
         data["NextToken"] = _page_token(second_id, next_index)
+    if resume is not None:
+        data["NextToken"] = resume
     return _json(200, data)
 
 
@@ -690,3 +746,4 @@ def apply() -> None:
 
 def reset() -> None:
     _client_tokens.clear()
+    set_quirks(empty_first_page=False, throttle_every=0)
