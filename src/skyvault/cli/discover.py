@@ -63,7 +63,7 @@ def _print_table(st: AppState, result: DiscoveryResult) -> None:
         table.add_column(column, no_wrap=True)  # identifiers are copied into other commands: never split them
     table.add_column("Name", overflow="ellipsis")
     table.add_column("Size", justify="right", no_wrap=True)
-    table.add_column("Tags", overflow="ellipsis", max_width=40)
+    table.add_column("Tags", overflow="ellipsis", no_wrap=True, max_width=60)  # one line per resource
     for r in result.resources:
         table.add_row(r.account, r.region, r.service, r.id, r.name or "", human_size(r.size_bytes), _tags_text(r))
     # Piped or captured output is read by tools and people alike: never cut IDs to an assumed 80 columns.
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         if result.failures:
             raise DiscoveryIncompleteError(
                 f"discovery incomplete: {len(result.failures)} of {result.tasks} lookups failed "
-                f"({len(result.resources)} resources found elsewhere are listed above)",
+                f"({len(result.resources)} resources found elsewhere were listed)",
                 exit_code=result.exit_code,
                 hint="each failure above names its account, region and service",
             )
