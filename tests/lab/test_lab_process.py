@@ -65,14 +65,14 @@ def test_up_status_down_through_the_cli(cli: Callable[..., object], tmp_path: Pa
     finally:
         down = cli("--json", "lab", "down", "--state-dir", where)
     assert down.exit_code == 0, down.stderr
-    assert down.json() == {"stopped": True, "pid": started["pid"]}
+    assert down.json() == {"stopped": True, "pid": started["pid"], "stale": False}
     assert _wait_gone(started["pid"])
     assert not record_path(Path(where)).exists()
 
     after = cli("lab", "status", "--state-dir", where)
     assert after.exit_code == LabError.exit_code
     assert "no lab is running" in after.stderr
-    assert cli("--json", "lab", "down", "--state-dir", where).json() == {"stopped": False, "pid": None}
+    assert cli("--json", "lab", "down", "--state-dir", where).json() == {"stopped": False, "pid": None, "stale": False}
 
 
 def test_a_killed_lab_leaves_a_stale_record_that_is_reported_and_replaced(
@@ -89,6 +89,11 @@ def test_a_killed_lab_leaves_a_stale_record_that_is_reported_and_replaced(
     status = cli("lab", "status", "--state-dir", str(where))
     assert status.exit_code == LabError.exit_code
     assert "stale lab record" in status.stderr
+
+    cleared = cli("lab", "down", "--state-dir", str(where))
+    assert cleared.exit_code == 0 and "removed the stale lab record" in cleared.stdout + cleared.stderr
+    assert read_record(where) is None
+    os.kill(cli("--json", "lab", "up", "--state-dir", str(where)).json()["pid"], signal.SIGKILL)
 
     second = cli("--json", "lab", "up", "--state-dir", str(where))
     try:

@@ -73,11 +73,19 @@ def up(
 def down(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
     """Stop the lab (SIGTERM, then SIGKILL) and remove its record."""
     st = state(ctx)
-    stopped = control.stop_lab(_state_dir(st, state_dir))
+    where = _state_dir(st, state_dir)
+    stale = None
+    try:
+        control.lab_status(where)
+    except control.StaleLabError as exc:
+        stale = exc.message
+    stopped = control.stop_lab(where)
     if st.json_output:
-        st.emit_json({"stopped": stopped is not None, "pid": stopped.pid if stopped else None})
+        st.emit_json({"stopped": stopped is not None, "pid": stopped.pid if stopped else None, "stale": bool(stale)})
     elif stopped is None:
         st.info("no lab was running")
+    elif stale:
+        st.info(f"removed the {stale}")
     else:
         st.info(f"stopped the lab at {stopped.endpoint} (pid {stopped.pid})")
 
