@@ -43,6 +43,7 @@ VOLUMES = "ec2-volumes"
 INSTANCES = "ec2-instances"
 
 _ARN = "arn:${Partition}:ec2:${Region}:${Account}:"
+_NO_ACCOUNT_ARN = "arn:${Partition}:ec2:${Region}::"  # snapshots and AMIs: IAM's ARNs carry no account
 _MANAGED_FILTER = {"Name": f"tag:{MANAGED_TAG}", "Values": ["true"]}
 
 
@@ -66,11 +67,14 @@ FIND_INSTANCES = _declare_cleanup("DescribeInstances", "Find skyvault-tagged ins
 DELETE_SNAPSHOT = _declare_cleanup(
     "DeleteSnapshot",
     "Delete skyvault's temporary or orphaned snapshots.",
-    resource=_ARN + "snapshot/*",
+    resource=_NO_ACCOUNT_ARN + "snapshot/*",
     destructive=True,
 )
 DEREGISTER_IMAGE = _declare_cleanup(
-    "DeregisterImage", "Deregister skyvault's temporary restore AMIs.", resource=_ARN + "image/*", destructive=True
+    "DeregisterImage",
+    "Deregister skyvault's temporary restore AMIs.",
+    resource=_NO_ACCOUNT_ARN + "image/*",
+    destructive=True,
 )
 DELETE_VOLUME = _declare_cleanup(
     "DeleteVolume", "Delete volumes a failed restore created.", resource=_ARN + "volume/*", destructive=True

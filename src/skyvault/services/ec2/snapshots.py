@@ -16,8 +16,8 @@ from skyvault.services.base import tags_from_list
 from skyvault.services.ec2 import waiting
 from skyvault.services.ec2.tagging import is_managed, tag_specifications
 
-SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}:${Account}:snapshot/*"
-SNAPSHOT_ARN_ANY_OWNER = "arn:${Partition}:ec2:${Region}::snapshot/*"
+# Snapshot and AMI ARNs carry no account in IAM (ec2:Owner conditions scope them where needed).
+SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}::snapshot/*"
 
 CREATE_SNAPSHOTS = declare(
     policy="ec2",
@@ -29,7 +29,7 @@ CREATE_SNAPSHOTS = declare(
     resources=(
         "arn:${Partition}:ec2:${Region}:${Account}:instance/*",
         "arn:${Partition}:ec2:${Region}:${Account}:volume/*",
-        SNAPSHOT_ARN_ANY_OWNER,
+        SNAPSHOT_ARN,
     ),
     tag_on_create=True,
 )
@@ -40,7 +40,7 @@ CREATE_SNAPSHOT_TAGS = declare(
     feature=Feature.BACKUP,
     step="snapshot instance volumes",
     purpose="Tag snapshots in the CreateSnapshots request itself (EC2 authorizes tag-on-create as CreateTags).",
-    resources=(SNAPSHOT_ARN_ANY_OWNER,),
+    resources=(SNAPSHOT_ARN,),
     conditions=(("StringEquals", "ec2:CreateAction", ("CreateSnapshots",)),),
     tags_write=True,
 )
