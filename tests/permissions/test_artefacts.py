@@ -64,6 +64,8 @@ def test_admin_policy_scopes_assume_role_to_the_tenant_roles() -> None:
     assert grants == {"sts:AssumeRole": roles}  # GetCallerIdentity needs no permission: not granted
     with pytest.raises(ConfigError):
         admin_policy(["arn:aws:s3:::bucket"])
+    (default,) = admin_policy([])
+    assert default.statements[0]["Resource"] == "arn:aws:iam::*:role/skyvault-*"
 
 
 def test_vmimport_role() -> None:

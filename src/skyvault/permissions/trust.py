@@ -61,9 +61,10 @@ def tenant_trust_policy(
 
 
 def admin_policy(tenant_roles: Sequence[str]) -> list[PolicyDocument]:
-    """The admin account's policy: the ``admin`` row of the registry with AssumeRole scoped to the tenant roles."""
+    """The admin account's policy: the ``admin`` row of the registry with AssumeRole scoped to the tenant roles
+    (without any, the declared default: skyvault's tenant roles, ``role/skyvault-*``, in any account)."""
     if not tenant_roles:
-        raise ConfigError("name at least one tenant role ARN (--tenant-role)")
+        return render_policies(["admin"])
     bad = [arn for arn in tenant_roles if not _ROLE_ARN.match(arn)]
     if bad:
         raise ConfigError(f"not an IAM role ARN: {', '.join(bad)}")
