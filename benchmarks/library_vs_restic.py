@@ -210,10 +210,11 @@ def borg_steps(home: Path, image: Path, env: dict[str, str]) -> Plan:
 
 
 # -- report --------------------------------------------------------------------------------------------------
-def report(results: list[ToolResult], size: int) -> str:
+def report(results: list[ToolResult], size: int, load: tuple[float, float]) -> str:
     base = next((r for r in results if r.tool == "restic" and not r.skipped), None)
     lines = [
-        f"image {size // MiB} MiB; {platform.machine()}, {os.cpu_count()} cores; MB/s = image bytes / wall time",
+        f"image {size // MiB} MiB; {platform.machine()}, {os.cpu_count()} cores; MB/s = image bytes / wall time; "
+        f"load average {load[0]:.1f} before, {load[1]:.1f} after",
         f"{'tool':<10} {'phase':<12} {'seconds':>8} {'MB/s':>8} {'peak RSS MiB':>13} {'vs restic':>10}"
         f"  {'CPU s':>7} {'CPU vs restic':>13}  {'engine-only MB/s':>16}",
     ]
@@ -253,6 +254,7 @@ def main() -> None:
         "borg": (borg_steps, ["borg", "--version"]),
     }
     results = []
+    load_before = os.getloadavg()[0]
     try:
         for name in args.tools.split(","):
             steps, version_cmd = tools[name]
@@ -268,7 +270,7 @@ def main() -> None:
         image.unlink(missing_ok=True)
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(report(results, size))
+    print(report(results, size, (load_before, os.getloadavg()[0])))
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
 
