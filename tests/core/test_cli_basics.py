@@ -97,3 +97,9 @@ def test_unbuilt_commands_say_so(cli: Cli, workdir: Path) -> None:
         result = cli(*command)
         assert result.exit_code == 64, command
         assert "not built yet" in result.stderr
+
+
+def test_typer_exit_codes_reach_the_process(cli: Cli, workdir: Path) -> None:
+    # 'init' twice is a ConflictError (17); '--version' is a typer.Exit(0); an unknown option is click's 2.
+    assert cli("--version").exit_code == 0
+    assert cli("accounts", "list", "--no-such-option").exit_code == 2

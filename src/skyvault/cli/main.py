@@ -66,7 +66,10 @@ jobs.register_unbuilt(app)
 def main() -> None:
     """Console entry point: run the app, turn skyvault errors into their documented exit codes."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click *returns* the code of a typer.Exit instead of exiting with it.
+        outcome = app(standalone_mode=False)
+        if isinstance(outcome, int) and outcome != 0:
+            sys.exit(outcome)
     except SkyvaultError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
