@@ -26,7 +26,7 @@ def _open_for_restore(context: Any, library: str | None) -> Repository:
     return open_library(context, library)
 
 
-image_service.register(_open_for_restore)
+image_service.register(_open_for_restore, progress_bar)
 
 
 def _parent(repo: Repository, catalog: Catalog, library: str, source: str) -> Manifest | None:

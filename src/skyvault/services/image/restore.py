@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +42,8 @@ def restore_image(
                 view = view[os.pwrite(fd, view, offset + len(data) - len(view)) :]
 
         written = reader.restore(write, progress)
+        if progress is not None:
+            progress(manifest.size - written)  # zero blocks: holes, nothing to write
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -67,7 +70,13 @@ class RepositoryOpener(Protocol):
     def __call__(self, context: Any, library: str | None) -> Repository: ...
 
 
-def register(open_repository: RepositoryOpener) -> None:
+class ProgressFactory(Protocol):
+    """Makes a progress callback for ``total`` bytes (the CLI's progress bar); used as a context manager."""
+
+    def __call__(self, context: Any, description: str, total: int, /) -> AbstractContextManager[Progress]: ...
+
+
+def register(open_repository: RepositoryOpener, progress: ProgressFactory | None = None) -> None:
     """Register the restorer for recovery points of kind "image"."""
 
     def restorer(request: RestoreRequest) -> dict[str, Any]:
@@ -79,7 +88,9 @@ def register(open_repository: RepositoryOpener) -> None:
         repo = open_repository(request.context, point.library)
         try:
             manifest = repo.load_snapshot(point.library_snapshot)
-            result = restore_image(repo, manifest, request.to_file, progress=request.options.get("progress"))
+            reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
+            with reporting as advance:
+                result = restore_image(repo, manifest, request.to_file, progress=advance)
         finally:
             repo.close()
         return {"recovery_point": point.id, **result}
