@@ -138,6 +138,11 @@ def register(app: typer.Typer) -> None:
         for key, value in (("Account", account_id), ("Region", region), ("Bucket", bucket), ("Prefix", prefix)):
             if value:
                 values[key] = value.strip("/") if key == "Prefix" else value
+        if "library" in rows and not bucket:
+            st.err_console.print(
+                "[yellow]library row without --bucket/--prefix: its S3 statements name any bucket and prefix; "
+                "pass the library's to scope them[/]"
+            )
         documents = render_policies(rows, restricted=restricted, values=values)
         if len(documents) > 1:
             st.err_console.print(
