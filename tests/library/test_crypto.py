@@ -82,3 +82,14 @@ def test_nothing_readable_is_stored() -> None:
     assert isinstance(repo.backend, MemoryBackend)
     for name, data in repo.backend.files.items():
         assert b"TOPSECRET" not in data and b"classified" not in data and b"secret-source" not in data, name
+
+
+def test_an_orphan_key_file_of_another_master_key_is_skipped() -> None:
+    """Two concurrent inits: the loser's key file stays; it unwraps with the passphrase but is not this library's."""
+    from skyvault.library.crypto import passphrase_key_file
+    from skyvault.library.format import KEYS, file_name
+
+    repo = make_repo()
+    orphan = passphrase_key_file(MasterKey.generate(), PASSPHRASE, FAST_SCRYPT, {})
+    repo.backend.put(file_name(KEYS, bytes(32)), orphan)  # sorts first: tried before the real one
+    assert Repository.open(repo.backend, passphrase=PASSPHRASE).sealer.key == repo.sealer.key

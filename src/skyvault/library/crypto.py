@@ -227,8 +227,13 @@ def open_master_key(
     *,
     passphrase: str | None,
     kms: Callable[[str], KeyWrapper] | None,
+    verify: Callable[[MasterKey], bool] = lambda _key: True,
 ) -> tuple[MasterKey, str]:
-    """Try every key file with what we were given; return the master key and the key file that opened it."""
+    """Try every key file with what we were given; return the master key and the key file that opened it.
+
+    ``verify`` rejects a key that unwraps but is not this library's (e.g. an orphan key file left by a
+    concurrent ``init`` that lost the race for ``config``).
+    """
     tried: list[str] = []
     for name, data in key_files:
         doc = parse_key_file(data, name)
@@ -237,13 +242,13 @@ def open_master_key(
             params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
             kek = _scrypt(passphrase, unb64(doc["salt"]), params)
             master = _unwrap(kek, doc["data"], name)
-            if master is not None:
+            if master is not None and verify(master):
                 return master, name
         elif doc["kind"] == "kms" and kms is not None:
             tried.append(f"KMS key {doc['kms_key_id']}")
             wrapper = kms(str(doc["kms_key_id"]))
             master = _unwrap(wrapper.decrypt(unb64(doc["encrypted_data_key"])), doc["data"], name)
-            if master is not None:
+            if master is not None and verify(master):
                 return master, name
     if not key_files:
         raise LibraryCorruptError("the library has no key files")

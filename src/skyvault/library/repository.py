@@ -151,7 +151,15 @@ class Repository:
                 f"no library at {backend.location}", hint="create one with 'skyvault library init'"
             ) from None
         key_files = [(name, backend.get(name)) for name, _ in backend.list(KEYS)]
-        master, key_name = open_master_key(key_files, passphrase=passphrase, kms=kms)
+
+        def opens_config(key: MasterKey) -> bool:
+            try:
+                Sealer(key).open_file(FileType.CONFIG, raw_config, CONFIG)
+            except LibraryCorruptError:
+                return False
+            return True
+
+        master, key_name = open_master_key(key_files, passphrase=passphrase, kms=kms, verify=opens_config)
         sealer = Sealer(master)
         doc = json.loads(sealer.open_file(FileType.CONFIG, raw_config, CONFIG))
         try:
