@@ -118,13 +118,17 @@ def test_restore_from_native_snapshots_and_volumes_only(ec2_env: Ec2Env, cli: Cl
     assert result["from"] == "snapshot" and result["instance_id"] is None
     got = sorted(ec2_env.checksum(v) for v in result["volume_ids"])
     assert got == sorted(before.values())
-    launched = _ok(cli("--json", "restore", point["recovery_point"], "--instance-type", "t3.small"))
+    launched = _ok(
+        cli("--json", "restore", point["recovery_point"], "--instance-type", "t3.small", "--name", "app-1-restored")
+    )
     got_instance = _restored_checksums(
         ec2_env, launched["instance_id"], account="admin", region="us-east-1", account_id="123456789012"
     )
     assert got_instance == before
     described = ec2_env.ec2().describe_instances(InstanceIds=[launched["instance_id"]])
-    assert described["Reservations"][0]["Instances"][0]["InstanceType"] == "t3.small"
+    instance = described["Reservations"][0]["Instances"][0]
+    assert instance["InstanceType"] == "t3.small"
+    assert {t["Key"]: t["Value"] for t in instance["Tags"]}["Name"] == "app-1-restored"
     refused = cli("--json", "restore", point["recovery_point"], "--from", "library")
     assert refused.exit_code != 0 and "no library copy" in refused.stderr
 

@@ -98,6 +98,7 @@ class RestoreOptions:
     subnet_id: str | None = None
     volumes_only: bool = False
     confirmed: bool = False
+    name: str | None = None  # the restored instance's Name tag (default: the original's)
 
 
 @dataclass
@@ -285,6 +286,7 @@ class _Restore:
 
     # -- new instance ---------------------------------------------------------------------------------------
     def _launch(self, job: JobContext, placement: Placement, source: dict[str, str], outcome: RestoreOutcome) -> None:
+        o = self.options
         image_token = new_token()
         job.intermediate(IMAGE, image_token, placement.account, placement.region)
         outcome.image_id = launch.register_image(
@@ -298,7 +300,8 @@ class _Restore:
         instance_id = launch.run_instance(
             self.factory, placement, self.config, image_id=outcome.image_id, snapshots=source,
             instance_type=self.options.instance_type,
-            tags=self._tags(job, ROLE_RESTORED, instance_token), client_token=instance_token,
+            tags={**self._tags(job, ROLE_RESTORED, instance_token), **({"Name": o.name} if o.name else {})},
+            client_token=instance_token,
         )  # fmt: skip
         outcome.instance_id = instance_id
         outcome.volume_ids = launch.verify_instance(self.factory, placement, self.config, instance_id)
@@ -392,6 +395,7 @@ def restore_point(
         subnet_id=options.get("subnet"),
         volumes_only=bool(options.get("volumes_only")),
         confirmed=confirmed,
+        name=options.get("name"),
     )
     params = {
         "recovery_point": point.id,
@@ -421,7 +425,7 @@ def register(open_repository: RepositoryOpener) -> None:
             region=request.region,
             source=request.source,
             target=request.target,
-            options=request.options,
+            options={**request.options, "name": request.name},
             confirmed=request.confirmed,
             repo_opener=opener if point.library else None,
         )
