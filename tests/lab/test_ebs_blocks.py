@@ -280,6 +280,12 @@ def test_complete_snapshot_with_missing_blocks_fails_the_snapshot(lab_env: LabEn
     _put(ebs, snapshot, 1, guest_block(50, 1))
     assert ebs.complete_snapshot(SnapshotId=snapshot, ChangedBlocksCount=2)["Status"] == "error"
     assert ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"][0]["State"] == "error"
+    with pytest.raises(ClientError) as unreadable:
+        ebs.list_snapshot_blocks(SnapshotId=snapshot)
+    assert unreadable.value.response["Reason"] == "INVALID_SNAPSHOT_ID"
+    with pytest.raises(ClientError) as no_volume:
+        ec2.create_volume(SnapshotId=snapshot, AvailabilityZone="us-east-1a")
+    assert no_volume.value.response["Error"]["Code"] == "IncorrectState"
 
 
 def test_copy_snapshot_across_regions_and_from_a_shared_snapshot(lab_env: LabEnv, raw: Raw) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import hashlib
 import hmac
 import json
@@ -173,7 +174,7 @@ def volume_blocks(volume: Any) -> VolumeBlocks:
 
 
 def snapshot_blocks(snapshot: Any) -> FrozenBlocks:
-    if getattr(snapshot, _UPLOAD_ATTR, None) is not None:
+    if getattr(snapshot, _UPLOAD_ATTR, None) is not None or snapshot.status != "completed":
         raise _invalid(f"snapshot {snapshot.id} is not completed (status {snapshot.status})", "INVALID_SNAPSHOT_ID")
     frozen: FrozenBlocks | None = getattr(snapshot, _SNAPSHOT_ATTR, None)
     if frozen is None:
@@ -212,6 +213,16 @@ def _find_snapshot(account_id: str, region: str, snapshot_id: str) -> Any:
 
 
 # -- EC2 backend patches ----------------------------------------------------------------------------------
+def _usable(snapshot: Any) -> FrozenBlocks:
+    """A snapshot's blocks for CreateVolume/CopySnapshot; a pending or failed one is refused as in EC2."""
+    from moto.ec2.exceptions import EC2ClientError
+
+    try:
+        return snapshot_blocks(snapshot)
+    except BlockModelError:
+        raise EC2ClientError("IncorrectState", f"Snapshot is in invalid state - {snapshot.status}") from None
+
+
 def _patch_ec2() -> None:
     from moto.ec2.exceptions import InvalidSnapshotIdError
     from moto.ec2.models import EC2Backend
@@ -247,9 +258,9 @@ def _patch_ec2() -> None:
             return shared
 
     def create_volume(self: Any, size: int | None, zone_name: str, snapshot_id: str | None = None, **kw: Any) -> Any:
+        frozen = _usable(self.get_snapshot(snapshot_id)) if snapshot_id else None
         volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
-        if snapshot_id:
-            frozen = snapshot_blocks(self.get_snapshot(snapshot_id))
+        if frozen is not None:
             setattr(volume, _VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
         else:
             setattr(volume, _VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
@@ -284,7 +295,7 @@ def _patch_ec2() -> None:
                 kms_key_id=kms_key_id,
             )
             self.snapshots[snapshot.id] = snapshot
-        frozen = snapshot_blocks(source)
+        frozen = _usable(source)
         # A copy is a new lineage in AWS: ListChangedBlocks between a source and its copy is refused.
         setattr(snapshot, _SNAPSHOT_ATTR, FrozenBlocks(frozen.blocks, frozen.volume_size_gib, lineage=snapshot.id))
         return snapshot
@@ -561,7 +572,7 @@ def _describe_started(snapshot: Any, params: dict[str, Any]) -> dict[str, Any]:
         "SnapshotId": snapshot.id,
         "OwnerId": snapshot.owner_id,
         "Status": snapshot.status,
-        "StartTime": snapshot.start_time.timestamp(),
+        "StartTime": calendar.timegm(snapshot.start_time.utctimetuple()),  # moto keeps naive UTC datetimes
         "VolumeSize": upload.volume_size_gib if upload else int(snapshot.volume.size),
         "BlockSize": BLOCK_SIZE,
         "Tags": [{"Key": t["key"], "Value": t["value"]} for t in snapshot.get_tags()],
