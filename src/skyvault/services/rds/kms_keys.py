@@ -32,7 +32,7 @@ for _policy in ("rds", "docdb", "redshift"):
         feature=Feature.COPY,
         step="find skyvault key",
         purpose="Find skyvault's own KMS key (alias/skyvault-backup) used to encrypt shared and copied snapshots.",
-        resources=(_KEY_ARN, _ALIAS_ARN),
+        resources=(_KEY_ARN,),  # IAM evaluates DescribeKey on the key an alias points to
     )
     declare(
         policy=_policy,

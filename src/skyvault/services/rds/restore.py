@@ -34,6 +34,8 @@ _GROUPS = (
     "arn:${Partition}:rds:${Region}:${Account}:og:*",
 )
 _KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+_KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
+_CLUSTER_PG = "arn:${Partition}:rds:${Region}:${Account}:cluster-pg:*"
 
 declare(
     policy="rds",
@@ -43,7 +45,7 @@ declare(
     step="restore instance",
     purpose="Create a new DB instance from a skyvault snapshot with the captured configuration and tags.",
     actions=("rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource", *_KMS_USE),
-    resources=(_DB, _SNAP, *_GROUPS),
+    resources=(_DB, _SNAP, *_GROUPS, _KMS_KEYS),
 )
 for _policy, _service in (("rds", "rds"), ("docdb", "docdb")):
     declare(
@@ -54,7 +56,7 @@ for _policy, _service in (("rds", "rds"), ("docdb", "docdb")):
         step="restore cluster",
         purpose="Create a new cluster from a skyvault cluster snapshot with the captured configuration and tags.",
         actions=("rds:RestoreDBClusterFromSnapshot", "rds:AddTagsToResource", *_KMS_USE),
-        resources=(_CLUSTER, _CSNAP, *_GROUPS),
+        resources=(_CLUSTER, _CSNAP, *_GROUPS, _CLUSTER_PG, _KMS_KEYS),
     )
     declare(
         policy=_policy,

@@ -65,6 +65,7 @@ _ANY_CSNAP = "arn:${Partition}:rds:${Region}:*:cluster-snapshot:*"
 _DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
 _KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+_KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"  # the destination key, and the source key of shared copies
 
 
 def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: str, source: str) -> None:
@@ -103,7 +104,7 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
         purpose="Copy a snapshot to another region, into the vault account, or re-encrypted with skyvault's "
         "shareable key; the copy is tagged on create and encrypted with a key in the destination.",
         actions=(f"rds:Copy{noun}", "rds:AddTagsToResource", *_KMS_USE),
-        resources=(any_snap, snap),
+        resources=(any_snap, snap, _KMS_KEYS),
         tag_on_create=True,
     )
     declare(

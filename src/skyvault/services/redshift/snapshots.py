@@ -18,6 +18,7 @@ _SNAP = "arn:${Partition}:redshift:${Region}:${Account}:snapshot:*/*"
 _ANY_SNAP = "arn:${Partition}:redshift:${Region}:*:snapshot:*/*"
 _CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:*"
 _GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:*"
+_KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
 
 
 def _d(operation: str, feature: Feature, step: str, purpose: str, resources: tuple[str, ...], **kw: Any) -> None:
@@ -51,7 +52,7 @@ for _feature, _step in (
     (Feature.CLEANUP, "find snapshot"),
 ):
     _d("DescribeClusterSnapshots", _feature, _step, "Follow and check skyvault snapshots (state, tags, copies).",
-       (_ANY_SNAP,) if _feature is Feature.COPY else (_SNAP,))  # fmt: skip
+       ("*",))  # fmt: skip  # IAM has no resource type for DescribeClusterSnapshots
 _d("DeleteClusterSnapshot", Feature.CLEANUP, "expire snapshot", "Delete skyvault's snapshots when their recovery "
    "point expires.", (_SNAP,), destructive=True)  # fmt: skip
 _d("CreateTags", Feature.COPY, "tag copy", "Tag cross-region copies and the temporary vault cluster as skyvault's.",
@@ -62,7 +63,7 @@ _d("AuthorizeSnapshotAccess", Feature.COPY, "share snapshot", "Let the vault acc
 _d("RevokeSnapshotAccess", Feature.COPY, "unshare snapshot", "Remove the vault account's access when the job ends.",
    (_SNAP,), destructive=True)  # fmt: skip
 _d("CreateSnapshotCopyGrant", Feature.COPY, "create copy grant", "Let Redshift use skyvault's key in the destination "
-   "region for copies of encrypted clusters.", (_GRANT,), actions=("redshift:CreateSnapshotCopyGrant",
+   "region for copies of encrypted clusters.", (_GRANT, _KMS_KEYS), actions=("redshift:CreateSnapshotCopyGrant",
    "redshift:CreateTags", "kms:CreateGrant", "kms:DescribeKey"), tag_on_create=True)  # fmt: skip
 _d("EnableSnapshotCopy", Feature.COPY, "enable cross-region copy", "Turn on copying of the cluster's new snapshots "
    "to the destination region for this job.", (_CLUSTER,))  # fmt: skip
@@ -70,10 +71,10 @@ _d("DisableSnapshotCopy", Feature.COPY, "disable cross-region copy", "Turn the c
    "off when the job ends (it undoes skyvault's own change to the user's cluster, so it is not tag-restricted).",
    (_CLUSTER,))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.COPY, "restore in vault", "Restore a temporary cluster in the vault account "
-   "from the shared snapshot, to snapshot it there.", (_CLUSTER, _ANY_SNAP),
+   "from the shared snapshot, to snapshot it there.", (_CLUSTER, _ANY_SNAP, _KMS_KEYS),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.RESTORE, "restore cluster", "Create a new cluster from a skyvault "
-   "snapshot with the captured configuration.", (_CLUSTER, _SNAP),
+   "snapshot with the captured configuration.", (_CLUSTER, _SNAP, _KMS_KEYS),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
 _d("DeleteCluster", Feature.COPY, "delete vault cluster", "Delete the temporary vault cluster (no final snapshot).",
    (_CLUSTER,), destructive=True)  # fmt: skip
