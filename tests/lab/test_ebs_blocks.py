@@ -325,6 +325,11 @@ def test_write_blocks_and_checksum_through_the_cli(lab_env: LabEnv, raw: Raw, cl
     assert summed.exit_code == 0, summed.stderr
     expected = _image_sha256(1, {i: guest_block(9, i) for i in indices})
     assert summed.stdout.split() == [expected, volume]
+    discard = cli("--json", "lab", "write-blocks", volume, "--count", "1", "--index", str(indices[0]), "--zero")
+    assert discard.exit_code == 0, discard.stderr
+    assert cli("--json", "lab", "checksum", volume).json()["blocks_present"] == 3
+    mismatch = cli("lab", "write-blocks", volume, "--count", "2", "--index", "1")
+    assert mismatch.exit_code == 15 and "--index" in mismatch.stderr
     missing = cli("lab", "checksum", "vol-0000000000000dead")
     assert missing.exit_code == 4, missing.stderr  # NotFoundError
 

@@ -160,15 +160,29 @@ def write_blocks(
     compressible: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of each block that is repetitive text.")
     ] = 0.0,
+    index: Annotated[
+        list[int] | None, typer.Option("--index", min=0, help="Write at this block index (repeat; overrides random).")
+    ] = None,
+    zero: Annotated[bool, typer.Option("--zero", help="Write zeros (the lab stores them as absent blocks).")] = False,
     account: AccountOption = ADMIN_ACCOUNT_ID,
     region: RegionOption = "us-east-1",
     state_dir: StateDirOption = None,
 ) -> None:
-    """A guest writing N random 512 KiB blocks at random indexes of a volume."""
+    """A guest writing N random 512 KiB blocks at random indexes of a volume (or at the given --index)."""
     st = state(ctx)
     info = _running(st, state_dir)
+    if index and len(index) != count:
+        raise LabError(f"--count {count} but {len(index)} --index values", hint="give one --index per block")
     written = control.write_blocks(
-        info.endpoint, volume, count, seed_value, account_id=account, region=region, compressible=compressible
+        info.endpoint,
+        volume,
+        count,
+        seed_value,
+        account_id=account,
+        region=region,
+        compressible=compressible,
+        indices=index or None,
+        zero=zero,
     )
     if st.json_output:
         st.emit_json(
