@@ -51,7 +51,9 @@ def databases_step(demo: DemoLike) -> str:
     catalog = Catalog.open(app.state_dir)
     for kind, source, copy in _plan(tenant, second):
         started = time.monotonic()
-        request = databases.BackupRequest(kind, [source], tenant, region, wait=LAB_WAIT, **copy)
+        request = databases.BackupRequest(
+            kind, [source], tenant, region, copy.get("copy_to_region"), copy.get("copy_to_account"), wait=LAB_WAIT
+        )
         (result,) = databases.backup(catalog, app.factory(), request)
         point = catalog.recovery_point(result["recovery_point"])
         restored = restore(RestoreRequest(point=point, catalog=catalog, context=app))
