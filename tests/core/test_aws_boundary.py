@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.aws.guard import UndeclaredCallError
+from skyvault.aws.guard import CallGuard, UndeclaredCallError
 from skyvault.aws.translate import translate_client_error
 from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig
 from skyvault.errors import (
@@ -26,6 +26,7 @@ from skyvault.errors import (
     SkyvaultError,
     ThrottledError,
 )
+from skyvault.permissions.registry import Registry
 
 
 class ScriptedAws(BaseHTTPRequestHandler):
@@ -151,7 +152,8 @@ def test_default_auth_uses_the_credential_chain(monkeypatch: pytest.MonkeyPatch)
 def test_strict_guard_refuses_undeclared_calls_before_sending(scripted: tuple[str, type[ScriptedAws]]) -> None:
     endpoint, handler = scripted
     factory = factory_for(endpoint)
-    factory.guard.strict = True
+    # An empty registry: whatever drivers declare, this guard knows no operation.
+    factory.guard = CallGuard(strict=True, registry=Registry())
     with pytest.raises(UndeclaredCallError, match="dynamodb:DeleteTable"):
         factory.client("a", "us-east-1", "dynamodb").delete_table(TableName="t")
     assert handler.seen == []
@@ -163,6 +165,7 @@ def test_lenient_guard_warns_and_counts(
     endpoint, handler = scripted
     handler.script = [(200, {"TableNames": []})]
     factory = factory_for(endpoint)
+    factory.guard = CallGuard(strict=False, registry=Registry())
     factory.client("a", "us-east-1", "dynamodb").list_tables()
     assert "undeclared AWS call dynamodb:ListTables" in caplog.text
     assert factory.guard.counts() == {"ListTables": 1}

@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any
 
 from skyvault.errors import SkyvaultError
-from skyvault.permissions.registry import REGISTRY
+from skyvault.permissions.registry import REGISTRY, Registry
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,9 @@ class UndeclaredCallError(SkyvaultError):
 
 
 class CallGuard:
-    def __init__(self, *, strict: bool) -> None:
+    def __init__(self, *, strict: bool, registry: Registry = REGISTRY) -> None:
         self.strict = strict
+        self.registry = registry
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
@@ -35,7 +36,7 @@ class CallGuard:
         operation = model.name
         with self._lock:
             self._counts[operation] += 1
-        if REGISTRY.is_declared(service, operation):
+        if self.registry.is_declared(service, operation):
             return
         message = f"undeclared AWS call {service}:{operation}: declare it in the module that makes it"
         if self.strict:
