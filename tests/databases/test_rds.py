@@ -148,3 +148,28 @@ def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli, mon
     assert dbs.catalog.live_intermediates() == []
     assert rds.describe_db_snapshots(SnapshotType="shared")["DBSnapshots"] == []
     assert dbs.client("rds", VAULT).describe_db_snapshots(SnapshotType="shared")["DBSnapshots"] == []
+
+
+def test_multi_az_db_cluster_is_an_rds_resource_backed_up_with_cluster_snapshots(dbs: Databases, cli: Cli) -> None:
+    net = dbs.network()
+    dbs.client("rds").create_db_cluster(
+        DBClusterIdentifier="payments", Engine="postgres", EngineVersion="16.3", MasterUsername="app",
+        MasterUserPassword="correct-horse-1", DBClusterInstanceClass="db.m6gd.large", StorageType="io1",
+        Iops=3000, AllocatedStorage=100, DBSubnetGroupName=net["subnet_group"],
+        VpcSecurityGroupIds=[net["security_group"]],
+    )  # fmt: skip
+    result = cli("--json", "backup", "rds", "payments", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    assert point.kind == "rds" and point.native["family"] == "rds-cluster"
+    assert point.native["snapshot_type"] == "DBClusterSnapshot"
+    assert point.captured_config["cluster_instance_class"] == "db.m6gd.large"
+    assert dbs.catalog.live_intermediates() == []
+
+    restored = cli("--json", "restore", point.id, "--name", "payments-restored")
+    assert restored.exit_code == 0, restored.stderr
+    out = restored.json()
+    assert out["identifier"] == "payments-restored" and out["instances"] == []  # AWS manages its instances
+    cluster = dbs.client("rds").describe_db_clusters(DBClusterIdentifier="payments-restored")["DBClusters"][0]
+    assert cluster["Engine"] == "postgres" and cluster["DBClusterInstanceClass"] == "db.m6gd.large"
+    assert cluster["DBSubnetGroup"] == net["subnet_group"]

@@ -24,6 +24,7 @@ from skyvault.errors import ConfirmationRequiredError, NotFoundError
 from skyvault.services.rds import backup as rds_backup
 from skyvault.services.rds import cleanup as rds_cleanup
 from skyvault.services.rds import restore as rds_restore
+from skyvault.services.rds.config_capture import family_for
 from skyvault.services.rds.snapshots import FAMILIES
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import backup as redshift_backup
@@ -58,7 +59,9 @@ def _backup_one(job: JobContext, factory: ClientFactory, request: BackupRequest,
     }
     if request.kind == "redshift":
         return redshift_backup.backup(job, factory, options=options, **common)
-    return rds_backup.backup(job, factory, FAMILIES[request.kind], options=options, **common)
+    client = factory.client(request.account, request.region, "docdb" if request.kind == "docdb" else "rds")
+    family = job.step(f"{source}: resolve", lambda: family_for(client, request.kind, source, FAMILIES).kind)
+    return rds_backup.backup(job, factory, FAMILIES[family], options=options, **common)
 
 
 def backup(
@@ -148,7 +151,7 @@ def register(progress_for: ProgressFactory, wait_for_context: Callable[[Any], Wa
         def body(job: JobContext) -> dict[str, Any]:
             if point.kind == "redshift":
                 return redshift_restore.restore(job, factory, point, **common)
-            return rds_restore.restore(job, factory, FAMILIES[point.kind], point, **common)
+            return rds_restore.restore(job, factory, _family(point), point, **common)
 
         runner = JobRunner(request.catalog, factory, progress=progress_for(request.context))
         params = {"recovery_point": point.id, "target": request.target, "name": request.name}
@@ -162,7 +165,12 @@ def expire(factory: Any, point: Any) -> int:
     """Delete a recovery point's snapshots and copies that carry skyvault's tag; returns how many were deleted."""
     if point.kind == "redshift":
         return redshift_cleanup.expire_point(factory, point.account, point.region, point.native)
-    return rds_cleanup.expire_point(factory, FAMILIES[point.kind], point.account, point.region, point.native)
+    return rds_cleanup.expire_point(factory, _family(point), point.account, point.region, point.native)
+
+
+def _family(point: Any) -> Any:
+    """The snapshot family a point was taken with (older points: the family of their kind)."""
+    return FAMILIES[point.native.get("family") or point.kind]
 
 
 for _kind in KINDS:

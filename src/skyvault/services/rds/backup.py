@@ -121,6 +121,7 @@ def backup(
         ),
     )
     native: dict[str, Any] = {
+        "family": family.kind,
         "snapshot_id": snapshot_id,
         "snapshot_arn": snap["arn"],
         "snapshot_type": family.noun,

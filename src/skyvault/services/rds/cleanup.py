@@ -23,7 +23,7 @@ class IntermediateLike(Protocol):
 
 
 def _family_of(resource_type: str) -> Family:
-    return FAMILIES[resource_type.split("-", 1)[0]]
+    return FAMILIES[resource_type.removesuffix("-share").removesuffix("-snapshot")]
 
 
 def delete_intermediate_snapshot(factory: ClientFactory, item: IntermediateLike) -> None:

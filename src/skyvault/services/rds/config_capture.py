@@ -102,10 +102,27 @@ def _cluster_config(cluster: dict[str, Any], members: list[dict[str, Any]]) -> d
         "database_name": cluster.get("DatabaseName"),
         "master_username": cluster.get("MasterUsername"),
         "serverless_v2_scaling": cluster.get("ServerlessV2ScalingConfiguration"),
+        # Multi-AZ DB clusters: the cluster itself has the instance class and the storage settings.
+        "cluster_instance_class": cluster.get("DBClusterInstanceClass"),
+        "storage_type": cluster.get("StorageType"),
+        "iops": cluster.get("Iops"),
+        "allocated_storage_gib": cluster.get("AllocatedStorage"),
         "tags": tags_from_list(cluster.get("TagList")),
         # Writer first: a restore adds it first so it becomes the writer again.
         "members": sorted(members, key=lambda m: (not m["writer"], m["identifier"])),
     }
+
+
+def family_for(client: AwsClient, kind: str, identifier: str, families: dict[str, Family]) -> Family:
+    """The snapshot family of an "rds" source: a DB instance, or else a Multi-AZ DB cluster of that name."""
+    if kind != "rds":
+        return families[kind]
+    try:
+        describe_instance(client, identifier)
+    except NotFoundError:
+        describe_cluster(client, identifier)  # NotFoundError again when it is neither: names the cluster
+        return families["rds-cluster"]
+    return families["rds"]
 
 
 def capture(client: AwsClient, family: Family, identifier: str) -> dict[str, Any]:

@@ -283,7 +283,7 @@ def _restore_cluster(
             params[key] = captured[field]
     params["DeletionProtection"] = bool(captured.get("deletion_protection"))
     params["CopyTagsToSnapshot"] = bool(captured.get("copy_tags_to_snapshot"))
-    if family.kind == "aurora":
+    if family.kind in ("aurora", "rds-cluster"):
         if captured.get("iam_auth"):
             params["EnableIAMDatabaseAuthentication"] = True
         if captured.get("engine_mode") and captured["engine_mode"] != "provisioned":
@@ -292,9 +292,16 @@ def _restore_cluster(
             params["ServerlessV2ScalingConfiguration"] = captured["serverless_v2_scaling"]
     if at_source and captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
         params["DBClusterParameterGroupName"] = captured["parameter_group"]
+    multi_az_cluster = family.kind == "rds-cluster"
+    if multi_az_cluster:
+        params["DBClusterInstanceClass"] = options.get("instance_class") or captured.get("cluster_instance_class")
+        for key, field in (("StorageType", "storage_type"), ("Iops", "iops")):
+            if captured.get(field):
+                params[key] = captured[field]
     job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_db_cluster_from_snapshot(**params)))
     wait_for(lambda: _cluster_status(client, new_id), what=f"cluster {new_id}", policy=wait, progress=job.progress)
-    members = captured.get("members") or [{"instance_class": None, "writer": True}]
+    # Multi-AZ DB clusters get their instances from AWS; Aurora and DocumentDB need them added, writer first.
+    members = [] if multi_az_cluster else captured.get("members") or [{"instance_class": None, "writer": True}]
     instances = []
     for index, member in enumerate(members, start=1):
         instance_id = f"{new_id}-{index}"[:63]

@@ -54,9 +54,12 @@ class Family:
 
 
 RDS = Family("rds", "rds", cluster=False)
+# RDS Multi-AZ DB clusters (engines mysql/postgres with two readable standbys): "rds" resources with cluster
+# snapshots; AWS manages their instances, so a restore gives the cluster an instance class, not members.
+RDS_CLUSTER = Family("rds-cluster", "rds", cluster=True)
 AURORA = Family("aurora", "rds", cluster=True)
 DOCDB = Family("docdb", "docdb", cluster=True)
-FAMILIES = {f.kind: f for f in (RDS, AURORA, DOCDB)}
+FAMILIES = {f.kind: f for f in (RDS, RDS_CLUSTER, AURORA, DOCDB)}
 
 _SNAP = "arn:${Partition}:rds:${Region}:${Account}:snapshot:*"
 _CSNAP = "arn:${Partition}:rds:${Region}:${Account}:cluster-snapshot:*"
