@@ -39,6 +39,20 @@ CHECKSUM_ATTEMPTS = 3
 BACKOFF_ATTEMPTS = 5
 
 SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}::snapshot/*"
+# Encrypted snapshots: EBS uses the snapshot's KMS key on the caller's behalf (AWS's EBS direct IAM guide). The
+# key may live in another account of the organisation (a shared customer key), hence any account.
+KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
+KMS_READ = ("kms:Decrypt",)
+KMS_WRITE = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+)
 
 LIST_SNAPSHOT_BLOCKS = declare(
     policy="ec2",
@@ -64,8 +78,10 @@ GET_SNAPSHOT_BLOCK = declare(
     operation="GetSnapshotBlock",
     feature=Feature.COPY,
     step="read snapshot blocks",
-    purpose="Read snapshot blocks (with their SHA-256 checksums) to store them in the library.",
-    resources=(SNAPSHOT_ARN,),
+    purpose="Read snapshot blocks (with their SHA-256 checksums) to store them in the library; KMS decrypts "
+    "blocks of encrypted snapshots.",
+    actions=("ebs:GetSnapshotBlock", *KMS_READ),
+    resources=(SNAPSHOT_ARN, KMS_KEYS),
 )
 START_SNAPSHOT = declare(
     policy="ec2",
@@ -73,8 +89,10 @@ START_SNAPSHOT = declare(
     operation="StartSnapshot",
     feature=Feature.RESTORE,
     step="write snapshot from library",
-    purpose="Create a new snapshot, tagged as skyvault's, to write a volume from the library into any region/account.",
-    resources=(SNAPSHOT_ARN,),
+    purpose="Create a new snapshot, tagged as skyvault's, to write a volume from the library into any region/account; "
+    "KMS encrypts it when the source volume was encrypted.",
+    actions=("ebs:StartSnapshot", *KMS_WRITE),
+    resources=(SNAPSHOT_ARN, KMS_KEYS),
     tag_on_create=True,
 )
 PUT_SNAPSHOT_BLOCK = declare(

@@ -49,11 +49,25 @@ REGISTER_IMAGE = _declare(
     tag_on_create=True,
 )
 DESCRIBE_IMAGES = _declare("DescribeImages", "register restore AMI", "Wait until the temporary AMI is available.")
+# EC2 creates encrypted volumes from encrypted snapshots with the caller's KMS permissions on the key.
+KMS_VOLUMES = (
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
+
 RUN_INSTANCES = _declare(
     "RunInstances",
     "launch instance",
-    "Launch the restored instance with the captured type, network, key, profile, user data and tags.",
+    "Launch the restored instance with the captured type, network, key, profile, user data and tags "
+    "(KMS: encrypted volumes).",
+    actions=("ec2:RunInstances", *KMS_VOLUMES),
     resources=(
+        KMS_KEYS,
         _ARN + "instance/*",
         _ARN + "volume/*",
         _ARN + "network-interface/*",
@@ -91,8 +105,10 @@ DESCRIBE_VOLUMES = _declare(
 CREATE_VOLUME = _declare(
     "CreateVolume",
     "create volumes",
-    "Create the restored volumes (--volumes-only) with the captured type, size, IOPS, throughput and tags.",
-    resources=(_ARN + "volume/*", _ARN.replace("${Account}", "") + "snapshot/*"),
+    "Create the restored volumes (--volumes-only) with the captured type, size, IOPS, throughput and tags "
+    "(KMS: encrypted volumes).",
+    actions=("ec2:CreateVolume", *KMS_VOLUMES),
+    resources=(_ARN + "volume/*", _ARN.replace("${Account}", "") + "snapshot/*", KMS_KEYS),
     tag_on_create=True,
 )
 
