@@ -35,4 +35,6 @@ def test_peak_memory_does_not_grow_with_image_size(tmp_path: Path) -> None:
     large = peak_bytes_for(tmp_path, 32 * MiB)
     # 384 more blocks: ~100 KiB of index entries and block map; buffers and pack builders are the same.
     assert large - small < 1 * MiB, (small, large)
-    assert large < 6 * MiB  # 2 pack builders (~2 MiB each with 1 MiB packs) + a few 64 KiB block buffers
+    # Python-heap allocations only (the pack builders' buffers are mmap'ed, fixed at ~2 MiB each here):
+    # block buffers, compressed payloads in flight, index entries.
+    assert large < 4 * MiB
