@@ -400,3 +400,28 @@ def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw
     with pytest.raises(ClientError) as gone:
         fresh.list_snapshot_blocks(SnapshotId=snapshot)
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_describe_snapshots_shows_own_shared_and_public_snapshots_like_aws(lab_env: LabEnv, raw: Raw) -> None:
+    ec2, tenant = raw("ec2"), raw("ec2", account="tenant-a")
+    tenant_id = TENANT_ACCOUNT_IDS["tenant-a"]
+    volume = _volume(ec2)
+    private = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    shared = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    ec2.modify_snapshot_attribute(
+        SnapshotId=shared, Attribute="createVolumePermission", OperationType="add", UserIds=[tenant_id]
+    )
+    own_tenant = tenant.create_snapshot(VolumeId=_volume(tenant))["SnapshotId"]
+
+    # moto's preloaded public AMIs come with snapshots owned by Amazon: AWS never lists those as yours.
+    assert sorted(s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]) == sorted(
+        [private, shared]
+    )
+    assert sorted(s["SnapshotId"] for s in tenant.describe_snapshots()["Snapshots"]) == sorted([shared, own_tenant])
+    from_admin = tenant.describe_snapshots(OwnerIds=[lab_env.lab.admin_account_id])["Snapshots"]
+    assert [s["SnapshotId"] for s in from_admin] == [shared]
+    restorable = ec2.describe_snapshots(OwnerIds=["self"], RestorableByUserIds=[tenant_id])["Snapshots"]
+    assert [s["SnapshotId"] for s in restorable] == [shared]
+    with pytest.raises(ClientError) as hidden:
+        tenant.describe_snapshots(SnapshotIds=[private])
+    assert hidden.value.response["Error"]["Code"] == "InvalidSnapshot.NotFound"

@@ -205,6 +205,29 @@ def _shared_snapshot(account_id: str, region: str, snapshot_id: str) -> Any | No
     return None
 
 
+def _restorable(snapshot: Any, account_id: str) -> bool:
+    return bool(
+        snapshot.owner_id == account_id
+        or account_id in snapshot.create_volume_permission_userids
+        or "all" in snapshot.create_volume_permission_groups
+    )
+
+
+def visible_snapshots(account_id: str, region: str) -> list[Any]:
+    """What DescribeSnapshots shows an account in AWS: its own snapshots, and those shared with it or public."""
+    from moto.ec2.models import ec2_backends
+
+    own = [s for s in _ec2(account_id, region).snapshots.values() if _restorable(s, account_id)]
+    shared = [
+        s
+        for owner, regions in list(ec2_backends.items())
+        if owner != account_id and region in regions
+        for s in list(regions[region].snapshots.values())
+        if s.owner_id == owner and _restorable(s, account_id)
+    ]
+    return own + shared
+
+
 def _find_snapshot(account_id: str, region: str, snapshot_id: str) -> Any:
     snapshot = _ec2(account_id, region).snapshots.get(snapshot_id)
     if snapshot is None:
@@ -300,7 +323,29 @@ def _patch_ec2() -> None:
         setattr(snapshot, _SNAPSHOT_ATTR, FrozenBlocks(frozen.blocks, frozen.volume_size_gib, lineage=snapshot.id))
         return snapshot
 
+    def describe_snapshots(
+        self: Any,
+        snapshot_ids: list[str] | None = None,
+        filters: Any = None,
+        owner_ids: list[str] | None = None,
+        restorable_by: list[str] | None = None,
+    ) -> list[Any]:
+        from moto.ec2.utils import generic_filter
+
+        matches = visible_snapshots(self.account_id, self.region_name)
+        if snapshot_ids:
+            matches = [s for s in matches if s.id in snapshot_ids]
+            if len({s.id for s in matches}) < len(set(snapshot_ids)):
+                raise InvalidSnapshotIdError()
+        if owner_ids:
+            owners = {self.account_id if o == "self" else o for o in owner_ids}
+            matches = [s for s in matches if s.owner_id in owners]
+        if restorable_by:
+            matches = [s for s in matches if any(_restorable(s, who) for who in restorable_by)]
+        return list(generic_filter(filters, matches)) if filters else matches
+
     for name, function in (
+        ("describe_snapshots", describe_snapshots),
         ("get_snapshot", get_snapshot),
         ("create_volume", create_volume),
         ("create_snapshot", create_snapshot),
@@ -652,6 +697,22 @@ def _complete_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     return _json(202, {"Status": status})
 
 
+def _patch_describe_snapshots_response() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.elastic_block_store import ElasticBlockStore
+
+    def describe_snapshots(self: Any) -> Any:
+        snapshots = self.ec2_backend.describe_snapshots(
+            snapshot_ids=self._get_param("SnapshotIds", []),
+            filters=self._filters_from_querystring(),
+            owner_ids=self._get_param("OwnerIds", []),
+            restorable_by=self._get_param("RestorableByUserIds", []),
+        )
+        return ActionResult({"Snapshots": snapshots})
+
+    setattr(ElasticBlockStore, "describe_snapshots", describe_snapshots)  # noqa: B010
+
+
 def _patch_ebs_direct() -> None:
     from moto.ebs.responses import EBSResponse
 
@@ -751,6 +812,7 @@ def apply() -> None:
     if getattr(EC2Backend, _MARK, False):
         return
     _patch_ec2()
+    _patch_describe_snapshots_response()
     _patch_ebs_direct()
     setattr(EC2Backend, _MARK, True)
 
