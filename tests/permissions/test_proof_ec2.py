@@ -53,16 +53,16 @@ def _ec2_declarations() -> set[int]:
 
 
 def narrowed(
-    features: tuple[Feature, ...], operations: set[str], *, restricted: bool = False
+    features: tuple[Feature, ...], operations: set[str], *, restricted: bool = False, rows: tuple[str, ...] = ("ec2",)
 ) -> Callable[[], list[dict[str, Any]]]:
     def documents() -> list[dict[str, Any]]:
         load_declarations()
         ours = _ec2_declarations()
         registry = Registry()
-        for permission in REGISTRY.select(policies=("ec2",), features=features):
+        for permission in REGISTRY.select(policies=rows, features=features):
             if id(permission) in ours and permission.operation in operations:
                 registry.add(permission)
-        rendered = render_policies(("ec2",), features=features, registry=registry, restricted=restricted)
+        rendered = render_policies(rows, features=features, registry=registry, restricted=restricted)
         return [d.document() for d in rendered]
 
     return documents
@@ -160,6 +160,16 @@ def run_restore_original(proof: Proof) -> None:
     assert outcome.replaced_instance_id == proof.state["instance"]
 
 
+def run_app_consistent(proof: Proof) -> None:
+    factory, catalog = proof.factory(), Catalog.open(proof.env.state_dir)
+    outcome = backup.backup_instance(
+        JobRunner(catalog, factory), catalog=catalog, account=TENANT, region=proof.region,
+        instance_id=proof.state["instance"], repo=None,
+        options=backup.BackupOptions(copy=False, app_consistent=True),
+    )  # fmt: skip
+    assert outcome.stats["api_calls"]["SendCommand"] == 2
+
+
 BACKUP_FEATURES = (Feature.BACKUP, Feature.COPY)
 BACKUP_OPS = {
     "DescribeInstances", "DescribeVolumes", "DescribeInstanceAttribute", "DescribeImages", "CreateSnapshots",
@@ -171,6 +181,10 @@ RESTORE_OPS = {
     "DescribeImages", "RunInstances", "CreateTags", "DescribeInstances", "DescribeVolumes", "DeregisterImage",
     "DeleteSnapshot",
 }  # fmt: skip
+AGENT_ROWS = ("ec2", "ec2-agents")
+AGENT_OPS = (BACKUP_OPS - {"DeleteSnapshot", "ListSnapshotBlocks", "ListChangedBlocks", "GetSnapshotBlock"}) | {
+    "SendCommand", "GetCommandInvocation",
+}  # fmt: skip
 ORIGINAL_FEATURES = (Feature.RESTORE, Feature.RESTORE_OVERWRITE, Feature.CLEANUP)
 ORIGINAL_OPS = (RESTORE_OPS - {"StartSnapshot", "PutSnapshotBlock", "CompleteSnapshot", "DeleteSnapshot"}) | {
     "StopInstances", "TerminateInstances",
@@ -179,6 +193,8 @@ ORIGINAL_OPS = (RESTORE_OPS - {"StartSnapshot", "PutSnapshotBlock", "CompleteSna
 SCENARIOS = [
     Scenario("ec2-backup-incremental", rows=("ec2",), features=BACKUP_FEATURES, setup=setup_instance,
              run=run_backup_incremental, policy=narrowed(BACKUP_FEATURES, BACKUP_OPS), moto_blind=BLIND),
+    Scenario("ec2-app-consistent", rows=AGENT_ROWS, features=(Feature.BACKUP,), setup=setup_instance,
+             run=run_app_consistent, policy=narrowed((Feature.BACKUP,), AGENT_OPS, rows=AGENT_ROWS), moto_blind=BLIND),
     Scenario("ec2-restore-library", rows=("ec2",), features=RESTORE_FEATURES, setup=setup_backed_up,
              run=run_restore_library, policy=narrowed(RESTORE_FEATURES, RESTORE_OPS), moto_blind=BLIND),
     Scenario("ec2-restore-original", rows=("ec2",), features=ORIGINAL_FEATURES, setup=setup_backed_up,
