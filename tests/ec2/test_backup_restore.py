@@ -143,6 +143,7 @@ def test_overwrite_refused_without_yes_then_replaces_original(ec2_env: Ec2Env, c
     control.write_blocks(ec2_env.endpoint, ec2_env.root_volume, 4, seed=99)  # the original drifts after backup
     result = _ok(cli("--json", "restore", point, "--target", "original", "--yes"))
     assert result["replaced_instance_id"] == ec2_env.instance_id
+    assert any("skyvault:allow-overwrite" in w for w in result["warnings"])  # untagged: restricted would refuse
     assert any("stopped original" in a for a in result["actions"])
     assert any("terminated original" in a for a in result["actions"])
     original = ec2_env.ec2().describe_instances(InstanceIds=[ec2_env.instance_id])["Reservations"][0]["Instances"][0]

@@ -32,6 +32,8 @@ from skyvault.errors import (
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.permissions import Feature, declare
+from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG
+from skyvault.services.base import tags_from_list
 from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES
@@ -322,7 +324,12 @@ class _Restore:
         original = self.config.instance_id
         ec2 = self.factory.client(placement.account, placement.region, "ec2")
         reservations = ec2.describe_instances(InstanceIds=[original]).get("Reservations", [])
-        state = reservations[0]["Instances"][0]["State"]["Name"] if reservations else "terminated"
+        found = reservations[0]["Instances"][0] if reservations else {}
+        state = found.get("State", {}).get("Name", "terminated")
+        if found and tags_from_list(found.get("Tags")).get(ALLOW_OVERWRITE_TAG) != "true":
+            outcome.warnings.append(
+                f"{original} is not tagged {ALLOW_OVERWRITE_TAG}=true: the restricted policy refuses to replace it"
+            )
         if state in ("terminated", "shutting-down"):
             raise NotFoundError(f"the original instance {original} is {state}", hint="restore with --target new")
         stopped_by_us = False
