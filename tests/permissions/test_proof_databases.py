@@ -105,6 +105,17 @@ def run_rds_restore(proof: Proof) -> None:
     assert result["identifier"] == "orders-copy" and result["port"] == 6543
 
 
+def run_rds_overwrite(proof: Proof) -> None:
+    factory, catalog = proof.factory(), _catalog(proof)
+    point = catalog.recovery_point(proof.state["point"])
+    result = JobRunner(catalog, factory).run(
+        "restore-rds", {}, lambda job: rds_restore.restore(job, factory, RDS, point, target="original", confirmed=True,
+                                                         name=None, account=None, region=None, options={},
+                                                         wait=WAIT),
+    )  # fmt: skip
+    assert result["identifier"] == "orders" and result["original_renamed_to"].startswith("orders-pre-restore-")
+
+
 def run_rds_expiry(proof: Proof) -> None:
     catalog = _catalog(proof)
     catalog.update_recovery_point(proof.state["point"], expires_at=datetime.now(UTC) - timedelta(minutes=1))
@@ -219,6 +230,10 @@ SCENARIOS = [
     Scenario("rds-restore", rows=("rds",), features=RESTORE, setup=setup_rds_restore, run=run_rds_restore,
              policy=narrowed(("rds",), RESTORE, instance_ops), moto_blind=_merge(TAGGING.items(), GRANTS.items(),
              blind("kms:DescribeKey", why=KMS_GRANT).items())),
+    Scenario("rds-restore-overwrite", rows=("rds",), features=(Feature.RESTORE, Feature.RESTORE_OVERWRITE),
+             setup=setup_rds_restore, run=run_rds_overwrite,
+             policy=narrowed(("rds",), (Feature.RESTORE, Feature.RESTORE_OVERWRITE), instance_ops),
+             moto_blind=_merge(TAGGING.items(), GRANTS.items(), blind("kms:DescribeKey", why=KMS_GRANT).items())),
     Scenario("rds-expiry", rows=("rds",), features=(Feature.CLEANUP,), setup=setup_rds_restore, run=run_rds_expiry,
              policy=narrowed(("rds",), (Feature.CLEANUP,), instance_ops)),
     Scenario("aurora-copy-region", rows=("rds",), features=COPY, setup=setup_aurora, run=run_aurora_region_copy,
