@@ -173,3 +173,25 @@ def test_multi_az_db_cluster_is_an_rds_resource_backed_up_with_cluster_snapshots
     cluster = dbs.client("rds").describe_db_clusters(DBClusterIdentifier="payments-restored")["DBClusters"][0]
     assert cluster["Engine"] == "postgres" and cluster["DBClusterInstanceClass"] == "db.m6gd.large"
     assert cluster["DBSubnetGroup"] == net["subnet_group"]
+
+
+def test_several_sources_in_one_job_and_a_bad_vault_name_changes_nothing(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    dbs.client("rds").create_db_instance(
+        DBInstanceIdentifier="audit-db", DBInstanceClass="db.t3.micro", Engine="mysql", MasterUsername="app",
+        MasterUserPassword="correct-horse-1",
+    )  # fmt: skip
+    refused = cli("backup", "rds", "orders-db", "--account", TENANT, "--copy-to-account", "no-such-vault")
+    assert refused.exit_code == 4 and "no-such-vault" in refused.stderr
+    assert dbs.client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []
+
+    result = cli("--json", "backup", "rds", "orders-db", "audit-db", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    out = result.json()
+    assert [set(item) for item in out] == [{"recovery_point", "stats"}] * 2
+    points = [dbs.catalog.recovery_point(item["recovery_point"]) for item in out]
+    assert [p.resource_id for p in points] == ["orders-db", "audit-db"]
+    assert points[0].job_id == points[1].job_id and points[1].captured_config["engine"] == "mysql"
+
+    human = cli("backup", "rds", "audit-db", "--account", TENANT)
+    assert human.exit_code == 0 and "1 snapshot(s) (0 extra copies)" in human.stdout
