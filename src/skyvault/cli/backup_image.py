@@ -65,7 +65,10 @@ def backup_image_command(
     paths: Annotated[list[Path], typer.Argument(help="Raw disk image file(s) (or block devices).")],
     library: Annotated[str | None, typer.Option("--library", "-l", help="Library name (default: the default).")] = None,
 ) -> None:
-    """Back up raw disk images into the library, incrementally against each image's previous recovery point."""
+    """Back up raw disk images into the library, incrementally against each image's previous recovery point.
+
+    With --json: {"recovery_point": ID, "stats": {...}} for one image, a list of those for several.
+    """
     st = state(ctx)
     name, _cfg = library_config(st, library)
     catalog = Catalog.open(st.state_dir)
