@@ -248,7 +248,7 @@ def _vault_copy(
     source.authorize_snapshot_access(
         SnapshotIdentifier=snap["id"], SnapshotClusterIdentifier=cluster_id, AccountWithRestoreAccess=vault_id
     )
-    temp_id = f"skyvault-tmp-{snap['id'].rsplit('-', 1)[-1]}"[:63]
+    temp_id = f"{rs.TEMP_CLUSTER_PREFIX}{snap['id'].rsplit('-', 1)[-1]}"[:63]
     job.intermediate(VAULT_CLUSTER, rs.cluster_arn(partition, region, vault_id, temp_id), vault, region)
     job.progress(f"restoring temporary cluster {temp_id} in {vault} (Redshift cannot copy shared snapshots)")
     params: dict[str, Any] = {

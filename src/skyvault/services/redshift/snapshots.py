@@ -19,6 +19,10 @@ _ANY_SNAP = "arn:${Partition}:redshift:${Region}:*:snapshot:*/*"
 _CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:*"
 _GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:*"
 _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
+# The vault's temporary clusters (restore-and-snapshot) are named with this prefix, and the copy feature's cluster
+# permissions are scoped to it by ARN: even a user's cluster that somehow carried skyvault's tag stays out of reach.
+TEMP_CLUSTER_PREFIX = "skyvault-tmp-"
+_TEMP_CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:" + TEMP_CLUSTER_PREFIX + "*"
 
 
 def _d(operation: str, feature: Feature, step: str, purpose: str, resources: tuple[str, ...], **kw: Any) -> None:
@@ -37,13 +41,13 @@ def _d(operation: str, feature: Feature, step: str, purpose: str, resources: tup
 _d("DescribeClusters", Feature.BACKUP, "capture configuration", "Read node type, nodes, networking, groups, "
    "encryption and tags of the cluster to back up.", (_CLUSTER,))  # fmt: skip
 _d("DescribeClusters", Feature.COPY, "wait for vault cluster", "Follow the temporary cluster restored in the vault "
-   "account.", (_CLUSTER,))  # fmt: skip
+   "account.", (_TEMP_CLUSTER,))  # fmt: skip
 _d("DescribeClusters", Feature.RESTORE, "wait for restore", "Follow the restored cluster until available.", (_CLUSTER,))
 _d("CreateClusterSnapshot", Feature.BACKUP, "create snapshot", "Take a manual snapshot tagged skyvault:managed with "
    "the job and source, on create.", (_CLUSTER, _SNAP), actions=("redshift:CreateClusterSnapshot",
    "redshift:CreateTags"), tag_on_create=True)  # fmt: skip
 _d("CreateClusterSnapshot", Feature.COPY, "snapshot vault cluster", "Snapshot the temporary vault cluster: the "
-   "vault's own copy (Redshift cannot copy a shared snapshot).", (_CLUSTER, _SNAP),
+   "vault's own copy (Redshift cannot copy a shared snapshot).", (_TEMP_CLUSTER, _SNAP),
    actions=("redshift:CreateClusterSnapshot", "redshift:CreateTags"), tag_on_create=True)  # fmt: skip
 for _feature, _step in (
     (Feature.BACKUP, "wait for snapshot"),
@@ -56,7 +60,7 @@ for _feature, _step in (
 _d("DeleteClusterSnapshot", Feature.CLEANUP, "expire snapshot", "Delete skyvault's snapshots when their recovery "
    "point expires.", (_SNAP,), destructive=True)  # fmt: skip
 _d("CreateTags", Feature.COPY, "tag copy", "Tag cross-region copies and the temporary vault cluster as skyvault's.",
-   (_SNAP, _CLUSTER), tags_write=True)  # fmt: skip
+   (_SNAP, _TEMP_CLUSTER), tags_write=True)  # fmt: skip
 _d("CreateTags", Feature.RESTORE, "tag restored cluster", "Give the restored cluster the source's tags (restores "
    "take no tags).", (_CLUSTER,), tags_write=True)  # fmt: skip
 _d("AuthorizeSnapshotAccess", Feature.COPY, "share snapshot", "Let the vault account restore the snapshot.", (_SNAP,))
@@ -71,13 +75,13 @@ _d("DisableSnapshotCopy", Feature.COPY, "disable cross-region copy", "Turn the c
    "off when the job ends (it undoes skyvault's own change to the user's cluster, so it is not tag-restricted).",
    (_CLUSTER,))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.COPY, "restore in vault", "Restore a temporary cluster in the vault account "
-   "from the shared snapshot, to snapshot it there.", (_CLUSTER, _ANY_SNAP, _KMS_KEYS),
+   "from the shared snapshot, to snapshot it there.", (_TEMP_CLUSTER, _ANY_SNAP, _KMS_KEYS),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.RESTORE, "restore cluster", "Create a new cluster from a skyvault "
    "snapshot with the captured configuration.", (_CLUSTER, _SNAP, _KMS_KEYS),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
 _d("DeleteCluster", Feature.COPY, "delete vault cluster", "Delete the temporary vault cluster (no final snapshot).",
-   (_CLUSTER,), destructive=True)  # fmt: skip
+   (_TEMP_CLUSTER,), destructive=True)  # fmt: skip
 _d("ModifyCluster", Feature.RESTORE_OVERWRITE, "rename original", "Rename the original cluster aside (kept, not "
    "deleted) before restoring under its identifier.", (_CLUSTER,), destructive=True)  # fmt: skip
 
