@@ -169,3 +169,15 @@ def test_lab_seed_bootstraps_writes_a_config_only_when_missing_and_calls_the_see
     assert "admin: resources: ec2 1" in again.stderr + again.stdout
     assert (fresh / "skyvault.toml").read_text() == written  # an existing config is never rewritten
     assert [c["seed"] for c in calls] == [5, 1]
+
+
+def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: Callable[..., object]) -> None:
+    from conftest import LabEnv
+
+    assert isinstance(lab_env, LabEnv)
+    assert record_path(lab_env.state_dir).exists()  # lab_env copied the session lab's record here
+    down = cli("lab", "down")
+    assert down.exit_code == 0, down.stderr
+    assert "keeps running" in " ".join((down.stdout + down.stderr).split())  # rich wraps long lines
+    assert not record_path(lab_env.state_dir).exists()
+    assert ping(lab_env.lab.endpoint)["pid"] == lab_env.lab.pid

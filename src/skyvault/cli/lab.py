@@ -86,6 +86,8 @@ def down(ctx: typer.Context, state_dir: StateDirOption = None) -> None:
         st.info("no lab was running")
     elif stale:
         st.info(f"removed the {stale}")
+    elif Path(stopped.state_dir).resolve() != where:
+        st.info(f"removed {where / 'lab.json'}; the lab itself belongs to {stopped.state_dir} and keeps running")
     else:
         st.info(f"stopped the lab at {stopped.endpoint} (pid {stopped.pid})")
 

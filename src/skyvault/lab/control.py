@@ -214,12 +214,16 @@ def _terminate(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
 
 
 def stop_lab(state_dir: Path, *, timeout: float = STOP_TIMEOUT_S) -> LabInfo | None:
-    """Stop the recorded lab (SIGTERM, then SIGKILL) and remove its record. Returns what was stopped, if any."""
+    """Stop the recorded lab (SIGTERM, then SIGKILL) and remove its record. Returns what was stopped, if any.
+
+    Only the lab's own state dir stops the process; elsewhere (a copied record) just the record is removed."""
     state_dir = state_dir.resolve()
     info = read_record(state_dir)
     if info is None:
         return None
-    if _pid_is_lab(info.pid):
+    # A record copied into another folder (as the test fixtures do) points at a lab it does not own: only the
+    # lab's own state dir may stop it.
+    if Path(info.state_dir).resolve() == state_dir and _pid_is_lab(info.pid):
         _terminate(info.pid, timeout)
     remove_record(state_dir)
     return info
