@@ -79,3 +79,19 @@ def test_object_lock_actions_allow_when_granted(iam_lab_env: LabEnv) -> None:
     assert conf["ObjectLockEnabled"] == "Enabled"
     until = datetime.now(UTC) + timedelta(days=1)
     s3.put_object(Bucket=BUCKET, Key="lib/c", Body=b"y", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until)
+
+
+def test_tagging_on_create_needs_the_tagging_action(iam_lab_env: LabEnv) -> None:
+    proof = _proof(iam_lab_env)
+    tags = [{"ResourceType": "volume", "Tags": [{"Key": "skyvault:managed", "Value": "true"}]}]
+    proof.grant_only(_allow((["ec2:CreateVolume"], "*")))
+    ec2 = proof.raw("ec2")
+    ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")  # untagged: CreateVolume alone suffices
+    denied = _denied(lambda: ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tags))
+    assert denied == "UnauthorizedOperation"
+    # Another principal (the admin user) holding both actions creates it tagged.
+    admin = Proof(iam_lab_env, Scenario("models-admin", rows=("ec2",), features=(Feature.DISCOVER,),
+                                        run=lambda proof: None, principal="admin"))  # fmt: skip
+    admin.grant_only(_allow((["ec2:CreateVolume", "ec2:CreateTags"], "*")))
+    made = admin.raw("ec2").create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tags)
+    assert made["Tags"] == tags[0]["Tags"]

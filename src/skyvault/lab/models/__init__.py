@@ -19,6 +19,7 @@ MODELS: list[str] = [
     "skyvault.lab.models.iam_unknown_resource",
     "skyvault.lab.models.iam_signature_query",
     "skyvault.lab.models.s3_iam_actions",
+    "skyvault.lab.models.tag_on_create",
     "skyvault.lab.models.ebs_blocks",
     "skyvault.lab.models.images",
     "skyvault.lab.models.iam",
