@@ -7,6 +7,7 @@ becomes ``ThrottledError``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import (
@@ -64,6 +65,7 @@ AUTH_FAILED = {
     "InvalidAccessKeyId",
     "IncompleteSignature",
 }
+_STATED_ACTION = re.compile(r"not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
 CONFLICT_HINTS = ("AlreadyExists", "AlreadyOwnedByYou", "InUse", "InvalidState", "Conflict", "Duplicate")
 NOT_FOUND_HINTS = ("NotFound", "NoSuch", "Malformed", "DoesNotExist")
 
@@ -119,6 +121,11 @@ def translate_client_error(
     if code in ACCESS_DENIED:
         declared = REGISTRY.for_operation(service, operation)
         actions = tuple(dict.fromkeys(a for p in declared for a in p.iam_actions)) or (f"{service}:{operation}",)
+        # Most services name the denied action ("not authorized to perform: rds:AddTagsToResource"): it may be a
+        # companion (tagging on create, a KMS grant) of the operation's own; name it first.
+        stated = _STATED_ACTION.search(message)
+        if stated:
+            actions = tuple(dict.fromkeys((stated.group(1), *actions)))
         step = declared[0].step if declared else None
         feature = str(declared[0].feature) if declared else None
         policy = declared[0].policy if declared else service
