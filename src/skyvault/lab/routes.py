@@ -173,7 +173,7 @@ class ControlApp:
             raise ControlError(exc.status, exc.kind, str(exc)) from None
 
     def _quirks(self, body: dict[str, Any]) -> dict[str, Any]:
-        from skyvault.lab.models import ebs_blocks
+        from skyvault.lab.models import ebs_blocks, ebs_direct
 
         empty = body.get("empty_first_page")
         every = body.get("throttle_every")
@@ -182,6 +182,6 @@ class ControlApp:
         if every is not None:
             every = _int(body, "throttle_every")
         try:
-            return ebs_blocks.set_quirks(empty_first_page=empty, throttle_every=every)
+            return ebs_direct.set_quirks(empty_first_page=empty, throttle_every=every)
         except ebs_blocks.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None

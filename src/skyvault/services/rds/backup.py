@@ -63,7 +63,7 @@ def snapshot_name(source_id: str, point_id: str) -> str:
     """A valid RDS/Redshift snapshot identifier: letters, digits, single hyphens, starts with a letter, <= 255."""
     base = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", source_id)).strip("-")[:180]
     suffix = re.sub(r"[^a-zA-Z0-9]", "", point_id.split("-", 1)[-1])
-    return f"skyvault-{base}-{suffix}".lower()
+    return f"{snapshots.NAME_PREFIX}{base}-{suffix}".lower()
 
 
 def snapshot_tags(source_tags: dict[str, str], job_id: str, source: str, point_id: str) -> dict[str, str]:

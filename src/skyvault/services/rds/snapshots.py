@@ -68,11 +68,17 @@ _ANY_CSNAP = "arn:${Partition}:rds:${Region}:*:cluster-snapshot:*"
 _DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
 _KMS_USE = ("kms:CreateGrant", "kms:DescribeKey")
+NAME_PREFIX = "skyvault-"  # every snapshot skyvault makes (see backup.snapshot_name)
 _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"  # the destination key, and the source key of shared copies
 
 
 def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: str, source: str) -> None:
-    """The same calls for each family; declared at import time, one row per (operation, feature)."""
+    """The same calls for each family; declared at import time, one row per (operation, feature).
+
+    Every snapshot skyvault makes is named ``skyvault-...`` (copies and intermediates too): creating, sharing and
+    deleting are scoped to that name by ARN, on top of the restricted policy's tag conditions.
+    """
+    own = snap.replace(":*", f":{NAME_PREFIX}*")
     declare(
         policy=policy,
         service=service,
@@ -81,7 +87,7 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
         step="create snapshot",
         purpose="Take a manual snapshot, tagged skyvault:managed with the job and source, on create.",
         actions=(f"rds:Create{noun}", "rds:AddTagsToResource"),
-        resources=(source, snap),
+        resources=(source, own),
         tag_on_create=True,
     )
     for feature, step, purpose in (
@@ -107,7 +113,7 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
         purpose="Copy a snapshot to another region, into the vault account, or re-encrypted with skyvault's "
         "shareable key; the copy is tagged on create and encrypted with a key in the destination.",
         actions=(f"rds:Copy{noun}", "rds:AddTagsToResource", *_KMS_USE),
-        resources=(any_snap, snap, _KMS_KEYS),
+        resources=(any_snap, own, _KMS_KEYS),
         tag_on_create=True,
     )
     declare(
@@ -117,7 +123,7 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
         feature=Feature.COPY,
         step="share snapshot",
         purpose="Share a skyvault snapshot with the vault account for the cross-account copy, and unshare it after.",
-        resources=(snap,),
+        resources=(own,),
         destructive=True,
     )
     for feature, step, purpose in (
@@ -131,7 +137,7 @@ def _declare_family(policy: str, service: str, noun: str, snap: str, any_snap: s
             feature=feature,
             step=step,
             purpose=purpose,
-            resources=(snap,),
+            resources=(own,),
             destructive=True,
         )
 

@@ -14,8 +14,9 @@ from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progress, wait_for
 
-_SNAP = "arn:${Partition}:redshift:${Region}:${Account}:snapshot:*/*"
-_ANY_SNAP = "arn:${Partition}:redshift:${Region}:*:snapshot:*/*"
+# Every snapshot skyvault makes or touches is named skyvault-... (see rds.backup.snapshot_name): scoped by ARN.
+_SNAP = "arn:${Partition}:redshift:${Region}:${Account}:snapshot:*/skyvault-*"
+_ANY_SNAP = "arn:${Partition}:redshift:${Region}:*:snapshot:*/skyvault-*"
 _CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:*"
 _GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:*"
 _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
