@@ -3,7 +3,9 @@
 ``store`` may be called from many threads at once. The per-byte work (BLAKE3, zstd with one compressor per
 thread, AES-GCM straight into the pack buffer) runs in extensions that release the GIL, so a few threads use
 all cores. A fixed pool of ``PackBuilder``s bounds memory whatever the number of calling threads: a thread
-checks one out only to encrypt into it (and to upload it when full).
+checks one out only to encrypt into it. A full pack is written by a background uploader thread while the
+writers go on (S3 PUT latency, O_DIRECT disk waits); a failed upload is raised by the next ``store`` or by
+``flush``.
 
 Crash ordering: a pack is uploaded before any index names it; ``flush`` uploads the open packs and then writes
 one index file for every pack uploaded since the last one, so an index never names a missing pack.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import zstandard
@@ -46,6 +49,7 @@ class BlobSink:
         pack_size: int,
         compression_level: int,
         builders: int = 2,
+        uploads: int = 1,
     ) -> None:
         self.backend = backend
         self.sealer = sealer
@@ -53,7 +57,12 @@ class BlobSink:
         self.compression_level = compression_level
         self.stats = SinkStats()
         self._free: queue.SimpleQueue[PackBuilder] = queue.SimpleQueue()
-        self._builders = [PackBuilder(sealer, pack_size) for _ in range(max(1, builders))]
+        # One builder per writing thread plus one per upload in flight: writers keep compressing while a full
+        # pack is written (S3 PUT latency, O_DIRECT disk waits) by the uploader thread(s).
+        self._uploads = max(0, uploads)
+        self._uploader: ThreadPoolExecutor | None = None
+        self._failures: list[BaseException] = []
+        self._builders = [PackBuilder(sealer, pack_size) for _ in range(max(1, builders) + self._uploads)]
         for builder in self._builders:
             self._free.put(builder)
         self._lock = threading.Lock()
@@ -80,18 +89,24 @@ class BlobSink:
     def store(self, blob_id: bytes, blob_type: BlobType, data: bytes | bytearray | memoryview) -> int:
         """Store a blob the caller has claimed; returns the bytes it adds to the library."""
         try:
+            self._raise_failure()
             payload: bytes | memoryview = self._compressor().compress(data)
             compressed = True
             if len(payload) >= len(data) - len(data) // 64:
                 # incompressible (random, already compressed): store as is, restore skips decompression
                 payload, compressed = memoryview(data), False
             builder = self._free.get()
+            handed_off = False
             try:
                 stored = builder.add(blob_id, blob_type, payload, compressed=compressed, raw_length=len(data))
-                if builder.full:
+                if builder.full and self._uploads:
+                    self._upload_in_background(builder)
+                    handed_off = True
+                elif builder.full:
                     self._upload(builder)
             finally:
-                self._free.put(builder)
+                if not handed_off:
+                    self._free.put(builder)
         except BaseException:
             with self._lock:
                 self._claimed.discard(blob_id)
@@ -108,6 +123,30 @@ class BlobSink:
         if self.claim(blob_id):
             self.store(blob_id, blob_type, data)
         return blob_id
+
+    def _upload_in_background(self, builder: PackBuilder) -> None:
+        with self._lock:
+            if self._uploader is None:
+                self._uploader = ThreadPoolExecutor(max_workers=self._uploads, thread_name_prefix="library-upload")
+            uploader = self._uploader
+        uploader.submit(self._upload_and_release, builder)
+
+    def _upload_and_release(self, builder: PackBuilder) -> None:
+        try:
+            self._upload(builder)
+        except BaseException as exc:
+            with self._lock:
+                self._failures.append(exc)
+                self._claimed.difference_update(e.blob_id for e in builder.entries)
+            builder.reset()
+        finally:
+            self._free.put(builder)
+
+    def _raise_failure(self) -> None:
+        with self._lock:
+            failure = self._failures[0] if self._failures else None
+        if failure is not None:
+            raise failure
 
     def _upload(self, builder: PackBuilder) -> None:
         pack_id, data, entries = builder.finish()
@@ -132,8 +171,13 @@ class BlobSink:
 
     def flush(self) -> None:
         """Upload every open pack, then index them: afterwards every stored blob is durable and indexed."""
-        taken = [self._free.get() for _ in self._builders]
+        taken = [self._free.get() for _ in self._builders]  # waits for the uploads in flight
+        with self._lock:
+            uploader, self._uploader = self._uploader, None
+        if uploader is not None:
+            uploader.shutdown()
         try:
+            self._raise_failure()
             for builder in taken:
                 if builder.entries:
                     self._upload(builder)
