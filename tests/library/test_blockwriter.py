@@ -160,3 +160,27 @@ def test_two_concurrent_writers_share_blobs_safely() -> None:
     fresh = reopen(repo)
     assert all(read_all(fresh, ids[name]) == data for name, data in images.items())
     assert check(fresh, read_data=True).ok
+
+
+def test_a_failed_pack_upload_fails_the_backup_and_writes_no_manifest() -> None:
+    from skyvault.errors import LibraryError as Failure
+    from skyvault.library.backends.base import Buffer
+    from skyvault.library.format import SNAPSHOTS
+
+    class FailingPacks(MemoryBackend):
+        def put(self, name: str, data: Buffer, *, if_absent: bool = False) -> None:
+            if name.startswith("data/") and self.fail:
+                raise Failure("disk full")
+            super().put(name, data, if_absent=if_absent)
+
+        fail = False
+
+    backend = FailingPacks()
+    repo = make_repo(backend)
+    backend.fail = True
+    with pytest.raises(Failure, match="disk full"):
+        write_blocks(repo, os.urandom(BLOCK * 60))
+    assert list(backend.list(SNAPSHOTS)) == []
+    backend.fail = False
+    snapshot = write_blocks(reopen(repo), os.urandom(BLOCK * 5))  # the library is still usable
+    assert len(read_all(reopen(repo), snapshot)) == BLOCK * 5
