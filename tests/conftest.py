@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import shutil
 import sys
@@ -133,11 +134,20 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
         monkeypatch.setattr(sys, "argv", ["skyvault", *map(str, args)])
         monkeypatch.setattr(sys, "stdin", io.StringIO(input or ""))
         code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main()
-            except SystemExit as exc:
-                code = _exit_code(exc)
+        # pytest's own log handlers make main()'s logging.basicConfig a no-op: route log records to this
+        # call's stderr, as the real command would print them.
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main()
+                except SystemExit as exc:
+                    code = _exit_code(exc)
+        finally:
+            root.removeHandler(handler)
         return CliResult(exit_code=code, stdout=out.getvalue(), stderr=err.getvalue())
 
     return run

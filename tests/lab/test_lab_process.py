@@ -181,3 +181,21 @@ def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: 
     assert "keeps running" in " ".join((down.stdout + down.stderr).split())  # rich wraps long lines
     assert not record_path(lab_env.state_dir).exists()
     assert ping(lab_env.lab.endpoint)["pid"] == lab_env.lab.pid
+
+
+def test_cli_fixture_captures_log_warnings_on_stderr(cli: Callable[..., object]) -> None:
+    import logging
+
+    from skyvault.cli import main as cli_main
+
+    def noisy() -> None:
+        logging.getLogger("skyvault.test").warning("heads up from a library")
+        raise SystemExit(3)
+
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli_main, "app", lambda **_: noisy())
+        result = cli("--version")
+    assert result.exit_code == 3
+    assert "WARNING skyvault.test: heads up from a library" in result.stderr
