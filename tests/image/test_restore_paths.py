@@ -45,3 +45,17 @@ def test_restore_is_identical_with_and_without_o_direct(
     blocks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
     assert result["stats"]["bytes_written"] == sum(len(b) for b in blocks if any(b))  # zero blocks stay holes
     assert not out.with_name(out.name + ".partial").exists()
+
+
+def test_restore_onto_a_directory_is_a_clear_error(tmp_path: Path) -> None:
+    from skyvault.errors import LibraryError
+
+    image = tmp_path / "disk.img"
+    image.write_bytes(image_bytes())
+    repo = make_repo(LocalBackend(tmp_path / "lib"))
+    manifest = backup_image(repo, image).manifest
+    target = tmp_path / "a-directory"
+    target.mkdir()
+    with pytest.raises(LibraryError, match="cannot replace"):
+        restore_image(repo, manifest, target)
+    assert list(tmp_path.glob("*.partial")) == []

@@ -11,7 +11,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def backup_image(
     for thread in pool:
         thread.start()
     try:
-        with path.open("rb", buffering=0) as handle:
+        with _reading(path), path.open("rb", buffering=0) as handle:
             for index in range(writer.block_count):
                 if failure:
                     break
@@ -105,6 +106,14 @@ def backup_image(
     stats["library_snapshot"] = manifest.id
     stats["parent_snapshot"] = manifest.parent
     return ImageBackupResult(manifest=manifest, stats=stats)
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise LibraryError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _read_full(handle: Any, buffer: bytearray, length: int) -> int:

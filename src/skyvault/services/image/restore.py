@@ -86,14 +86,20 @@ def restore_image(
         if progress is not None:
             progress(manifest.size - written)  # zero blocks: holes, nothing to write
         os.fsync(fd)
-    except BaseException:
+    except BaseException as exc:
         writer.close()
         os.close(fd)
         partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise LibraryError(f"cannot write {partial}: {exc.strerror}") from exc
         raise
     writer.close()
     os.close(fd)
-    partial.replace(to_file)
+    try:
+        partial.replace(to_file)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise LibraryError(f"cannot replace {to_file}: {exc.strerror}") from exc
     duration = time.perf_counter() - started
     return {
         "restored_to": str(to_file),
