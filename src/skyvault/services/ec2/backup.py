@@ -143,6 +143,7 @@ class _InstanceBackup:
             job.step("retire bases", lambda: self._retire(previous, set(taken.values())))
         stats["api_calls"] = _api_delta(before, self.factory.guard.counts())
         stats["duration_s"] = round(time.monotonic() - started, 3)
+        stats["warnings"] = list(self.warnings)  # retiring old bases may have added some
         self.catalog.update_recovery_point(point_id, stats=stats)
         return BackupOutcome(recovery_point=point_id, job_id=job.job_id, stats=stats, warnings=self.warnings)
 
