@@ -68,3 +68,33 @@ def test_redshift_vault_copy_failure_deletes_the_temporary_cluster(
     assert dbs.catalog.live_intermediates() == []
     assert {c["ClusterIdentifier"] for c in vault.describe_clusters()["Clusters"]} == {"blocker"}  # temp one gone
     assert vault.describe_cluster_snapshots(OwnerAccount="111111111111")["Snapshots"] == []  # share revoked
+
+
+def test_resume_a_failed_backup_without_repeating_its_snapshot(
+    dbs: Databases, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dbs.rds()
+    planned = _plan_point(monkeypatch)
+    name = snapshot_name("orders-db", planned)
+    vault = dbs.client("rds", VAULT)
+    vault.create_db_instance(DBInstanceIdentifier="blocker", DBInstanceClass="db.t3.micro", Engine="postgres",
+                             MasterUsername="u", MasterUserPassword="password-1")  # fmt: skip
+    vault.create_db_snapshot(DBInstanceIdentifier="blocker", DBSnapshotIdentifier=name)
+    failed = cli("backup", "rds", "orders-db", "--account", TENANT, "--copy-to-account", VAULT)
+    assert failed.exit_code != 0
+    job_id = dbs.catalog.recovery_point(planned).job_id
+    assert job_id is not None
+    created = dbs.client("rds").describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
+
+    vault.delete_db_snapshot(DBSnapshotIdentifier=name)  # the operator clears the obstacle, then resumes
+    resumed = cli("--json", "jobs", "resume", job_id)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert resumed.json()["recovery_point"] == planned
+    point = dbs.catalog.recovery_point(planned)
+    assert point.status == "completed" and dbs.catalog.job(job_id).status == "completed"
+    again = dbs.client("rds").describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]
+    assert again["SnapshotCreateTime"] == created["SnapshotCreateTime"]  # the same snapshot, not a new one
+    assert vault.describe_db_snapshots(DBSnapshotIdentifier=name)["DBSnapshots"][0]["DBSnapshotArn"].split(":")[4] == (
+        "123456789012"
+    )
+    assert dbs.catalog.live_intermediates() == []

@@ -53,6 +53,26 @@ def _account_and_region(st: AppState, account: str | None, region: str | None) -
     return account, region or config.account(account).regions[0]
 
 
+def _print_results(st: AppState, results: list[dict[str, Any]]) -> None:
+    if st.json_output:
+        st.emit_json(results[0] if len(results) == 1 else results)
+        return
+    for result in results:
+        stats = result["stats"]
+        st.info(
+            f"{result['recovery_point']}: {stats['snapshots']} snapshot(s) ({stats['copies']} extra copies) "
+            f"in {stats['duration_s']} s, {stats['api_calls']} API calls"
+        )
+
+
+JOB_KINDS = tuple(f"backup-{kind}" for kind in databases.KINDS)
+
+
+def resume_database_backup(st: AppState, catalog: Catalog, job_id: str) -> None:
+    """``skyvault jobs resume`` for backup-rds|aurora|docdb|redshift jobs: prints like the backup itself."""
+    _print_results(st, databases.resume_backup(catalog, st.factory(), job_id, progress=_progress(st)))
+
+
 def _command(kind: str) -> Callable[..., None]:
     def command(
         ctx: typer.Context,
@@ -83,16 +103,7 @@ def _command(kind: str) -> Callable[..., None]:
             wait=WaitPolicy(timeout_s=timeout, poll_s=poll),
             retain_days=retain_days,
         )
-        results = databases.backup(Catalog.open(st.state_dir), st.factory(), request, progress=_progress(st))
-        if st.json_output:
-            st.emit_json(results[0] if len(results) == 1 else results)
-            return
-        for result in results:
-            stats = result["stats"]
-            st.info(
-                f"{result['recovery_point']}: {stats['snapshots']} snapshot(s) ({stats['copies']} extra copies) "
-                f"in {stats['duration_s']} s, {stats['api_calls']} API calls"
-            )
+        _print_results(st, databases.backup(Catalog.open(st.state_dir), st.factory(), request, progress=_progress(st)))
 
     command.__doc__ = f"Back up {_HELP[kind]}"
     return command

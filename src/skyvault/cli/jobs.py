@@ -67,6 +67,13 @@ def jobs_resume(ctx: typer.Context, job_id: str) -> None:
     job = catalog.job(job_id)
     if job.status in FINISHED:
         raise ConflictError(f"job {job_id} is {job.status}: nothing to resume")
+    from skyvault.cli.backup_databases import JOB_KINDS as DATABASE_JOBS
+
+    if job.kind in DATABASE_JOBS:  # backup-rds|aurora|docdb|redshift (cli/backup_databases.py)
+        from skyvault.cli.backup_databases import resume_database_backup
+
+        resume_database_backup(st, catalog, job_id)
+        return
     if job.kind != "backup-ec2":
         raise NotBuiltError(f"resuming {job.kind!r} jobs is not built yet (tracked in issue #5)")
     from skyvault.cli.backup_ec2 import resume_backup

@@ -64,13 +64,8 @@ def _backup_one(job: JobContext, factory: ClientFactory, request: BackupRequest,
     return rds_backup.backup(job, factory, FAMILIES[family], options=options, **common)
 
 
-def backup(
-    catalog: Catalog, factory: ClientFactory, request: BackupRequest, *, progress: ProgressCallback | None = None
-) -> list[dict[str, Any]]:
-    """Back up every source of the request in one job; returns ``{"recovery_point", "stats"}`` per source."""
-    if request.kind not in KINDS:
-        raise NotFoundError(f"no database kind {request.kind!r} (known: {', '.join(KINDS)})")
-    params = {
+def _params(request: BackupRequest) -> dict[str, Any]:
+    return {
         "kind": request.kind,
         "resources": request.resources,
         "account": request.account,
@@ -79,6 +74,10 @@ def backup(
         "copy_to_account": request.copy_to_account,
         "retain_days": request.retain_days,
     }
+
+
+def _body(catalog: Catalog, factory: ClientFactory, request: BackupRequest) -> Callable[[JobContext], Any]:
+    """The job body: the same for a first run and a resumed one (finished steps are then skipped)."""
 
     def body(job: JobContext) -> list[dict[str, Any]]:
         results = []
@@ -118,7 +117,41 @@ def backup(
             results.append({"recovery_point": point_id, "stats": stats})
         return results
 
-    return JobRunner(catalog, factory, progress=progress).run(f"backup-{request.kind}", params, body)
+    return body
+
+
+def backup(
+    catalog: Catalog, factory: ClientFactory, request: BackupRequest, *, progress: ProgressCallback | None = None
+) -> list[dict[str, Any]]:
+    """Back up every source of the request in one job; returns ``{"recovery_point", "stats"}`` per source."""
+    if request.kind not in KINDS:
+        raise NotFoundError(f"no database kind {request.kind!r} (known: {', '.join(KINDS)})")
+    runner = JobRunner(catalog, factory, progress=progress)
+    return runner.run(f"backup-{request.kind}", _params(request), _body(catalog, factory, request))
+
+
+def resume_backup(
+    catalog: Catalog,
+    factory: ClientFactory,
+    job_id: str,
+    *,
+    progress: ProgressCallback | None = None,
+    wait: WaitPolicy | None = None,
+) -> list[dict[str, Any]]:
+    """``skyvault jobs resume`` for a database backup job: the same sources and copies, finished steps skipped."""
+    params = catalog.job(job_id).params
+    request = BackupRequest(
+        kind=params["kind"],
+        resources=list(params["resources"]),
+        account=params["account"],
+        region=params["region"],
+        copy_to_region=params.get("copy_to_region"),
+        copy_to_account=params.get("copy_to_account"),
+        wait=wait or WaitPolicy(),
+        retain_days=params.get("retain_days"),
+    )
+    runner = JobRunner(catalog, factory, progress=progress)
+    return runner.resume(job_id, _body(catalog, factory, request))
 
 
 ProgressFactory = Callable[[Any], ProgressCallback | None]
