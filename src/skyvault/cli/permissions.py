@@ -110,7 +110,11 @@ def register(app: typer.Typer) -> None:
         if special:
             if len(rows) > 1:
                 raise ConfigError(f"'skyvault policy {special[0]}' takes no other rows (got {' '.join(rows)})")
-            if output_format is not PolicyFormat.JSON or restricted:
+            if restricted:
+                raise ConfigError(
+                    f"--restricted applies to policy rows; 'skyvault policy {special[0]}' has nothing to restrict"
+                )
+            if output_format is not PolicyFormat.JSON:
                 raise ConfigError(
                     f"'skyvault policy {special[0]}' prints JSON only; the CloudFormation/Terraform output of "
                     "'skyvault policy ROW...' already contains the tenant role and its trust"
