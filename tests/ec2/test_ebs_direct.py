@@ -87,7 +87,7 @@ def test_checksum_mismatch_is_retried_then_fails() -> None:
 
 
 def test_throttling_after_botocore_retries_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ebs_direct.time, "sleep", lambda _s: None)
+    monkeypatch.setattr("skyvault.services.ec2.ebs_direct.time.sleep", lambda _s: None)
     throttled = ThrottledError("slow down", code="ThrottlingException")
     fake = FakeEbs(get_snapshot_block=[throttled, throttled, _get(_block(2))])
     assert ebs_direct.read_block(fake, "snap-1", 0, "t", FAST) == _block(2)  # type: ignore[arg-type]

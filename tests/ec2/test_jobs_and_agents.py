@@ -9,10 +9,11 @@ import pytest
 
 from conftest import CliResult
 from skyvault.catalog import Catalog
-from skyvault.errors import AwsError
+from skyvault.errors import AwsError, JobError
 from skyvault.services.ec2 import agents
 from skyvault.services.ec2 import backup as ec2_backup
 from skyvault.services.ec2.cleanup import SNAPSHOTS
+from skyvault.services.ec2.copy import copy_snapshot
 
 from .conftest import Ec2Env
 
@@ -25,7 +26,7 @@ def _ok(result: CliResult) -> Any:
 
 
 def test_failed_backup_resumes_with_new_snapshots(ec2_env: Ec2Env, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_copy = ec2_backup.copy_snapshot
+    real_copy = copy_snapshot
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -83,7 +84,7 @@ def test_failing_pre_script_takes_no_snapshot(ec2_env: Ec2Env, cli: Cli, monkeyp
     def scripted(*args: Any, **kwargs: Any) -> str:
         commands = args[4]
         if commands == ["exit 3"]:
-            raise agents.JobError("skyvault pre-snapshot: SSM command ended Failed: exit 3")
+            raise JobError("skyvault pre-snapshot: SSM command ended Failed: exit 3")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(agents, "run_script", scripted)
