@@ -96,3 +96,28 @@ def test_failing_pre_script_takes_no_snapshot(ec2_env: Ec2Env, cli: Cli, monkeyp
         if any(t["Key"] == "skyvault:managed" for t in s.get("Tags", []))
     ]
     assert managed == []
+
+
+def test_crashed_backup_resumes_without_reading_deleted_snapshots(
+    ec2_env: Ec2Env, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from skyvault.engine.jobs import JobRunner
+
+    def crash(*_: Any, **__: Any) -> Any:
+        raise KeyboardInterrupt  # the process dies mid-copy
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ec2_backup, "copy_snapshot", crash)
+        patch.setattr(JobRunner, "cleanup", lambda self, job_id, context=None: [])  # a dead process cleans nothing
+        cli("--json", "backup", "ec2", ec2_env.instance_id)
+    catalog = Catalog.open(ec2_env.env.state_dir)
+    [job] = catalog.jobs()
+    catalog.update_job(job.id, status="running")  # what a killed process leaves
+    crashed_snapshots = set(catalog.job(job.id).steps["snapshot"]["result"]["snapshots"].values())
+    assert len(catalog.live_intermediates(job.id)) == 1
+
+    resumed = _ok(cli("--json", "jobs", "resume", job.id))
+    point = catalog.recovery_point(resumed["recovery_point"])
+    assert set(point.native.values()).isdisjoint(crashed_snapshots)
+    live = {s["SnapshotId"] for s in ec2_env.ec2().describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert crashed_snapshots.isdisjoint(live) and set(point.native.values()) <= live

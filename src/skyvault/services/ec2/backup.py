@@ -336,20 +336,18 @@ def resume_backup_instance(
     options: BackupOptions,
     progress: Callable[[str], None] | None = None,
 ) -> BackupOutcome:
-    """Resume a failed or crashed backup job: finished steps are skipped while what they made still exists.
+    """Resume a failed or crashed backup job: the capture is kept, the snapshots are taken again.
 
-    A job that *failed* had its snapshots deleted by the runner's cleanup; its recorded snapshot step (and all that
-    depended on it) is then forgotten so the resumed job snapshots again rather than copying from nothing.
+    Until the ``record`` step the snapshots are intermediates of the job, so a failed run's cleanup (or the
+    runner's resume, for a crashed run) deletes them: everything after ``capture`` is then forgotten so the resumed
+    job snapshots and copies again rather than reading snapshots that are gone. Once recorded, nothing repeats.
     """
     job = catalog.job(job_id)
     params = job.params
     account, region, instance_id = str(params["account"]), str(params["region"]), str(params["instance_id"])
-    recorded = job.steps.get("snapshot", {})
-    if recorded.get("status") == "done":
-        taken = list(recorded.get("result", {}).get("snapshots", {}).values())
-        if snapshots.existing_snapshots(runner.factory, account, region, taken) != set(taken):
-            kept = {name: state for name, state in job.steps.items() if name == "capture"}
-            catalog.update_job(job_id, steps=kept)
+    if job.steps.get("record", {}).get("status") != "done":
+        kept = {name: state for name, state in job.steps.items() if name == "capture"}
+        catalog.update_job(job_id, steps=kept)
     body = _InstanceBackup(
         runner.factory, catalog, repo, account, region, instance_id, options, progress or (lambda _m: None)
     )
