@@ -8,9 +8,9 @@ design and are turned into failures here so that "each action is needed" holds f
 leaves the previous base snapshot with a warning. Job-end cleanup failures are recorded as leftovers; the scenarios
 re-run the cleaners so a missing cleanup action surfaces as its access denial.
 
-moto checks the action of each request only: the ``ec2:CreateTags`` that AWS evaluates for tags in a create request
-is a companion action moto cannot see, and so are the KMS actions EBS performs with the caller's permissions for
-encrypted snapshots and volumes (``moto_blind``); the restricted policy's conditions are proven with
+moto checks the action of each request (the lab adds the ``ec2:CreateTags`` AWS evaluates for tags in a create
+request); the KMS actions EBS performs with the caller's permissions for encrypted snapshots and volumes are
+companions it cannot see (``moto_blind``); the restricted policy's conditions are proven with
 skyvault's evaluator in ``test_restricted.py``.
 """
 
@@ -43,12 +43,8 @@ TENANT_ID = TENANT_ACCOUNT_IDS[TENANT]
 STOCK_AMI = "ami-12c6146b"
 PASSPHRASE = "proof"
 EC2_MODULES = (agents, backup, capture, cleanup, copy, ebs_direct, launch, restore, snapshots)
-TAG_ON_CREATE = "AWS evaluates it on the create request as a companion action; moto checks the request's action"
 KMS = "EBS uses the KMS key of encrypted snapshots/volumes on the caller's behalf; the lab's EBS model calls no KMS"
-BLIND = {
-    "ec2:CreateTags": TAG_ON_CREATE,
-    **{a: KMS for a in (*ebs_direct.KMS_WRITE, *launch.KMS_VOLUMES)},
-}
+BLIND = {a: KMS for a in (*ebs_direct.KMS_WRITE, *launch.KMS_VOLUMES)}
 
 
 def _ec2_declarations() -> set[int]:
