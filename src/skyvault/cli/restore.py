@@ -44,8 +44,8 @@ def register(app: typer.Typer) -> None:
         if target == "original" and not yes:
             if sys.stdin.isatty() and not st.json_output:
                 confirmed = typer.confirm(
-                    f"Replace the ORIGINAL resource of {recovery_point}? The original is stopped, kept until the "
-                    "replacement is verified, then removed",
+                    f"Replace the ORIGINAL resource of {recovery_point}? The original is stopped or renamed and "
+                    "kept until the replacement is verified (see the service's docs for what happens to it then)",
                     default=False,
                 )
             if not confirmed:
