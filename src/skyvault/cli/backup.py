@@ -12,6 +12,7 @@ from rich.table import Table
 
 from skyvault.catalog import Catalog
 from skyvault.cli.context import state
+from skyvault.cli.unbuilt import not_built
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
 backups_app = typer.Typer(help="Recovery points in the catalog: list, show.", no_args_is_help=True)
@@ -61,3 +62,15 @@ def backups_show(ctx: typer.Context, recovery_point: str) -> None:
     from rich.pretty import Pretty
 
     st.console.print(Pretty(point.to_dict()))
+
+
+@app.command("dynamodb")
+def backup_dynamodb(tables: Annotated[list[str], typer.Argument(help="Table names or ARNs.")]) -> None:
+    """Back up DynamoDB tables into the library (not built yet)."""
+    not_built("backup dynamodb")
+
+
+@app.command("s3")
+def backup_s3(buckets: Annotated[list[str], typer.Argument(help="Bucket names or access point ARNs.")]) -> None:
+    """Back up S3 buckets / S3 on Outposts into the library (not built yet)."""
+    not_built("backup s3")

@@ -7,5 +7,8 @@ from typing import NoReturn
 from skyvault.errors import NotBuiltError
 
 
-def not_built(command: str, issue: int) -> NoReturn:
-    raise NotBuiltError(f"'skyvault {command}' is not built yet (tracked in issue #{issue})")
+def not_built(command: str) -> NoReturn:
+    raise NotBuiltError(
+        f"'skyvault {command}' is part of the CLI contract but not built yet",
+        hint="README.md, section 'Status', lists what is built",
+    )
