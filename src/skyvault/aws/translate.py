@@ -130,7 +130,9 @@ def translate_client_error(
         feature = str(declared[0].feature) if declared else None
         policy = declared[0].policy if declared else service
         named = " / ".join(actions)
-        doing = f" during step {step!r} ({feature})" if step else ""
+        # An operation several features call (discover and backup both describe volumes) names each use.
+        uses = list(dict.fromkeys(f"{p.step!r} ({p.feature})" for p in declared))
+        doing = f" during step {' or '.join(uses)}" if uses else ""
         return AccessDeniedError(
             f"access denied: missing {named}{doing}, {where}: {message}",
             actions=actions,

@@ -161,14 +161,16 @@ def _needs(permissions: Sequence[Permission], values: Mapping[str, str]) -> list
 
 
 def _simulate(factory: ClientFactory, account: str, region: str, principal: str, needs: list[_Need]) -> set[str]:
-    """Actions (per need) the simulator did not allow: returns the set of 'action' names denied."""
+    """The keys (``_key``) of the needs the simulator does not allow. Needs sharing resources and context are
+    asked together, in batches."""
     iam = factory.client(account, region, "iam")
-    groups: dict[tuple[tuple[str, ...], tuple[Any, ...]], set[str]] = defaultdict(set)
+    groups: dict[tuple[tuple[str, ...], tuple[Any, ...]], list[_Need]] = defaultdict(list)
     for need in needs:
-        groups[(need.resources, need.context)].add(need.action)
-    denied: set[tuple[str, tuple[str, ...], tuple[Any, ...]]] = set()
-    for (resources, context), actions in groups.items():
-        ordered = sorted(actions)
+        groups[(need.resources, need.context)].append(need)
+    denied: set[str] = set()
+    for (resources, context), grouped in groups.items():
+        ordered = sorted({n.action for n in grouped})
+        refused: set[str] = set()
         for start in range(0, len(ordered), _BATCH):
             params: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": ordered[start : start + _BATCH]}
             if resources != ("*",):
@@ -183,8 +185,9 @@ def _simulate(factory: ClientFactory, account: str, region: str, principal: str,
                         r["EvalResourceDecision"] for r in result.get("ResourceSpecificResults", [])
                     ]
                     if any(d != "allowed" for d in decisions):
-                        denied.add((result["EvalActionName"], resources, context))
-    return {f"{a}|{r}|{c}" for a, r, c in denied}
+                        refused.add(result["EvalActionName"])
+        denied.update(_key(n) for n in grouped if n.action in refused)
+    return denied
 
 
 def _dummy(name: str, shape: Any) -> Any:
