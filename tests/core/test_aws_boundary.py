@@ -217,3 +217,22 @@ def test_exit_codes_are_distinct_and_stable() -> None:
         "ConflictError": 17,
         "NotBuiltError": 64,
     }
+
+
+def test_waiter_stopped_by_access_denied_names_the_action(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    handler.script = [(400, {"__type": "AccessDeniedException", "message": "not authorized"})]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    with pytest.raises(AccessDeniedError) as caught:
+        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+    assert caught.value.actions == ("dynamodb:DescribeTable",)
+
+
+def test_waiter_that_times_out_is_an_aws_error(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    creating = (200, {"Table": {"TableName": "orders", "TableStatus": "CREATING"}})
+    handler.script = [creating, creating]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    with pytest.raises(AwsError, match="gave up waiting") as caught:
+        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+    assert not isinstance(caught.value, AccessDeniedError)

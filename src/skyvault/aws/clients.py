@@ -18,7 +18,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from skyvault.aws.guard import CallGuard
 from skyvault.aws.translate import translate_botocore_error, translate_client_error
@@ -105,10 +105,19 @@ class AwsClient:
             raise self._translate(exc, operation, params) from exc
 
     def wait(self, waiter: str, *, delay: int = 5, max_attempts: int = 120, **params: Any) -> None:
+        runner = self.raw.get_waiter(waiter)
+        operation = str(runner.config.operation)
         try:
-            self.raw.get_waiter(waiter).wait(WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}, **params)
+            runner.wait(WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}, **params)
+        except WaiterError as exc:
+            # A waiter stops on an AWS error (e.g. access denied to its Describe* call): translate that error,
+            # so the user learns which action is missing rather than "gave up waiting".
+            response = exc.last_response if isinstance(exc.last_response, dict) else {}
+            if "Error" in response:
+                raise self._translate(ClientError(response, operation), operation, params) from exc
+            raise self._translate(exc, operation, params) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise self._translate(exc, waiter, params) from exc
+            raise self._translate(exc, operation, params) from exc
 
 
 class ClientFactory:
