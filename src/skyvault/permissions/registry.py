@@ -116,7 +116,9 @@ class Registry:
         ]
 
     def policies(self) -> list[str]:
-        return sorted({p.policy for p in self._items})
+        """The product's policy rows. Lab tooling (the demo-estate seeder) declares its calls too, so the guard
+        accepts them, but they belong to no policy a user deploys."""
+        return sorted({p.policy for p in self._items if p.feature is not Feature.LAB})
 
 
 REGISTRY = Registry()
