@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from skyvault.cli.context import AppState, state
-from skyvault.errors import LabError, NotBuiltError
+from skyvault.errors import LabError
 from skyvault.lab import control
 from skyvault.lab.accounts import write_lab_config
 from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID, LabInfo
@@ -119,12 +117,9 @@ def seed(
         # Through AppState.save so this command's cached (empty) config is replaced by the new one.
         st.save(write_lab_config(path, info))
         st.info(f"wrote {path} (accounts admin, {', '.join(sorted(info.tenants))})")
-    if importlib.util.find_spec("skyvault.lab.estate") is None:
-        raise NotBuiltError(
-            "accounts are bootstrapped, but the demo estate seeder (skyvault.lab.estate) is not built yet "
-            "(tracked in issue #2)"
-        )
-    estate = importlib.import_module("skyvault.lab.estate")
+    # Imported here: the seeder's policy="lab" declarations enter the permission registry only when it runs.
+    from skyvault.lab import estate
+
     accounts = ["admin", *sorted(info.tenants)]
     summary: dict[str, Any] = estate.seed_estate(st.factory(), accounts=accounts, seed=seed_value)
     if st.json_output:
