@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from skyvault.errors import LibraryCorruptError, ThrottledError
+from skyvault.errors import AwsError, LibraryCorruptError, ThrottledError
 from skyvault.services.ec2 import ebs_direct
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, RateLimiter, SnapshotWriter
 
@@ -72,7 +72,7 @@ def test_changed_blocks_absent_from_second_snapshot_have_no_token() -> None:
 
 def test_wrong_block_size_is_refused() -> None:
     page = {"VolumeSize": 1, "BlockSize": 512, "Blocks": []}
-    with pytest.raises(Exception, match="512-byte blocks"):
+    with pytest.raises(AwsError, match="512-byte blocks"):
         ebs_direct.list_snapshot_blocks(FakeEbs(list_snapshot_blocks=[page]), "snap-1", FAST)  # type: ignore[arg-type]
 
 
@@ -116,7 +116,7 @@ def test_writer_sends_checksums_and_linear_aggregate() -> None:
     joined = hashlib.sha256(blocks[2]).digest() + hashlib.sha256(blocks[9]).digest()  # ascending block index
     assert complete["Checksum"] == base64.b64encode(hashlib.sha256(joined).digest()).decode()
     assert complete["ChangedBlocksCount"] == 2 and complete["ChecksumAggregationMethod"] == "LINEAR"
-    with pytest.raises(Exception, match="whole"):
+    with pytest.raises(AwsError, match="whole"):
         writer.put(0, b"short")
 
 
