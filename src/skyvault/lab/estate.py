@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 from skyvault.aws.clients import AwsClient, ClientFactory
-from skyvault.errors import AwsError, ConflictError, LabError, NotFoundError
+from skyvault.errors import ConflictError, LabError, NotFoundError
 from skyvault.lab import control
 from skyvault.permissions import Feature, declare
 
@@ -401,22 +401,16 @@ def _seed_databases(ctx: _Ctx) -> None:
 def _seed_docdb(ctx: _Ctx) -> None:
     docdb = ctx.client("docdb")
     cluster = f"{ctx.account}-docs"
-    try:
-        new = _created(
-            lambda: docdb.create_db_cluster(
-                DBClusterIdentifier=cluster,
-                Engine="docdb",
-                MasterUsername="app",
-                MasterUserPassword=MASTER_PASSWORD,
-                Tags=ctx.tags(app="catalog"),
-            )
+    # The lab's docdb model makes moto accept the engine: if it broke, seeding fails here rather than skipping.
+    new = _created(
+        lambda: docdb.create_db_cluster(
+            DBClusterIdentifier=cluster,
+            Engine="docdb",
+            MasterUsername="app",
+            MasterUserPassword=MASTER_PASSWORD,
+            Tags=ctx.tags(app="catalog"),
         )
-    except AwsError as exc:
-        if exc.code == "InvalidParameterValue" and "docdb" in exc.message:
-            # moto 5.2.1 rejects the docdb engine unless the lab's DocumentDB model is applied.
-            ctx.out.notes.append(f"DocumentDB skipped: this lab rejects engine 'docdb' ({exc.code})")
-            return
-        raise
+    )
     new = (
         _created(
             lambda: docdb.create_db_instance(
