@@ -184,3 +184,24 @@ def test_a_failed_pack_upload_fails_the_backup_and_writes_no_manifest() -> None:
     backend.fail = False
     snapshot = write_blocks(reopen(repo), os.urandom(BLOCK * 5))  # the library is still usable
     assert len(read_all(reopen(repo), snapshot)) == BLOCK * 5
+
+
+def test_a_writer_that_never_commits_leaves_no_references_for_the_next_one() -> None:
+    """Two writers in one process (EC2: one per volume): the first fails after uploading packs but before its
+    index; the second must not deduplicate against those unindexed packs (prune would delete them)."""
+    from skyvault.library.check import check
+    from skyvault.library.prune import prune
+
+    repo = make_repo()
+    data = os.urandom(BLOCK * 60)
+    failed = repo.open_block_writer(kind="test", source="a", size=len(data))
+    for i in range(failed.block_count):
+        failed.put_block(i, data[i * BLOCK : (i + 1) * BLOCK])
+    if failed.sink._uploader is not None:
+        failed.sink._uploader.shutdown(wait=True)  # the background uploads in flight are done
+    assert failed.sink.stats.packs_written >= 2  # packs uploaded, no index file names them
+    snapshot = write_blocks(repo, data, source="b")  # same process, same repository
+    assert repo.load_snapshot(snapshot).stats["blocks_new"] == 60
+    assert check(reopen(repo)).errors == []
+    prune(reopen(repo))
+    assert read_all(reopen(repo), snapshot) == data

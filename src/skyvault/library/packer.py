@@ -8,7 +8,11 @@ writers go on (S3 PUT latency, O_DIRECT disk waits); a failed upload is raised b
 ``flush``.
 
 Crash ordering: a pack is uploaded before any index names it; ``flush`` uploads the open packs and then writes
-one index file for every pack uploaded since the last one, so an index never names a missing pack.
+one index file for every pack uploaded since the last one, so an index never names a missing pack. Until its
+index file is written, a pack is known to this sink only: the shared in-memory index (which other writers of
+the same repository deduplicate against, and which a manifest's references are verified against) only ever
+holds packs an index file names, so a writer that fails before ``flush`` cannot leave another's manifest
+pointing at blobs in unindexed packs (which prune would delete).
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class BlobSink:
         self._lock = threading.Lock()
         self._claimed: set[bytes] = set()
         self._unindexed: list[tuple[bytes, list[PackEntry]]] = []
+        self._uploaded: set[bytes] = set()  # blobs in this sink's packs that no index file names yet
         self._local = threading.local()
 
     def _compressor(self) -> zstandard.ZstdCompressor:
@@ -80,7 +85,7 @@ class BlobSink:
     def claim(self, blob_id: bytes) -> bool:
         """True when the caller must store this blob; False when it is in the index or being stored."""
         with self._lock:
-            if blob_id in self.index or blob_id in self._claimed:
+            if blob_id in self.index or blob_id in self._claimed or blob_id in self._uploaded:
                 self.stats.blobs_known += 1
                 return False
             self._claimed.add(blob_id)
@@ -151,9 +156,9 @@ class BlobSink:
     def _upload(self, builder: PackBuilder) -> None:
         pack_id, data, entries = builder.finish()
         self.backend.put(pack_name(pack_id), data)
-        self.index.add_pack(pack_id, entries)
         checkpoint: list[tuple[bytes, list[PackEntry]]] = []
         with self._lock:
+            self._uploaded.update(e.blob_id for e in entries)
             self._claimed.difference_update(e.blob_id for e in entries)
             self._unindexed.append((pack_id, entries))
             self.stats.packs_written += 1
@@ -166,7 +171,10 @@ class BlobSink:
     def _write_index(self, packs: list[tuple[bytes, list[PackEntry]]]) -> None:
         self.backend.sync()  # the packs must be durable before an index names them
         write_index_file(self.backend, self.sealer, packs)
+        for pack_id, entries in packs:
+            self.index.add_pack(pack_id, entries)
         with self._lock:
+            self._uploaded.difference_update(e.blob_id for _, entries in packs for e in entries)
             self.stats.index_files_written += 1
 
     def flush(self) -> None:
