@@ -143,3 +143,31 @@ def test_local_backend_falls_back_when_o_direct_is_refused(tmp_path: Path, monke
     backend.put(PACK, memoryview(buffer))
     assert backend.get(PACK) == bytes(buffer)
     assert not backend._direct  # refused once: the backend stopped trying
+
+
+def test_local_sync_waits_for_a_concurrent_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pack's fsync taken over by another thread's sync must still be done when our sync returns."""
+    import threading
+
+    release = threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        release.wait(5)
+        real_fsync(fd)
+
+    backend = LocalBackend(tmp_path)
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    backend.put(PACK, b"x" * 1000)  # pack: renamed at once, fsynced in the background (now held back)
+    first = threading.Thread(target=backend.sync)
+    first.start()
+    while backend._pending:  # the first sync has taken the pending fsync
+        pass
+    second = threading.Thread(target=backend.sync)
+    second.start()
+    second.join(0.3)
+    assert second.is_alive()  # still waiting: the pack is not durable yet
+    release.set()
+    first.join()
+    second.join()
+    backend.close()

@@ -56,6 +56,9 @@ class LocalBackend(Backend):
         self._pending: list[Future[None]] = []
         self._dirty_dirs: set[Path] = set()
         self._lock = threading.Lock()
+        # One sync at a time: a second caller must not return while the first still waits for fsyncs of
+        # packs the second's index may name.
+        self._sync_lock = threading.Lock()
 
     def _path(self, name: str) -> Path:
         return self.root / validate_name(name)
@@ -145,16 +148,17 @@ class LocalBackend(Backend):
             self._dirty_dirs.add(path.parent)
 
     def sync(self) -> None:
-        with self._lock:
-            pending, self._pending = self._pending, []
-            dirs, self._dirty_dirs = self._dirty_dirs, set()
-        for future in pending:
-            try:
-                future.result()
-            except OSError as exc:
-                raise LibraryError(f"cannot sync a pack to disk: {exc.strerror}") from exc
-        for directory in dirs:
-            _fsync_dir(directory)
+        with self._sync_lock:
+            with self._lock:
+                pending, self._pending = self._pending, []
+                dirs, self._dirty_dirs = self._dirty_dirs, set()
+            for future in pending:
+                try:
+                    future.result()
+                except OSError as exc:
+                    raise LibraryError(f"cannot sync a pack to disk: {exc.strerror}") from exc
+            for directory in dirs:
+                _fsync_dir(directory)
 
     def close(self) -> None:
         self.sync()
