@@ -166,11 +166,10 @@ class SkyvaultConfig(_Strict):
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """The config path: ``--config``, else ``$SKYVAULT_CONFIG``, else ``./skyvault.toml``."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else Path(DEFAULT_CONFIG_NAME)
+    """The config path: the one given, else ``./skyvault.toml``.
+
+    The CLI passes ``--config`` or, failing that, ``$SKYVAULT_CONFIG`` (``CONFIG_ENV``): this layer reads no env."""
+    return Path(explicit) if explicit else Path(DEFAULT_CONFIG_NAME)
 
 
 def _describe(exc: ValidationError) -> str:

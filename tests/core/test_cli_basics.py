@@ -103,3 +103,21 @@ def test_typer_exit_codes_reach_the_process(cli: Cli, workdir: Path) -> None:
     # 'init' twice is a ConflictError (17); '--version' is a typer.Exit(0); an unknown option is click's 2.
     assert cli("--version").exit_code == 0
     assert cli("accounts", "list", "--no-such-option").exit_code == 2
+
+
+def test_config_comes_from_the_flag_then_the_env_var_then_the_current_folder(
+    cli: Cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "env").mkdir()
+    (workdir / "flag").mkdir()
+    assert cli("--config", str(workdir / "env" / "skyvault.toml"), "accounts", "add", "from-env").exit_code == 0
+    assert cli("--config", str(workdir / "flag" / "skyvault.toml"), "accounts", "add", "from-flag").exit_code == 0
+    assert cli("accounts", "add", "from-cwd").exit_code == 0
+
+    def names(*args: str) -> list[str]:
+        return [a["name"] for a in cli("--json", *args, "accounts", "list").json()]
+
+    assert names() == ["from-cwd"]
+    monkeypatch.setenv("SKYVAULT_CONFIG", str(workdir / "env" / "skyvault.toml"))
+    assert names() == ["from-env"]
+    assert names("--config", str(workdir / "flag" / "skyvault.toml")) == ["from-flag"]

@@ -112,8 +112,8 @@ def test_unknown_account_lookup() -> None:
 
 
 def test_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SKYVAULT_CONFIG", raising=False)
     assert config_path() == Path("skyvault.toml")
+    # The env var is the CLI's business (test_cli_basics): this layer never reads it.
     monkeypatch.setenv("SKYVAULT_CONFIG", str(tmp_path / "env.toml"))
-    assert config_path() == tmp_path / "env.toml"
+    assert config_path() == Path("skyvault.toml")
     assert config_path(tmp_path / "flag.toml") == tmp_path / "flag.toml"

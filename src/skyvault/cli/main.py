@@ -14,6 +14,7 @@ from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rd
 from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
 from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
 from skyvault.cli.context import AppState
+from skyvault.config import CONFIG_ENV
 from skyvault.errors import SkyvaultError
 
 app = typer.Typer(
@@ -36,7 +37,7 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", envvar="SKYVAULT_CONFIG", help="Config file (default ./skyvault.toml)."),
+        typer.Option("--config", "-c", envvar=CONFIG_ENV, help="Config file (default ./skyvault.toml)."),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: debug).")] = 0,
