@@ -2,7 +2,8 @@
 
 Structure: every index file decrypts; every pack an index names exists and is large enough; every snapshot
 decrypts, its block map reads, and every blob it references is indexed. Packs no index names (left by an
-interrupted backup) are warnings, not errors: nothing references them and prune removes them.
+interrupted backup) are warnings, not errors, and so is damage found in them by ``read_data``: nothing
+references them and prune removes them.
 ``read_data``: every pack is downloaded, its BLAKE3 hash must equal its name, its header must agree with the
 index, and every blob must decrypt, decompress and hash back to its ID. Every problem names the file/blob.
 """
@@ -113,8 +114,12 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
     if read_data:
         names = [n for n in listed if id_of_name(n) in indexed] + unindexed
         with ThreadPoolExecutor(max_workers=repo.threads) as pool:
-            for problems, size in pool.map(lambda n: _read_pack(repo, n, indexed.get(id_of_name(n))), names):
-                report.errors.extend(problems)
+            for name, (problems, size) in zip(
+                names, pool.map(lambda n: _read_pack(repo, n, indexed.get(id_of_name(n))), names), strict=True
+            ):
+                # An unindexed pack holds nothing any snapshot uses (a power loss may have left it damaged,
+                # as the local backend fsyncs packs only before an index names them): prune removes it.
+                (report.errors if id_of_name(name) in indexed else report.warnings).extend(problems)
                 report.bytes_read += size
                 if progress is not None:
                     progress(size)
