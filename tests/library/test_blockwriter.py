@@ -205,3 +205,10 @@ def test_a_writer_that_never_commits_leaves_no_references_for_the_next_one() -> 
     assert check(reopen(repo)).errors == []
     prune(reopen(repo))
     assert read_all(reopen(repo), snapshot) == data
+
+
+def test_reading_a_block_outside_the_image_is_a_library_error() -> None:
+    repo = make_repo()
+    reader = BlockReader(repo, repo.load_snapshot(write_blocks(repo, os.urandom(BLOCK * 2))))
+    with pytest.raises(LibraryError, match="outside"):
+        reader.read_block(2)

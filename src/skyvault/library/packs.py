@@ -12,7 +12,7 @@ import mmap
 import struct
 from typing import NamedTuple
 
-from skyvault.errors import LibraryCorruptError
+from skyvault.errors import LibraryCorruptError, LibraryError
 from skyvault.library.crypto import BLOB_OVERHEAD, Sealer, content_id
 from skyvault.library.format import MAX_BLOB_SIZE, BlobType, FileType
 
@@ -56,7 +56,7 @@ class PackBuilder:
     ) -> int:
         """Encrypt ``payload`` into the pack; returns the stored size."""
         if len(payload) > MAX_BLOB_SIZE:
-            raise ValueError(f"blob of {len(payload)} bytes exceeds the {MAX_BLOB_SIZE} maximum")
+            raise LibraryError(f"blob of {len(payload)} bytes exceeds the {MAX_BLOB_SIZE} maximum")
         self._reserve(len(payload) + BLOB_OVERHEAD)
         length = self.sealer.seal_blob_into(self._view[self.size :], blob_id, blob_type, payload, compressed=compressed)
         self.entries.append(PackEntry(blob_id, int(blob_type), self.size, length, raw_length))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
-from skyvault.errors import LibraryCorruptError
+from skyvault.errors import LibraryCorruptError, LibraryError
 from skyvault.library.format import DATA, ID_LEN, ZERO_ID, file_name
 from skyvault.library.snapshots import Manifest
 
@@ -58,7 +58,7 @@ class BlockReader:
 
     def read_block(self, index: int) -> bytes:
         if not 0 <= index < self.manifest.block_count:
-            raise IndexError(f"block {index} outside 0..{self.manifest.block_count - 1}")
+            raise LibraryError(f"block {index} outside 0..{self.manifest.block_count - 1}")
         blob_id = self.blob_id(index)
         if blob_id == ZERO_ID:
             return bytes(self.block_length(index))
