@@ -117,6 +117,9 @@ def test_registry_conditions_deny_without_and_allow_with_skyvault_tags(permissio
                     continue
                 satisfied[key] = ["skyvault:managed"] if key == "aws:TagKeys" else "true"
         violated = {k: (["Name"] if k == "aws:TagKeys" else "false") for k in satisfied}
+        # The declaration's own conditions (e.g. kms:ResourceAliases) hold in every case: only the tags vary.
+        declared = {key: list(values) for _, key, values in permission.conditions}
+        satisfied, violated = {**declared, **satisfied}, {**declared, **violated}
         with_tags = decide(restricted, action, resource, context=satisfied)
         assert with_tags is Decision.ALLOWED, (action, resource, restriction.block)
         # Denied unless another declaration of the same row grants the action unconditioned (then it is not
@@ -128,7 +131,7 @@ def test_registry_conditions_deny_without_and_allow_with_skyvault_tags(permissio
         ]
         if not others:
             assert decide(restricted, action, resource, context=violated) is Decision.IMPLICIT_DENY
-            assert decide(restricted, action, resource) is Decision.IMPLICIT_DENY
+            assert decide(restricted, action, resource, context=declared) is Decision.IMPLICIT_DENY
         assert decide(unrestricted, action, resource, context=violated) is Decision.ALLOWED
 
 
@@ -155,3 +158,14 @@ def test_restricted_policy_cannot_mark_a_users_resource_as_skyvaults(row: str, a
     policies = [d.document() for d in render_policies([row], restricted=True, values=VALUES)]
     context = {"aws:RequestTag/skyvault:managed": "true", "aws:TagKeys": ["skyvault:managed"]}
     assert decide(policies, action, resource, context=context) is not Decision.ALLOWED
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_key_policy_rewrites_only_touch_the_key_behind_skyvaults_alias(restricted: bool) -> None:
+    policy = documents(load_declarations(), "rds", restricted=restricted)
+    key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    tags = {"aws:ResourceTag/skyvault:managed": "true"}
+    ours = {**tags, "kms:ResourceAliases": ["alias/skyvault-backup"]}
+    users = {**tags, "kms:ResourceAliases": ["alias/payments"]}
+    assert decide(policy, "kms:PutKeyPolicy", key, context=ours) is Decision.ALLOWED
+    assert decide(policy, "kms:PutKeyPolicy", key, context=users) is Decision.IMPLICIT_DENY

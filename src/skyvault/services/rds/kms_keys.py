@@ -70,6 +70,8 @@ for _policy in ("rds", "docdb", "redshift"):
         step="share skyvault key",
         purpose="Let the vault account decrypt snapshots encrypted with skyvault's key (its key policy only).",
         resources=(_KEY_ARN,),
+        # Only the key behind skyvault's alias: a tag alone would let a role that may tag keys claim any key.
+        conditions=(("ForAnyValue:StringEquals", "kms:ResourceAliases", (ALIAS,)),),
         destructive=True,
     )
 
