@@ -88,6 +88,31 @@ def test_damaged_unindexed_pack_is_a_warning_even_with_read_data() -> None:
     assert check(reopen(repo), read_data=True).warnings == []
 
 
+def test_check_beside_a_running_backup_reports_no_false_errors() -> None:
+    """check and backups both take shared locks: a backup landing while check lists files is not damage."""
+    from collections.abc import Iterator
+
+    class BackupDuringFirstListing(MemoryBackend):
+        backup: object = None
+
+        def list(self, kind: str) -> Iterator[tuple[str, int]]:
+            listing = super().list(kind)
+            backup, self.backup = self.backup, None
+            if callable(backup):
+                backup()  # another process's whole backup (packs, index, snapshot) right after this listing
+            return listing
+
+    backend = BackupDuringFirstListing()
+    repo = make_repo(backend)
+    write_blocks(repo, os.urandom(BLOCK * 20), source="a")
+    checker = reopen(repo)
+    backend.backup = lambda: write_blocks(reopen(repo), os.urandom(BLOCK * 20), source="b")
+    report = check(checker, read_data=True)
+    assert backend.backup is None  # the concurrent backup ran
+    assert report.errors == [], report.errors
+    assert check(reopen(repo), read_data=True).snapshots == 2
+
+
 def test_prune_keeps_every_referenced_blob_and_frees_the_rest() -> None:
     backend = MemoryBackend()
     repo = make_repo(backend)

@@ -58,7 +58,10 @@ class CheckReport:
 def check(repo: Repository, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
     report = CheckReport()
     backend = repo.backend
-    listed = dict(backend.list(DATA))
+    # Listed in the reverse of the order writers add files (pack -> index -> snapshot), so a backup running
+    # beside check (both take shared locks) cannot make a snapshot name unlisted index entries, or an index
+    # name an unlisted pack.
+    snapshot_ids = repo.snapshot_ids()
     index = Index()
     index_names = [name for name, _ in backend.list("index")]
     for name in index_names:
@@ -71,6 +74,7 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
     report.blobs = len(index)
     report.locks = len(live_locks(backend))
     repo.set_index(index, index_names)  # block maps are read through the index being checked
+    listed = dict(backend.list(DATA))
 
     indexed = index.packs
     missing_packs: set[bytes] = set()
@@ -92,7 +96,7 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
         entry = index.get(blob_id)
         return entry is None or entry.pack_id in missing_packs
 
-    for snapshot_id in repo.snapshot_ids():
+    for snapshot_id in snapshot_ids:
         report.snapshots += 1
         try:
             manifest = repo.load_snapshot(snapshot_id)
