@@ -56,3 +56,24 @@ def test_expiry_never_deletes_a_snapshot_without_skyvaults_tag(dbs: Databases, c
     report = expire_due(dbs.catalog, dbs.env.factory(), now=datetime.now(UTC) + timedelta(days=2))
     assert report.expired == [point.id] and report.snapshots_deleted == 0
     assert point.native["snapshot_id"] in _manual(dbs, TENANT, "us-east-1")
+
+
+def test_cleanup_expires_points_past_their_retention(dbs: Databases, cli: Cli) -> None:
+    dbs.rds(encrypted=False)
+    result = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--retain-days", "1")
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    assert cli("--json", "cleanup").json()["expired"] == []  # not due yet
+
+    dbs.catalog.update_recovery_point(point.id, expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    listed = cli("--json", "cleanup", "--dry-run").json()
+    assert [row["recovery_point"] for row in listed["expired"]] == [point.id]
+    assert point.native["snapshot_id"] in _manual(dbs, TENANT, "us-east-1")  # dry run: nothing deleted
+
+    done = cli("--json", "cleanup").json()
+    assert done["expired"] == [
+        {"recovery_point": point.id, "kind": "rds", "resource": point.resource_id, "expired": True}
+    ]
+    assert done["snapshots_expired"] == 1
+    assert point.native["snapshot_id"] not in _manual(dbs, TENANT, "us-east-1")
+    assert dbs.catalog.recovery_point(point.id).status == "expired"

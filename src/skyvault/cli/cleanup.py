@@ -1,10 +1,12 @@
 """``skyvault cleanup [--dry-run]``: remove what crashed jobs left behind, by catalog record, tag and age.
 
-Two sweeps:
+Three sweeps:
 1. the catalog's live intermediates of jobs that are over (failed, or "running" without progress for the grace
    period: a crashed process) go through the same cleaners a job runs at its end;
 2. resources tagged ``skyvault:managed=true`` in every configured account and region that are orphans by the
-   rules in ``skyvault.services.ec2.cleanup`` (intermediates whose job is over, snapshots of crashed jobs).
+   rules in ``skyvault.services.ec2.cleanup`` (intermediates whose job is over, snapshots of crashed jobs);
+3. recovery points past their retention (``backup ... --retain-days N``) are expired by their kind's driver,
+   which deletes only their snapshots and copies that still carry skyvault's tag.
 Nothing without skyvault's tag is ever touched; ``--dry-run`` only lists.
 """
 
@@ -19,6 +21,7 @@ from rich.table import Table
 from skyvault.catalog import Catalog
 from skyvault.cli.context import state
 from skyvault.engine.jobs import JobRunner
+from skyvault.engine.retention import due, expire_due
 from skyvault.services.ec2 import cleanup as ec2_cleanup
 
 
@@ -87,6 +90,15 @@ def register(root: typer.Typer) -> None:
                     report["failed"].append({"id": orphan.resource_id, "error": str(exc)})
             report["orphans"].append(entry)
 
+        expiring = [p for p in due(catalog, now) if p.account in names and (not region or p.region in region)]
+        report["expired"] = [{"recovery_point": p.id, "kind": p.kind, "resource": p.resource_id} for p in expiring]
+        if expiring and not dry_run:
+            expiry = expire_due(catalog, factory, now=now, only={p.id for p in expiring})
+            report["snapshots_expired"] = expiry.snapshots_deleted
+            report["failed"].extend({"recovery_point": i, "error": e} for i, e in expiry.failed.items())
+            for row in report["expired"]:
+                row["expired"] = row["recovery_point"] in expiry.expired
+
         if st.json_output:
             st.emit_json(report)
             return
@@ -98,6 +110,8 @@ def register(root: typer.Typer) -> None:
             table.add_row(row["account"], row["region"], row["type"], row["id"], f"intermediate of job {row['job']}")
         for row in report["orphans"]:
             table.add_row(row["account"], row["region"], row["type"], row["id"], row["reason"])
+        for row in report["expired"]:
+            table.add_row("", "", f"{row['kind']} recovery point", row["recovery_point"], "retention expired")
         st.console.print(table)
         if report["failed"]:
             st.info(f"[red]{len(report['failed'])} could not be removed[/red] (see --json for details)")

@@ -39,10 +39,14 @@ def due(catalog: Catalog, now: datetime) -> list[RecoveryPoint]:
     return [p for p in catalog.recovery_points() if p.expires_at is not None and _aware(p.expires_at) <= now]
 
 
-def expire_due(catalog: Catalog, factory: Any, *, now: datetime | None = None) -> ExpiryReport:
-    """Expire every completed point whose time has come; one failure does not stop the others."""
+def expire_due(
+    catalog: Catalog, factory: Any, *, now: datetime | None = None, only: set[str] | None = None
+) -> ExpiryReport:
+    """Expire every completed point whose time has come (or those of ``only``); one failure stops no other."""
     report = ExpiryReport()
     for point in due(catalog, now or datetime.now(UTC)):
+        if only is not None and point.id not in only:
+            continue
         expirer = _EXPIRERS.get(point.kind)
         if expirer is None:
             report.skipped_kinds.add(point.kind)
