@@ -181,6 +181,7 @@ def test_lenient_guard_warns_and_counts(
         ("RequestLimitExceeded", 503, ThrottledError),
         ("ExpiredToken", 400, AuthError),
         ("InternalError", 500, AwsError),
+        ("MalformedPolicyDocument", 400, AwsError),
     ],
 )
 def test_translation_table(code: str, status: int, expected: type[SkyvaultError]) -> None:

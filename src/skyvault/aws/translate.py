@@ -67,7 +67,10 @@ AUTH_FAILED = {
 }
 _STATED_ACTION = re.compile(r"not authorized to perform: ([a-z0-9-]+:[A-Za-z0-9]+)")
 CONFLICT_HINTS = ("AlreadyExists", "AlreadyOwnedByYou", "InUse", "InvalidState", "Conflict", "Duplicate")
-NOT_FOUND_HINTS = ("NotFound", "NoSuch", "Malformed", "DoesNotExist")
+NOT_FOUND_HINTS = ("NotFound", "NoSuch", "DoesNotExist")
+# EC2 answers a syntactically wrong ID (``InvalidInstanceID.Malformed``) like a missing one; a malformed
+# *document* (``MalformedPolicyDocument``) is a different problem and stays an AwsError.
+MALFORMED_ID_SUFFIX = ".Malformed"
 
 # Request parameters that name the resource an operation acts on, most specific first.
 _ID_PARAMS = (
@@ -149,7 +152,11 @@ def translate_client_error(
         )
     if code in AUTH_FAILED:
         return AuthError(f"credentials were refused ({code}) for {where}: {message}")
-    if any(h in code for h in NOT_FOUND_HINTS) or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+    if (
+        any(h in code for h in NOT_FOUND_HINTS)
+        or code.endswith(MALFORMED_ID_SUFFIX)
+        or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    ):
         resource = resource_named(params)
         subject = f"{resource} not found" if resource else "resource not found"
         return NotFoundError(f"{subject} ({code}) in account {account!r}, {region}: {message}")

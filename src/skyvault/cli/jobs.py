@@ -75,7 +75,7 @@ def jobs_resume(ctx: typer.Context, job_id: str) -> None:
         resume_database_backup(st, catalog, job_id)
         return
     if job.kind != "backup-ec2":
-        raise NotBuiltError(f"resuming {job.kind!r} jobs is not built yet (tracked in issue #5)")
+        raise NotBuiltError(f"resuming {job.kind!r} jobs is not built yet", hint="cancel it and run the command again")
     from skyvault.cli.backup_ec2 import resume_backup
 
     result = resume_backup(st, catalog, job_id)
@@ -115,7 +115,7 @@ def jobs_cancel(
 def register_unbuilt(root: typer.Typer) -> None:
     from skyvault.cli import cleanup
 
-    cleanup.register(root)  # built (issue #5): registered here, where its placeholder was
+    cleanup.register(root)  # registered here, beside the commands still to be built
 
     @root.command("convert")
     def convert() -> None:
