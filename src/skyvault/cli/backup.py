@@ -48,7 +48,7 @@ def backups_list(
             p.library_snapshot or "-",
             p.status,
         )
-    st.console.print(table)
+    st.table_console.print(table)
 
 
 @backups_app.command("show")

@@ -18,6 +18,9 @@ from rich.console import Console
 from skyvault.aws.clients import ClientFactory
 from skyvault.config import SkyvaultConfig, config_path, load_config, save_config, state_dir
 
+# Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
+PIPED_WIDTH = 240
+
 # Set by the test-suite (and CI) so that an undeclared AWS call fails instead of warning.
 STRICT_GUARD_ENV = "SKYVAULT_STRICT_PERMISSIONS"
 
@@ -58,6 +61,11 @@ class AppState:
                 strict_guard=os.environ.get(STRICT_GUARD_ENV, "") not in ("", "0"),
             )
         return self._factory
+
+    @property
+    def table_console(self) -> Console:
+        """The console for tables: the terminal's width, or ``PIPED_WIDTH`` columns when piped."""
+        return self.console if self.console.is_terminal else Console(file=self.console.file, width=PIPED_WIDTH)
 
     def emit_json(self, data: Any) -> None:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

@@ -15,15 +15,12 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from skyvault.cli.context import AppState, state
 from skyvault.engine.discovery import DEFAULT_WORKERS, DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
 from skyvault.services.base import SERVICES, Resource
-
-PIPED_WIDTH = 240
 
 
 class DiscoveryIncompleteError(SkyvaultError):
@@ -66,8 +63,7 @@ def _print_table(st: AppState, result: DiscoveryResult) -> None:
     table.add_column("Tags", overflow="ellipsis", no_wrap=True, max_width=60)  # one line per resource
     for r in result.resources:
         table.add_row(r.account, r.region, r.service, r.id, r.name or "", human_size(r.size_bytes), _tags_text(r))
-    # Piped or captured output is read by tools and people alike: never cut IDs to an assumed 80 columns.
-    console = st.console if st.console.is_terminal else Console(file=st.console.file, width=PIPED_WIDTH)
+    console = st.table_console
     console.print(table)
     known = result.known_bytes()
     accounts = len({r.account for r in result.resources})
