@@ -15,7 +15,7 @@ back); ``restored`` resources belong to the user and are never candidates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,42 +141,27 @@ def terminate_instance(factory: ClientFactory, account: str, region: str, instan
 
 
 # -- job-end cleaners (registered with the job runner) --------------------------------------------------------
-def _clean_snapshots(factory: ClientFactory, item: IntermediateResource) -> None:
-    found = _snapshots(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
-    if not found:
-        raise NotFoundError(f"no snapshot tagged {TOKEN_TAG}={item.id}")
-    for snapshot in found:
-        delete_snapshot(factory, item.account, item.region, snapshot)
+Lister = Callable[[ClientFactory, str, str, list[dict[str, Any]]], list[dict[str, Any]]]
+Remover = Callable[[ClientFactory, str, str, dict[str, Any]], None]
 
 
-def _clean_image(factory: ClientFactory, item: IntermediateResource) -> None:
-    found = _images(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
-    if not found:
-        raise NotFoundError(f"no image tagged {TOKEN_TAG}={item.id}")
-    for image in found:
-        deregister_image(factory, item.account, item.region, image)
+def _cleaner(noun: str, find: Lister, remove: Remover) -> Callable[[ClientFactory, IntermediateResource], None]:
+    """A job-end cleaner: remove every ``noun`` carrying the intermediate's token tag (none found is an error)."""
+
+    def clean(factory: ClientFactory, item: IntermediateResource) -> None:
+        found = find(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
+        if not found:
+            raise NotFoundError(f"no {noun} tagged {TOKEN_TAG}={item.id}")
+        for resource in found:
+            remove(factory, item.account, item.region, resource)
+
+    return clean
 
 
-def _clean_volumes(factory: ClientFactory, item: IntermediateResource) -> None:
-    found = _volumes(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
-    if not found:
-        raise NotFoundError(f"no volume tagged {TOKEN_TAG}={item.id}")
-    for volume in found:
-        delete_volume(factory, item.account, item.region, volume)
-
-
-def _clean_instances(factory: ClientFactory, item: IntermediateResource) -> None:
-    found = _instances(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
-    if not found:
-        raise NotFoundError(f"no instance tagged {TOKEN_TAG}={item.id}")
-    for instance in found:
-        terminate_instance(factory, item.account, item.region, instance)
-
-
-register_cleaner(SNAPSHOTS, _clean_snapshots)
-register_cleaner(IMAGE, _clean_image)
-register_cleaner(VOLUMES, _clean_volumes)
-register_cleaner(INSTANCES, _clean_instances)
+register_cleaner(SNAPSHOTS, _cleaner("snapshot", _snapshots, delete_snapshot))
+register_cleaner(IMAGE, _cleaner("image", _images, deregister_image))
+register_cleaner(VOLUMES, _cleaner("volume", _volumes, delete_volume))
+register_cleaner(INSTANCES, _cleaner("instance", _instances, terminate_instance))
 
 
 # -- orphan scan --------------------------------------------------------------------------------------------

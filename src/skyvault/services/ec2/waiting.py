@@ -1,8 +1,8 @@
 """Waiting for EC2 states by polling Describe* through skyvault's clients (not botocore waiters).
 
-A botocore waiter turns every error into a generic ``WaiterError``, so a denied ``ec2:DescribeSnapshots`` would
-surface as "gave up waiting"; polling through ``AwsClient`` keeps the translated error (an access denial names the
-action). Polls start fast (the lab, small snapshots) and back off to ``max_poll_s``.
+Polling through ``AwsClient`` keeps every error translated (an access denial names the action), waits for many
+IDs at once, and fails at once on a failure state. Polls start fast (the lab, small snapshots) and back off to
+``max_poll_s``.
 """
 
 from __future__ import annotations
