@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -36,7 +35,6 @@ class FakeFactory:
 
 
 def _volume(_: Any, target: Target) -> list[Resource]:
-    time.sleep(0.05)  # long enough for lookups to overlap when they run concurrently
     return [
         Resource(target.account, target.region, "ebs", f"vol-{target.region}-{n}", target.arn("ec2", "volume/x"),
                  None, 1024, {"n": str(n)})
@@ -52,20 +50,30 @@ def _table(_: Any, target: Target) -> list[Resource]:
     return [Resource(target.account, target.region, "dynamodb", "t", target.arn("dynamodb", "table/t"), "t", 0)]
 
 
+# How long a lookup waits for the others it expects to overlap with: only reached when the engine fails to run
+# them concurrently (the test then fails on its assertion, it never depends on this timing to pass).
+OVERLAP_WAIT_S = 10.0
+
+
 @pytest.fixture
 def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    running = {"now": 0, "max": 0}
-    lock = threading.Lock()
+    """Counts lookups running at once. ``running["overlap"]`` (default 1) makes each lookup wait until that many
+    lookups have started, so lookups that may run concurrently provably do, whatever the machine's load."""
+    running = {"now": 0, "max": 0, "started": 0, "overlap": 1}
+    changed = threading.Condition()
 
     def counting(driver: Any) -> Any:
         def run(factory: Any, target: Target) -> list[Resource]:
-            with lock:
+            with changed:
                 running["now"] += 1
+                running["started"] += 1
                 running["max"] = max(running["max"], running["now"])
+                changed.notify_all()
+                changed.wait_for(lambda: running["started"] >= running["overlap"], timeout=OVERLAP_WAIT_S)
             try:
                 return list(driver(factory, target))
             finally:
-                with lock:
+                with changed:
                     running["now"] -= 1
 
         return run
@@ -100,25 +108,32 @@ def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
 
 
 def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, int]) -> None:
+    # 3 volume lookups; each waits until 2 have started: concurrent lookups meet, a serial engine would not.
+    drivers.update(overlap=2)
     discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
-    assert drivers["max"] == 2  # 3 volume lookups of 50 ms each, at most 2 at a time
-    drivers["max"] = 0
+    assert drivers["max"] == 2  # overlapping, and never more than the bound
+    drivers.update(max=0, started=0, overlap=1)
     discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=1)  # type: ignore[arg-type]
     assert drivers["max"] == 1
 
 
 def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
+    dev_looked_up = threading.Event()
 
     class SlowFirstAccount(FakeFactory):
         def account_id(self, account: str) -> str:
             if account == "prod":
-                time.sleep(0.3)  # e.g. an AssumeRole that is retried
+                # e.g. an AssumeRole that is retried: prod's identity is answered only once dev's lookup ran (a
+                # serial engine never gets there, waits in vain and fails the order assertion below).
+                dev_looked_up.wait(timeout=OVERLAP_WAIT_S)
             events.append(f"identity {account}")
             return super().account_id(account)
 
     def record(_: Any, target: Target) -> list[Resource]:
         events.append(f"lookup {target.account}")
+        if target.account == "dev":
+            dev_looked_up.set()
         return []
 
     monkeypatch.setattr(discovery, "REGIONAL", {"ebs": record})

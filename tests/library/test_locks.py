@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 
 import pytest
 
 from skyvault.errors import LibraryLockedError
+from skyvault.library.backends.base import Buffer
 from skyvault.library.backends.memory import MemoryBackend
 from skyvault.library.format import EXCLUSIVE_LOCK, LOCKS
 from skyvault.library.locks import Lock, live_locks
@@ -60,13 +63,31 @@ def test_stale_locks_are_ignored_and_removed() -> None:
     lock(backend, exclusive=True).release()
 
 
+class WatchedBackend(MemoryBackend):
+    """Signals each write of a lock file, so a test waits for the refresh thread instead of sleeping."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock_writes = 0
+        self.refreshed = threading.Event()
+
+    def put(self, name: str, data: Buffer, *, if_absent: bool = False) -> None:
+        super().put(name, data, if_absent=if_absent)
+        if name.startswith(LOCKS):
+            self.lock_writes += 1
+            if self.lock_writes >= 2:  # the first write is the acquisition
+                self.refreshed.set()
+
+
 def test_refresh_extends_expiry() -> None:
-    backend = MemoryBackend()
-    held = Lock(backend, exclusive=False, purpose="test", refresh_s=0.05, expiry_s=0.3).acquire()
+    backend = WatchedBackend()
+    ticks = itertools.count(1000.0, 1.0)  # a clock that moves forward on every reading
+    held = Lock(
+        backend, exclusive=False, purpose="test", refresh_s=0.01, expiry_s=60, clock=lambda: next(ticks)
+    ).acquire()
     first = json.loads(backend.get(held.name))["expires"]
-    time.sleep(0.4)
+    assert backend.refreshed.wait(timeout=30), "the refresh thread never rewrote the lock"
     assert json.loads(backend.get(held.name))["expires"] > first
-    assert live_locks(backend)
     held.release()
 
 
