@@ -64,11 +64,26 @@ app.add_typer(jobs.app, name="jobs")
 jobs.register_unbuilt(app)
 
 
+# Global flags users also type after the command (``skyvault backup ec2 i-1 --json``, as with restic and gh).
+TRAILING_GLOBAL_FLAGS = ("--json",)
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move global flags typed after the command to the front, where the root callback parses them.
+
+    Only flags that take no value are moved, and nothing after a ``--`` separator (arguments, not options).
+    """
+    end = args.index("--") if "--" in args else len(args)
+    flags = [arg for arg in args[:end] if arg in TRAILING_GLOBAL_FLAGS]
+    rest = [arg for arg in args[:end] if arg not in TRAILING_GLOBAL_FLAGS]
+    return list(dict.fromkeys(flags)) + rest + args[end:]
+
+
 def main() -> None:
     """Console entry point: run the app, turn skyvault errors into their documented exit codes."""
     try:
         # Without standalone mode click *returns* the code of a typer.Exit instead of exiting with it.
-        outcome = app(standalone_mode=False)
+        outcome = app(args=hoist_global_flags(sys.argv[1:]), prog_name="skyvault", standalone_mode=False)
         if isinstance(outcome, int) and outcome != 0:
             sys.exit(outcome)
     except SkyvaultError as exc:

@@ -12,7 +12,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from skyvault.cli.context import AppState, state
 from skyvault.config import SkyvaultConfig
@@ -23,7 +25,7 @@ from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.render import POLICY_ROWS, PolicyDocument, render_policies
 from skyvault.permissions.terraform import render_terraform
 from skyvault.permissions.trust import admin_policy, tenant_trust_policy, vmimport_policies
-from skyvault.permissions.usage import markdown_document, markdown_table, usage_rows
+from skyvault.permissions.usage import UsageRow, markdown_document, markdown_table, usage_rows
 
 SPECIAL = ("trust", "admin", "vmimport")
 
@@ -173,20 +175,7 @@ def register(app: typer.Typer) -> None:
         if output_format is TableFormat.MARKDOWN:
             _write(markdown_document(registry) if service is None else markdown_table(rows))
             return
-        table = Table(title="skyvault permission usage", show_lines=True)
-        table.add_column("Action", no_wrap=True)  # identifiers are copied into policies: never split them
-        for column in ("Rows", "Features", "Steps", "Why", "Restricted policy"):
-            table.add_column(column, overflow="fold")
-        for r in rows:
-            table.add_row(
-                r.action,
-                ", ".join(r.policies),
-                ", ".join(r.features),
-                "; ".join(r.steps),
-                " ".join(r.purposes),
-                r.restricted or "-",
-            )
-        st.console.print(table)
+        _print_usage(st, rows)
 
     @app.command("check")
     def check(
@@ -221,6 +210,46 @@ def register(app: typer.Typer) -> None:
             raise PreflightError(
                 f"missing permissions: {details}",
                 hint=f"grant them with the policy printed by 'skyvault policy {row_hint}'",
+            )
+
+
+# Below this many columns the six-column table would split words and ARNs: each action becomes a block instead.
+TABLE_MIN_WIDTH = 120
+
+
+def _print_usage(st: AppState, rows: list[UsageRow]) -> None:
+    """The usage table on a wide terminal (or piped: whole values); one block per action on a narrow one."""
+    console = st.table_console
+    if console.width >= TABLE_MIN_WIDTH:
+        table = Table(title="skyvault permission usage", show_lines=True)
+        table.add_column("Action", no_wrap=True)  # identifiers are copied into policies: never split them
+        for column in ("Rows", "Features", "Steps", "Why", "Restricted policy"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            table.add_row(
+                r.action,
+                ", ".join(r.policies),
+                ", ".join(r.features),
+                "; ".join(r.steps),
+                " ".join(r.purposes),
+                r.restricted or "-",
+            )
+        console.print(table)
+        return
+    console.print("[bold]skyvault permission usage[/bold]")
+    for r in rows:
+        console.print()
+        console.print(f"[bold]{r.action}[/bold]", highlight=False, soft_wrap=True)
+        for label, value in (
+            ("rows", ", ".join(r.policies)),
+            ("features", ", ".join(r.features)),
+            ("steps", "; ".join(r.steps)),
+            ("why", " ".join(r.purposes)),
+            ("restricted", r.restricted or "-"),
+        ):
+            # Indented as a block, so wrapped lines stay under their label.
+            console.print(
+                Padding(Text.assemble((f"{label}: ", "dim"), value), (0, 0, 0, 2), expand=False), highlight=False
             )
 
 
