@@ -88,7 +88,9 @@ def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
         _private_file(path)
     try:
         engine = create_engine(parsed)
-    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+    except ImportError as exc:
+        raise ConfigError(f"catalog_url {safe_url(url)}: its database driver is not installed ({exc})") from None
+    except (NoSuchModuleError, ArgumentError) as exc:
         raise ConfigError(f"catalog_url {safe_url(url)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -17,6 +17,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
+from skyvault.errors import ConfigError
+
 FIRST_REVISION = "0001"
 UNVERSIONED = "unversioned (made before migrations)"
 SCRIPT_LOCATION = "skyvault.catalog:migrations"
@@ -56,6 +58,16 @@ def current_revision(connection: Connection) -> str | None:
     if revision is None and inspect(connection).has_table("jobs"):
         return UNVERSIONED
     return revision
+
+
+def require_head(connection: Connection) -> None:
+    """Refuse a catalog whose schema is not the one this skyvault needs (ConfigError naming the fix)."""
+    current, head = current_revision(connection), head_revision()
+    if current != head:
+        raise ConfigError(
+            f"catalog schema is at {current or 'none (empty database)'}, skyvault needs {head}: "
+            "run `skyvault catalog upgrade`"
+        )
 
 
 def upgrade(engine: Engine) -> SchemaUpgrade:

@@ -160,13 +160,7 @@ class Catalog:
 
     def _require_head(self) -> None:
         with self.engine.connect() as connection:
-            current = schema.current_revision(connection)
-        head = schema.head_revision()
-        if current != head:
-            raise ConfigError(
-                f"catalog schema is at {current or 'none (empty database)'}, skyvault needs {head}: "
-                "run `skyvault catalog upgrade`"
-            )
+            schema.require_head(connection)
 
     def session(self) -> Session:
         return self._sessions()
