@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -155,3 +157,24 @@ def test_a_database_behind_head_names_the_command(tmp_path: Path, write_v0_catal
     with create_engine(sqlite_url(tmp_path / "empty.db")).connect() as connection, pytest.raises(ConfigError) as empty:
         schema.require_head(connection)
     assert "at none (empty database)" in str(empty.value)
+
+
+def test_processes_opening_a_new_catalog_together_migrate_it_once(tmp_path: Path) -> None:
+    contenders = 4
+    start = threading.Barrier(contenders)
+
+    def open_catalog(_: int) -> str:
+        start.wait()  # every contender finds no schema and tries to make it
+        return Catalog.open(tmp_path).start_job("k", {}).id
+
+    with ThreadPoolExecutor(contenders) as pool:
+        job_ids = list(pool.map(open_catalog, range(contenders)))
+    assert len(set(job_ids)) == contenders
+    assert _revision(tmp_path / "catalog.db") == schema.head_revision()
+    assert {job.id for job in Catalog.open(tmp_path).jobs()} == set(job_ids)
+
+
+def test_a_state_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("not a folder")
+    with pytest.raises(ConfigError, match="cannot create or open"):
+        Catalog.open(tmp_path / "state")

@@ -85,7 +85,10 @@ def make_engine(url: str, *, for_migrations: bool = False) -> Engine:
     parsed = parse_url(url)
     path = sqlite_file(parsed)
     if path is not None:
-        _private_file(path)
+        try:
+            _private_file(path)
+        except OSError as exc:
+            raise ConfigError(f"catalog {path}: cannot create or open: {exc.strerror or exc}") from None
     try:
         engine = create_engine(parsed)
     except ImportError as exc:
