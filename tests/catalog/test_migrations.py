@@ -178,3 +178,11 @@ def test_a_state_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "state").write_text("not a folder")
     with pytest.raises(ConfigError, match="cannot create or open"):
         Catalog.open(tmp_path / "state")
+
+
+def test_a_catalog_from_a_newer_skyvault_is_refused(tmp_path: Path) -> None:
+    Catalog.open(tmp_path).engine.dispose()
+    with sqlite3.connect(tmp_path / "catalog.db") as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(ConfigError, match="at 9999, which this skyvault does not know"):
+        Catalog.open(tmp_path)

@@ -47,6 +47,19 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 @cache
+def known_revisions() -> frozenset[str]:
+    return frozenset(script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions())
+
+
+def _refuse_unknown(revision: str | None) -> None:
+    if revision not in (None, UNVERSIONED) and revision not in known_revisions():
+        raise ConfigError(
+            f"catalog schema is at {revision}, which this skyvault does not know: a newer skyvault made it",
+            hint="run that skyvault, or a newer one than this",
+        )
+
+
+@cache
 def head_revision() -> str:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     if head is None:  # pragma: no cover - the package ships its revisions
@@ -65,6 +78,7 @@ def current_revision(connection: Connection) -> str | None:
 def require_head(connection: Connection) -> None:
     """Refuse a catalog whose schema is not the one this skyvault needs (ConfigError naming the fix)."""
     current, head = current_revision(connection), head_revision()
+    _refuse_unknown(current)
     if current != head:
         raise ConfigError(
             f"catalog schema is at {current or 'none (empty database)'}, skyvault needs {head}: "
@@ -77,6 +91,7 @@ def upgrade(engine: Engine) -> SchemaUpgrade:
     head = head_revision()
     with engine.begin() as connection:
         before = current_revision(connection)
+        _refuse_unknown(before)
         if before == head:
             return SchemaUpgrade(before, head)
         config = _config(connection)
