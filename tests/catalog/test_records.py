@@ -22,18 +22,18 @@ def test_every_read_returns_records(catalog: Catalog) -> None:
     job = catalog.start_job("backup-ec2", {"instance_id": "i-1"})
     catalog.record_intermediate(job.id, "ebs-snapshot", "snap-1", "admin", "us-east-1")
     point = catalog.add_recovery_point(kind="ec2", resource_id="i-1", job_id=job.id, native={"a": 1})
-    for value in (job, catalog.job(job.id), *catalog.jobs(), catalog.update_job(job.id, status="failed")):
-        assert _is_record(value, Job)
-    for value in (
+    jobs = [job, catalog.job(job.id), *catalog.jobs(), catalog.update_job(job.id, status="failed")]
+    assert all(_is_record(value, Job) for value in jobs)
+    points = [
         point,
         catalog.recovery_point(point.id),
         *catalog.recovery_points(),
         catalog.latest_recovery_point("ec2", "i-1"),
         catalog.update_recovery_point(point.id, stats={"bytes": 1}),
-    ):
-        assert _is_record(value, RecoveryPoint)
-    for value in (*catalog.live_intermediates(job.id), *catalog.stale_intermediates(datetime.now(UTC))):
-        assert _is_record(value, IntermediateResource)
+    ]
+    assert all(_is_record(value, RecoveryPoint) for value in points)
+    intermediates = [*catalog.live_intermediates(job.id), *catalog.stale_intermediates(datetime.now(UTC))]
+    assert len(intermediates) == 2 and all(_is_record(value, IntermediateResource) for value in intermediates)
     with pytest.raises(dataclasses.FrozenInstanceError):
         point.kind = "rds"  # type: ignore[misc]
 
