@@ -126,9 +126,34 @@ class LibraryConfig(_Strict):
         return self
 
 
+def _check_catalog_url(value: str) -> str:
+    """A SQLAlchemy URL of a database SQLAlchemy knows, holding no password (secrets are never stored here)."""
+    from sqlalchemy.engine import make_url  # lazily: loading a config must not load SQLAlchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            "not a database URL: use a SQLAlchemy URL such as sqlite:///catalog.db or "
+            "postgresql+psycopg://skyvault@db.example.com/skyvault"
+        ) from None
+    try:
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ValueError(f"unknown database {url.drivername!r} (SQLAlchemy has no such dialect)") from None
+    if url.password is not None:
+        raise ValueError("must not contain a password: use the database's own means (for PostgreSQL ~/.pgpass)")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("an in-memory SQLite catalog would forget everything: name a file (sqlite:///catalog.db)")
+    return value
+
+
 class SkyvaultConfig(_Strict):
     version: Literal[1] = 1
     state_dir: str = ".skyvault"
+    # None: the SQLite file catalog.db in state_dir.
+    catalog_url: str | None = None
     accounts: dict[Annotated[str, Field(pattern=_NAME)], AccountConfig] = Field(default_factory=dict)
     libraries: dict[Annotated[str, Field(pattern=_NAME)], LibraryConfig] = Field(default_factory=dict)
     default_library: str | None = None
@@ -154,6 +179,11 @@ class SkyvaultConfig(_Strict):
         if self.default_library and self.default_library not in self.libraries:
             raise ValueError(f"default_library: no library named {self.default_library!r}")
         return self
+
+    @field_validator("catalog_url")
+    @classmethod
+    def _catalog_url_valid(cls, value: str | None) -> str | None:
+        return None if value is None else _check_catalog_url(value)
 
     def account(self, name: str) -> AccountConfig:
         from skyvault.errors import NotFoundError
@@ -233,6 +263,21 @@ def state_dir(config: SkyvaultConfig, path: Path) -> Path:
     return base if base.is_absolute() else path.resolve().parent / base
 
 
+def catalog_url(config: SkyvaultConfig, path: Path) -> str:
+    """The catalog's SQLAlchemy URL: ``catalog_url`` (a relative SQLite file is relative to the config file's
+    folder, like ``state_dir``), else the SQLite file ``catalog.db`` in the state dir."""
+    if config.catalog_url is None:
+        return f"sqlite:///{state_dir(config, path) / 'catalog.db'}"
+    from sqlalchemy.engine import make_url
+
+    url = make_url(config.catalog_url)
+    if url.get_backend_name() == "sqlite" and url.database and not url.database.startswith("file:"):
+        database = Path(url.database)
+        if not database.is_absolute():
+            return url.set(database=str(path.resolve().parent / database)).render_as_string(hide_password=False)
+    return config.catalog_url
+
+
 STARTER_CONFIG = """\
 # skyvault configuration. Docs: README.md ("Configuration").
 # Secrets are never written here: key pairs are read from environment variables or AWS profiles.
@@ -240,6 +285,8 @@ version = 1
 
 # Where skyvault keeps its catalog, job state and locks (relative to this file).
 state_dir = ".skyvault"
+# The catalog (jobs, recovery points): any SQLAlchemy URL; default: the SQLite file catalog.db in state_dir.
+# catalog_url = "postgresql+psycopg://skyvault@db.example.com/skyvault"   # then: skyvault catalog upgrade
 
 # One table per AWS account. auth is one of:
 #   "default"      boto3's credential chain: env vars, ~/.aws profiles (profile = "..."), instance role.

@@ -2,23 +2,36 @@
 
 Recovery points record what a backup produced: native recovery points (snapshot IDs...), the library snapshot
 that holds the copy, and the captured configuration needed to rebuild the resource. Jobs record their steps
-so they can resume; intermediate resources are recorded *before* they are created-and-tagged so a crash never
-leaves something the cleanup cannot find.
+(one row per step, updated in place) so they can resume, and a lease that says who runs them; intermediate
+resources are recorded *before* they are created-and-tagged so a crash never leaves something the cleanup cannot
+find. Every method returns plain records (``skyvault.catalog.records``), never ORM rows.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, String, create_engine, event, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import Row, and_, delete, insert, null, or_, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
-from skyvault.errors import NotFoundError
+from skyvault.catalog import schema
+from skyvault.catalog.engine import CATALOG_FILE, make_engine, parse_url, safe_url, sqlite_file, sqlite_url
+from skyvault.catalog.models import IntermediateRow, JobRow, JobStepRow, RecoveryPointRow, utcnow
+from skyvault.catalog.records import IntermediateResource, Job, RecoveryPoint
+from skyvault.catalog.steps import TERMINAL, StepColumns, columns_of, state_of
+from skyvault.errors import ConfigError, NotFoundError
+
+__all__ = ["Catalog", "new_id", "utcnow"]
+
+_JOB_FIELDS = frozenset(c.key for c in JobRow.__table__.columns) - {"id"}
+_POINT_FIELDS = frozenset(c.key for c in RecoveryPointRow.__table__.columns)
 
 
 def new_id(prefix: str) -> str:
@@ -26,211 +39,381 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def _point(row: RecoveryPointRow) -> RecoveryPoint:
+    return RecoveryPoint(**{name: getattr(row, name) for name in _POINT_FIELDS})
 
 
-class Base(DeclarativeBase):
-    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+def _intermediate(row: IntermediateRow) -> IntermediateResource:
+    return IntermediateResource(
+        id=row.id,
+        job_id=row.job_id,
+        resource_type=row.resource_type,
+        account=row.account,
+        region=row.region,
+        created_at=row.created_at,
+        deleted_at=row.deleted_at,
+    )
 
 
-class RecoveryPoint(Base):
-    __tablename__ = "recovery_points"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    resource_id: Mapped[str] = mapped_column(String(512), index=True)
-    account: Mapped[str] = mapped_column(String(64), default="")
-    region: Mapped[str] = mapped_column(String(32), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="completed")
-    job_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    native: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    library: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    library_snapshot: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    captured_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "resource_id": self.resource_id,
-            "account": self.account,
-            "region": self.region,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "status": self.status,
-            "job_id": self.job_id,
-            "native": self.native,
-            "library": self.library,
-            "library_snapshot": self.library_snapshot,
-            "captured_config": self.captured_config,
-            "stats": self.stats,
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-        }
+def _job(row: JobRow, steps: dict[str, dict[str, Any]]) -> Job:
+    return Job(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        params=row.params,
+        steps=steps,
+        error=row.error,
+        duration_s=row.duration_s,
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+        heartbeat_at=row.heartbeat_at,
+    )
 
 
-class Job(Base):
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="running", index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    steps: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
-    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
-            "params": self.params,
-            "steps": self.steps,
-            "error": self.error,
-            "duration_s": self.duration_s,
-        }
+_STEP_QUERY = select(
+    JobStepRow.job_id,
+    JobStepRow.name,
+    JobStepRow.status,
+    JobStepRow.result.is_not(None).label("has_result"),  # SQL NULL: no result key; JSON null: a None result
+    JobStepRow.result,
+    JobStepRow.error,
+    JobStepRow.started_at,
+    JobStepRow.duration_s,
+    JobStepRow.extra,
+).order_by(JobStepRow.id)
 
 
-class IntermediateResource(Base):
-    """Something a job creates only to delete it later (temporary snapshot, volume, AMI, shared copy)."""
+def _step_state(row: Row[Any]) -> dict[str, Any]:
+    return state_of(
+        StepColumns(
+            status=row.status,
+            has_result=bool(row.has_result),
+            result=row.result,
+            error=row.error,
+            started_at=row.started_at,
+            duration_s=row.duration_s,
+            extra=dict(row.extra or {}),
+        )
+    )
 
-    __tablename__ = "intermediates"
 
-    id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    job_id: Mapped[str] = mapped_column(String(64), index=True)
-    resource_type: Mapped[str] = mapped_column(String(64))
-    account: Mapped[str] = mapped_column(String(64))
-    region: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _step_values(state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    columns = columns_of(state)
+    return {
+        "status": columns.status,
+        "result": columns.result if columns.has_result else null(),
+        "error": columns.error,
+        "started_at": columns.started_at,
+        "finished_at": now if columns.status in TERMINAL else None,
+        "duration_s": columns.duration_s,
+        "extra": columns.extra or None,
+    }
 
 
 class Catalog:
+    """The catalog at ``url``. SQLite catalogs are migrated to the current schema on open; any other database
+    must already be at it (``skyvault catalog upgrade``), else ``ConfigError``."""
+
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, future=True)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+        self.url = url
+        parsed = parse_url(url)
+        try:
+            if parsed.get_backend_name() == "sqlite":
+                self._upgrade_sqlite(url)
+            self.engine: Engine = make_engine(url)
+            if parsed.get_backend_name() != "sqlite":
+                self._require_head()
+        except DBAPIError as exc:
+            raise ConfigError(f"cannot open the catalog at {safe_url(url)}: {exc.orig}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, state_dir: Path) -> Catalog:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        return cls(f"sqlite:///{state_dir / 'catalog.db'}")
+        """The default catalog: the SQLite file ``catalog.db`` in ``state_dir``."""
+        return cls(sqlite_url(state_dir / CATALOG_FILE))
+
+    @staticmethod
+    def upgrade(url: str) -> schema.SchemaUpgrade:
+        """Migrate the catalog at ``url`` to the schema this skyvault needs (``skyvault catalog upgrade``)."""
+        engine = make_engine(url, for_migrations=True)
+        try:
+            return schema.upgrade(engine)
+        except DBAPIError as exc:
+            raise ConfigError(f"cannot upgrade the catalog at {safe_url(url)}: {exc.orig}") from None
+        finally:
+            engine.dispose()
+
+    def _upgrade_sqlite(self, url: str) -> None:
+        path = sqlite_file(parse_url(url))
+        if path is not None and path.exists():
+            # The common case, without the write lock a migration takes: already at head.
+            probe = make_engine(url)
+            try:
+                with probe.connect() as connection:
+                    if schema.current_revision(connection) == schema.head_revision():
+                        return
+            finally:
+                probe.dispose()
+        self.upgrade(url)
+
+    def _require_head(self) -> None:
+        with self.engine.connect() as connection:
+            schema.require_head(connection)
 
     def session(self) -> Session:
         return self._sessions()
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     # -- recovery points ------------------------------------------------------------------------------
     def add_recovery_point(self, **fields: Any) -> RecoveryPoint:
         fields.setdefault("id", new_id("rp"))
-        point = RecoveryPoint(**fields)
+        row = RecoveryPointRow(**fields)
         with self.session() as session, session.begin():
-            session.add(point)
-        return point
+            session.add(row)
+            session.flush()
+            return _point(row)
 
     def recovery_point(self, point_id: str) -> RecoveryPoint:
         with self.session() as session:
-            point = session.get(RecoveryPoint, point_id)
-        if point is None:
-            raise NotFoundError(f"no recovery point {point_id!r}", hint="skyvault backups list")
-        return point
+            row = session.get(RecoveryPointRow, point_id)
+            if row is None:
+                raise NotFoundError(f"no recovery point {point_id!r}", hint="skyvault backups list")
+            return _point(row)
 
     def recovery_points(
-        self, *, kind: str | None = None, resource_id: str | None = None, status: str | None = "completed"
+        self,
+        *,
+        kind: str | None = None,
+        resource_id: str | None = None,
+        status: str | None = "completed",
+        expires_by: datetime | None = None,
     ) -> list[RecoveryPoint]:
-        query = select(RecoveryPoint).order_by(RecoveryPoint.created_at, RecoveryPoint.id)
+        """Oldest first. ``expires_by``: only points with an ``expires_at`` at or before it."""
+        query = select(RecoveryPointRow).order_by(RecoveryPointRow.created_at, RecoveryPointRow.id)
         if kind:
-            query = query.where(RecoveryPoint.kind == kind)
+            query = query.where(RecoveryPointRow.kind == kind)
         if resource_id:
-            query = query.where(RecoveryPoint.resource_id == resource_id)
+            query = query.where(RecoveryPointRow.resource_id == resource_id)
         if status:
-            query = query.where(RecoveryPoint.status == status)
+            query = query.where(RecoveryPointRow.status == status)
+        if expires_by is not None:
+            query = query.where(RecoveryPointRow.expires_at.is_not(None), RecoveryPointRow.expires_at <= expires_by)
         with self.session() as session:
-            return list(session.scalars(query))
+            return [_point(row) for row in session.scalars(query)]
 
     def latest_recovery_point(self, kind: str, resource_id: str) -> RecoveryPoint | None:
-        points = self.recovery_points(kind=kind, resource_id=resource_id)
-        return points[-1] if points else None
+        query = (
+            select(RecoveryPointRow)
+            .where(
+                RecoveryPointRow.kind == kind,
+                RecoveryPointRow.resource_id == resource_id,
+                RecoveryPointRow.status == "completed",
+            )
+            .order_by(RecoveryPointRow.created_at.desc(), RecoveryPointRow.id.desc())
+            .limit(1)
+        )
+        with self.session() as session:
+            row = session.scalars(query).first()
+            return _point(row) if row is not None else None
 
     def update_recovery_point(self, point_id: str, **fields: Any) -> RecoveryPoint:
+        unknown = set(fields) - _POINT_FIELDS
+        if unknown:
+            raise TypeError(f"recovery points have no field {', '.join(sorted(unknown))}")
         with self.session() as session, session.begin():
-            point = session.get(RecoveryPoint, point_id)
-            if point is None:
+            row = session.get(RecoveryPointRow, point_id)
+            if row is None:
                 raise NotFoundError(f"no recovery point {point_id!r}")
             for key, value in fields.items():
-                setattr(point, key, value)
-        return point
+                setattr(row, key, value)
+            session.flush()
+            return _point(row)
 
     # -- jobs -----------------------------------------------------------------------------------------
-    def start_job(self, kind: str, params: dict[str, Any]) -> Job:
-        job = Job(id=new_id("job"), kind=kind, status="running", params=params, steps={})
+    def start_job(
+        self, kind: str, params: dict[str, Any], *, owner: str | None = None, lease_s: float | None = None
+    ) -> Job:
+        """A new running job; with ``owner``, created holding a lease of ``lease_s`` seconds."""
+        row = JobRow(id=new_id("job"), kind=kind, status="running", params=params)
+        if owner is not None:
+            if lease_s is None or lease_s <= 0:
+                raise ValueError("a job started with an owner needs a positive lease_s")
+            now = utcnow()
+            row.created_at = row.updated_at = row.heartbeat_at = now
+            row.lease_owner, row.lease_expires_at = owner, now + timedelta(seconds=lease_s)
         with self.session() as session, session.begin():
-            session.add(job)
-        return job
+            session.add(row)
+            session.flush()
+            return _job(row, {})
 
     def job(self, job_id: str) -> Job:
         with self.session() as session:
-            job = session.get(Job, job_id)
-        if job is None:
-            raise NotFoundError(f"no job {job_id!r}", hint="skyvault jobs list")
-        return job
+            row = session.get(JobRow, job_id)
+            if row is None:
+                raise NotFoundError(f"no job {job_id!r}", hint="skyvault jobs list")
+            steps = self._steps(session, [job_id])
+            return _job(row, steps.get(job_id, {}))
 
     def jobs(self, *, status: str | None = None) -> list[Job]:
-        query = select(Job).order_by(Job.created_at, Job.id)
+        query = select(JobRow).order_by(JobRow.created_at, JobRow.id)
         if status:
-            query = query.where(Job.status == status)
+            query = query.where(JobRow.status == status)
         with self.session() as session:
-            return list(session.scalars(query))
+            rows = list(session.scalars(query))
+            steps = self._steps(session, [row.id for row in rows] if status else None)
+            return [_job(row, steps.get(row.id, {})) for row in rows]
+
+    @staticmethod
+    def _steps(session: Session, job_ids: Sequence[str] | None) -> dict[str, dict[str, dict[str, Any]]]:
+        """Job ID -> its steps, for ``job_ids`` (every job when None)."""
+        query = _STEP_QUERY if job_ids is None else _STEP_QUERY.where(JobStepRow.job_id.in_(job_ids))
+        steps: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in session.execute(query):
+            steps.setdefault(row.job_id, {})[row.name] = _step_state(row)
+        return steps
 
     def update_job(self, job_id: str, **fields: Any) -> Job:
+        if "steps" in fields:
+            raise TypeError("steps are rows of their own: use record_step() or reset_steps()")
+        unknown = set(fields) - _JOB_FIELDS
+        if unknown:
+            raise TypeError(f"jobs have no field {', '.join(sorted(unknown))}")
         with self.session() as session, session.begin():
-            job = session.get(Job, job_id)
-            if job is None:
+            row = session.get(JobRow, job_id)
+            if row is None:
                 raise NotFoundError(f"no job {job_id!r}")
             for key, value in fields.items():
-                setattr(job, key, value)
-        return job
+                setattr(row, key, value)
+            session.flush()
+            return _job(row, self._steps(session, [job_id]).get(job_id, {}))
 
     def record_step(self, job_id: str, step: str, state: dict[str, Any]) -> None:
-        with self.session() as session, session.begin():
-            job = session.get(Job, job_id)
-            if job is None:
-                raise NotFoundError(f"no job {job_id!r}")
-            job.steps = {**job.steps, step: state}
+        """Replace the state of one step (its row only; other steps and processes are untouched)."""
+        now = utcnow()
+        values = _step_values(state, now)
+        for attempt in range(2):
+            try:
+                with self.engine.begin() as connection:
+                    self._touch_job(connection, job_id, now)
+                    changed = connection.execute(
+                        update(JobStepRow).where(JobStepRow.job_id == job_id, JobStepRow.name == step).values(values)
+                    ).rowcount
+                    if not changed:
+                        connection.execute(insert(JobStepRow).values(job_id=job_id, name=step, **values))
+                return
+            except IntegrityError:
+                if attempt:  # pragma: no cover - a second concurrent insert of the same step cannot happen
+                    raise
+                # Another process inserted this step between our UPDATE and INSERT: update its row instead.
+
+    def reset_steps(self, job_id: str, keep: Iterable[str]) -> None:
+        """Forget every step of the job except ``keep`` (they run again when the job is resumed)."""
+        kept = list(keep)
+        with self.engine.begin() as connection:
+            self._touch_job(connection, job_id, utcnow())
+            connection.execute(delete(JobStepRow).where(JobStepRow.job_id == job_id, JobStepRow.name.not_in(kept)))
+
+    @staticmethod
+    def _touch_job(connection: Connection, job_id: str, now: datetime) -> None:
+        # A step boundary is progress: it moves updated_at, as every change of the job always has.
+        if not connection.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=now)).rowcount:
+            raise NotFoundError(f"no job {job_id!r}")
+
+    # -- leases ---------------------------------------------------------------------------------------
+    def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Take the job's lease for ``lease_s`` seconds if it is free, expired, or already ``owner``'s.
+
+        One conditional UPDATE: of two contenders, exactly one gets it. True iff ``owner`` now holds it."""
+        moment = now or utcnow()
+        statement = (
+            update(JobRow)
+            .where(
+                JobRow.id == job_id,
+                or_(
+                    JobRow.lease_owner.is_(None),
+                    JobRow.lease_expires_at.is_(None),
+                    JobRow.lease_expires_at <= moment,
+                    JobRow.lease_owner == owner,
+                ),
+            )
+            .values(lease_owner=owner, lease_expires_at=moment + timedelta(seconds=lease_s), heartbeat_at=moment)
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def renew_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Extend ``owner``'s live lease (the heartbeat). False when the lease expired or someone else holds it:
+        the owner must then stop, since cleanup may already have removed the job's intermediates."""
+        moment = now or utcnow()
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, and_(JobRow.lease_owner == owner, JobRow.lease_expires_at > moment))
+            .values(lease_expires_at=moment + timedelta(seconds=lease_s), heartbeat_at=moment)
+        )
+        with self.engine.begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        """Give the lease up (only ``owner``'s own; releasing a lease one does not hold changes nothing)."""
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(statement)
 
     # -- intermediates --------------------------------------------------------------------------------
     def record_intermediate(self, job_id: str, resource_type: str, resource_id: str, account: str, region: str) -> None:
         with self.session() as session, session.begin():
             session.merge(
-                IntermediateResource(
-                    id=resource_id, job_id=job_id, resource_type=resource_type, account=account, region=region
+                IntermediateRow(
+                    id=resource_id,
+                    job_id=job_id,
+                    resource_type=resource_type,
+                    account=account,
+                    region=region,
                 )
             )
 
     def mark_deleted(self, resource_id: str) -> None:
-        with self.session() as session, session.begin():
-            item = session.get(IntermediateResource, resource_id)
-            if item is not None:
-                item.deleted_at = utcnow()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(IntermediateRow)
+                .where(IntermediateRow.id == resource_id, IntermediateRow.deleted_at.is_(None))
+                .values(deleted_at=utcnow())
+            )
 
     def live_intermediates(self, job_id: str | None = None) -> list[IntermediateResource]:
-        query = select(IntermediateResource).where(IntermediateResource.deleted_at.is_(None))
+        query = (
+            select(IntermediateRow)
+            .where(IntermediateRow.deleted_at.is_(None))
+            .order_by(IntermediateRow.created_at, IntermediateRow.id)
+        )
         if job_id:
-            query = query.where(IntermediateResource.job_id == job_id)
+            query = query.where(IntermediateRow.job_id == job_id)
         with self.session() as session:
-            return list(session.scalars(query))
+            return [_intermediate(row) for row in session.scalars(query)]
+
+    def stale_intermediates(self, now: datetime) -> list[IntermediateResource]:
+        """Live intermediates nobody is running: their job is unknown to this catalog or holds no live lease."""
+        query = (
+            select(IntermediateRow)
+            .outerjoin(JobRow, JobRow.id == IntermediateRow.job_id)
+            .where(
+                IntermediateRow.deleted_at.is_(None),
+                or_(
+                    JobRow.id.is_(None),
+                    JobRow.lease_owner.is_(None),
+                    JobRow.lease_expires_at.is_(None),
+                    JobRow.lease_expires_at <= now,
+                ),
+            )
+            .order_by(IntermediateRow.created_at, IntermediateRow.id)
+        )
+        with self.session() as session:
+            return [_intermediate(row) for row in session.scalars(query)]

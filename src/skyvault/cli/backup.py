@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from skyvault.catalog import Catalog
 from skyvault.cli.context import state
 from skyvault.cli.unbuilt import not_built
 
@@ -27,9 +26,7 @@ def backups_list(
 ) -> None:
     """List recovery points, oldest first."""
     st = state(ctx)
-    points = Catalog.open(st.state_dir).recovery_points(
-        kind=kind, resource_id=resource, status=None if all_states else "completed"
-    )
+    points = st.catalog().recovery_points(kind=kind, resource_id=resource, status=None if all_states else "completed")
     if st.json_output:
         st.emit_json([p.to_dict() for p in points])
         return
@@ -55,7 +52,7 @@ def backups_list(
 def backups_show(ctx: typer.Context, recovery_point: str) -> None:
     """Show one recovery point with its captured configuration and stats."""
     st = state(ctx)
-    point = Catalog.open(st.state_dir).recovery_point(recovery_point)
+    point = st.catalog().recovery_point(recovery_point)
     if st.json_output:
         st.emit_json(point.to_dict())
         return

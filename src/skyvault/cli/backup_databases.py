@@ -103,7 +103,7 @@ def _command(kind: str) -> Callable[..., None]:
             wait=WaitPolicy(timeout_s=timeout, poll_s=poll),
             retain_days=retain_days,
         )
-        _print_results(st, databases.backup(Catalog.open(st.state_dir), st.factory(), request, progress=_progress(st)))
+        _print_results(st, databases.backup(st.catalog(), st.factory(), request, progress=_progress(st)))
 
     command.__doc__ = f"Back up {_HELP[kind]}"
     return command

@@ -109,7 +109,7 @@ def backup_ec2_command(
     st = state(ctx)
     name = default_account(st, account)
     where = region or st.config().account(name).regions[0]
-    catalog = Catalog.open(st.state_dir)
+    catalog = st.catalog()
     runner = JobRunner(catalog, st.factory(), progress=progress_printer(st))
     results: list[dict[str, Any]] = []
     with _library(st, copy, library) as (library_name, repo):

@@ -71,7 +71,7 @@ def backup_image_command(
     """
     st = state(ctx)
     name, _cfg = library_config(st, library)
-    catalog = Catalog.open(st.state_dir)
+    catalog = st.catalog()
     repo = open_library(st, name)
     results = []
     try:

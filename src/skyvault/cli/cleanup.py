@@ -50,7 +50,7 @@ def register(root: typer.Typer) -> None:
         st = state(ctx)
         config = st.config()
         factory = st.factory()
-        catalog = Catalog.open(st.state_dir)
+        catalog = st.catalog()
         now = datetime.now(UTC)
         grace = timedelta(minutes=older_than)
         names = account or sorted(config.accounts)

@@ -10,13 +10,16 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.config import SkyvaultConfig, config_path, load_config, save_config, state_dir
+from skyvault.config import SkyvaultConfig, catalog_url, config_path, load_config, save_config, state_dir
+
+if TYPE_CHECKING:
+    from skyvault.catalog import Catalog
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
 PIPED_WIDTH = 240
@@ -34,6 +37,7 @@ class AppState:
     err_console: Console = field(default_factory=lambda: Console(stderr=True))
     _config: SkyvaultConfig | None = None
     _factory: ClientFactory | None = None
+    _catalog: Catalog | None = None
 
     @property
     def config_path(self) -> Path:
@@ -48,10 +52,23 @@ class AppState:
         save_config(config, self.config_path)
         self._config = config
         self._factory = None
+        self._catalog = None
 
     @property
     def state_dir(self) -> Path:
         return state_dir(self.config(missing_ok=True), self.config_path)
+
+    @property
+    def catalog_url(self) -> str:
+        return catalog_url(self.config(missing_ok=True), self.config_path)
+
+    def catalog(self) -> Catalog:
+        """The configured catalog (``catalog_url``, else ``catalog.db`` in the state dir), opened once."""
+        if self._catalog is None:
+            from skyvault.catalog import Catalog  # lazily: commands without a catalog start faster
+
+            self._catalog = Catalog(self.catalog_url)
+        return self._catalog
 
     def factory(self) -> ClientFactory:
         if self._factory is None:

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from skyvault.catalog import Catalog
 from skyvault.cli import backup_databases as _restorers  # noqa: F401 (registers the database restorers)
 from skyvault.cli.context import AppState
 from skyvault.engine import databases
@@ -48,7 +47,7 @@ def databases_step(demo: DemoLike) -> str:
     tenant = tenants[0]
     regions = config.account(tenant).regions
     region, second = regions[0], (regions[1] if len(regions) > 1 else regions[0])
-    catalog = Catalog.open(app.state_dir)
+    catalog = app.catalog()
     for kind, source, copy in _plan(tenant, second):
         started = time.monotonic()
         request = databases.BackupRequest(

@@ -115,7 +115,7 @@ def ec2_step(demo: DemoLike) -> str:
     if not endpoint:
         raise SkyvaultError("the EC2 demo step needs the lab (an endpoint_url on the admin account)")
     account_id = app.factory().account_id(ADMIN_ACCOUNT_NAME)
-    catalog = Catalog.open(app.state_dir)
+    catalog = app.catalog()
     library, opener = _library(app)
     instance = _app_instance(app, region)
     instance_id = instance["InstanceId"]

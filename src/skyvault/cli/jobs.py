@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from skyvault.catalog import Catalog
 from skyvault.cli.context import state
 from skyvault.cli.unbuilt import not_built
 from skyvault.engine.jobs import JobRunner
@@ -26,7 +25,7 @@ def jobs_list(
 ) -> None:
     """List jobs, oldest first."""
     st = state(ctx)
-    jobs = Catalog.open(st.state_dir).jobs(status=status)
+    jobs = st.catalog().jobs(status=status)
     if st.json_output:
         st.emit_json([j.to_dict() for j in jobs])
         return
@@ -45,7 +44,7 @@ def jobs_list(
 def jobs_show(ctx: typer.Context, job_id: str) -> None:
     """One job with its parameters, steps and the intermediates it still holds."""
     st = state(ctx)
-    catalog = Catalog.open(st.state_dir)
+    catalog = st.catalog()
     data = catalog.job(job_id).to_dict()
     data["live_intermediates"] = [
         {"type": i.resource_type, "id": i.id, "account": i.account, "region": i.region}
@@ -63,7 +62,7 @@ def jobs_show(ctx: typer.Context, job_id: str) -> None:
 def jobs_resume(ctx: typer.Context, job_id: str) -> None:
     """Run a failed or crashed job again; steps that finished are not repeated."""
     st = state(ctx)
-    catalog = Catalog.open(st.state_dir)
+    catalog = st.catalog()
     job = catalog.job(job_id)
     if job.status in FINISHED:
         raise ConflictError(f"job {job_id} is {job.status}: nothing to resume")
@@ -93,7 +92,7 @@ def jobs_cancel(
 ) -> None:
     """Give up a failed or crashed job: delete the intermediates it holds and mark it cancelled."""
     st = state(ctx)
-    catalog = Catalog.open(st.state_dir)
+    catalog = st.catalog()
     job = catalog.job(job_id)
     if job.status in FINISHED:
         raise ConflictError(f"job {job_id} is already {job.status}")

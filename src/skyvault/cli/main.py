@@ -13,6 +13,7 @@ from skyvault.cli import accounts, backup, discover, jobs, lab, library, permiss
 from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rds/aurora/docdb/redshift)
 from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
 from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
+from skyvault.cli import catalog as catalog_cli
 from skyvault.cli.context import AppState
 from skyvault.config import CONFIG_ENV
 from skyvault.errors import SkyvaultError
@@ -61,6 +62,7 @@ app.add_typer(backup.app, name="backup")
 app.add_typer(backup.backups_app, name="backups")
 restore.register(app)
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(catalog_cli.app, name="catalog")
 jobs.register_unbuilt(app)
 
 

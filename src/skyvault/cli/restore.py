@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from skyvault.catalog import Catalog
 from skyvault.cli.context import state
 from skyvault.engine.restore import RestoreRequest, restore
 from skyvault.errors import ConfirmationRequiredError
@@ -53,7 +52,7 @@ def register(app: typer.Typer) -> None:
                     "restoring over the original needs explicit confirmation; nothing was changed",
                     hint="add --yes (or restore with --target new)",
                 )
-        catalog = Catalog.open(st.state_dir)
+        catalog = st.catalog()
         point = catalog.recovery_point(recovery_point)
         options = {
             key: value

@@ -31,12 +31,8 @@ class ExpiryReport:
     skipped_kinds: set[str] = field(default_factory=set)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-
-
 def due(catalog: Catalog, now: datetime) -> list[RecoveryPoint]:
-    return [p for p in catalog.recovery_points() if p.expires_at is not None and _aware(p.expires_at) <= now]
+    return catalog.recovery_points(expires_by=now)
 
 
 def expire_due(

@@ -346,8 +346,7 @@ def resume_backup_instance(
     params = job.params
     account, region, instance_id = str(params["account"]), str(params["region"]), str(params["instance_id"])
     if job.steps.get("record", {}).get("status") != "done":
-        kept = {name: state for name, state in job.steps.items() if name == "capture"}
-        catalog.update_job(job_id, steps=kept)
+        catalog.reset_steps(job_id, keep=["capture"])
     body = _InstanceBackup(
         runner.factory, catalog, repo, account, region, instance_id, options, progress or (lambda _m: None)
     )

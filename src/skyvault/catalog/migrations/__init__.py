@@ -1,0 +1,1 @@
+"""Alembic migrations of the catalog (``env.py`` and ``versions/``); run through ``skyvault.catalog.schema``."""
