@@ -1,0 +1,71 @@
+"""The restricted policies cannot be bypassed: proven with skyvault's evaluator (moto ignores Condition blocks).
+
+Each test plays a request, or a sequence of requests, that skyvault's credentials could send against a resource
+skyvault did not create, and checks that every step that would let it delete, overwrite or mark the resource as
+its own is denied; and that the requests skyvault's own jobs send are still allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from skyvault.permissions.conditions import Decision, Request, evaluate
+from skyvault.permissions.iamref import iam_reference
+from skyvault.permissions.modules import load_declarations
+from skyvault.permissions.registry import Feature, Permission, Registry
+from skyvault.permissions.render import render_policies
+from skyvault.permissions.restricted import primary_action
+
+VALUES = {"Partition": "aws", "Account": "111122223333", "Region": "eu-west-1", "Bucket": "lib", "Prefix": "p"}
+SNAPSHOT = "arn:aws:ec2:eu-west-1::snapshot/snap-0123"
+
+
+def policies(row: str, *, restricted: bool) -> list[dict[str, Any]]:
+    load_declarations()
+    return [d.document() for d in render_policies([row], restricted=restricted, values=VALUES)]
+
+
+def decide(documents: list[dict[str, Any]], action: str, resource: str, **context: Any) -> Decision:
+    return evaluate(documents, Request(action=action, resource=resource, context=context))
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_start_snapshot_may_tag_the_snapshot_it_creates(restricted: bool) -> None:
+    # StartSnapshot with Tags is authorised as ebs:StartSnapshot and ec2:CreateTags on the new snapshot.
+    ec2 = policies("ec2", restricted=restricted)
+    create = {"ec2:CreateAction": "StartSnapshot", "aws:RequestTag/skyvault:managed": "true"}
+    assert decide(ec2, "ebs:StartSnapshot", SNAPSHOT, **{"aws:RequestTag/skyvault:managed": "true"}) is Decision.ALLOWED
+    assert decide(ec2, "ec2:CreateTags", SNAPSHOT, **create) is Decision.ALLOWED
+    # A plain CreateTags call on an existing snapshot carries no ec2:CreateAction: still denied.
+    assert decide(ec2, "ec2:CreateTags", SNAPSHOT, **{"aws:RequestTag/skyvault:managed": "true"}) is (
+        Decision.IMPLICIT_DENY
+    )
+
+
+# -- companion actions: what AWS also authorises a call as ------------------------------------------------------
+def _granted_companions(permission: Permission, registry: Registry) -> set[str]:
+    """The actions granted for one operation: its own, and companions declared for it (``ec2:CreateAction``)."""
+    granted = set(permission.iam_actions)
+    for other in registry.select(policies=[permission.policy], features=[permission.feature]):
+        for _, key, values in other.conditions:
+            if key == "ec2:CreateAction" and permission.operation in values:
+                granted.update(other.iam_actions)
+    return granted
+
+
+def _tag_on_create() -> list[Permission]:
+    return [p for p in load_declarations() if p.tag_on_create and p.feature is not Feature.LAB]
+
+
+@pytest.mark.parametrize("permission", _tag_on_create(), ids=lambda p: f"{p.policy}-{p.operation}-{p.feature}")
+def test_tagging_companions_of_tag_on_create_calls_are_declared(permission: Permission) -> None:
+    # The reference's dependent actions of the creating action include the tagging action AWS checks when the
+    # request carries tags (ebs:StartSnapshot -> ec2:CreateTags): each must be granted for that operation.
+    reference = iam_reference()
+    action = reference.action(primary_action(permission))
+    assert action is not None
+    tagging = [d for d in action.dependent_actions if getattr(reference.action(d), "access", "") == "Tagging"]
+    missing = set(tagging) - _granted_companions(permission, load_declarations())
+    assert not missing, f"{permission.operation} sends tags but {sorted(missing)} is not declared for it"
