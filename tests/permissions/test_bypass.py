@@ -14,9 +14,9 @@ import pytest
 from skyvault.permissions.conditions import Decision, Request, evaluate
 from skyvault.permissions.iamref import iam_reference
 from skyvault.permissions.modules import load_declarations
-from skyvault.permissions.registry import Feature, Permission, Registry
-from skyvault.permissions.render import render_policies
-from skyvault.permissions.restricted import primary_action
+from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, Feature, Permission, Registry
+from skyvault.permissions.render import POLICY_ROWS, render_policies, substitute
+from skyvault.permissions.restricted import in_namespace, primary_action, restriction_for
 
 VALUES = {"Partition": "aws", "Account": "111122223333", "Region": "eu-west-1", "Bucket": "lib", "Prefix": "p"}
 SNAPSHOT = "arn:aws:ec2:eu-west-1::snapshot/snap-0123"
@@ -69,3 +69,45 @@ def test_tagging_companions_of_tag_on_create_calls_are_declared(permission: Perm
     tagging = [d for d in action.dependent_actions if getattr(reference.action(d), "access", "") == "Tagging"]
     missing = set(tagging) - _granted_companions(permission, load_declarations())
     assert not missing, f"{permission.operation} sends tags but {sorted(missing)} is not declared for it"
+
+
+# -- tag writes IAM cannot bind to the creating call (RDS, DocumentDB, Redshift) ---------------------------------
+def _tag_writes() -> list[tuple[Permission, str]]:
+    found = []
+    for permission in load_declarations():
+        if permission.policy not in POLICY_ROWS or permission.feature is Feature.LAB:
+            continue
+        for action in permission.iam_actions:
+            if restriction_for(permission, action).kind == "tag-write":
+                found.append((permission, action))
+    return found
+
+
+TAG_WRITES = _tag_writes()
+
+
+def test_the_unbound_tag_writes_are_all_found() -> None:
+    assert {a for _, a in TAG_WRITES} == {"rds:AddTagsToResource", "redshift:CreateTags"}
+
+
+@pytest.mark.parametrize(
+    ("permission", "action"), TAG_WRITES, ids=[f"{p.policy}-{p.operation}-{p.feature}-{a}" for p, a in TAG_WRITES]
+)
+def test_tag_writes_mark_only_skyvaults_own_names(permission: Permission, action: str) -> None:
+    restricted = policies(permission.policy, restricted=True)
+    reference = iam_reference()
+    for template in reference.templates_for(permission, action):
+        own = in_namespace(template)
+        # A user's resource where the template allows any name; skyvault's own name where it names only those.
+        resource = substitute(template, VALUES).replace("*", "skyvault-job1" if own else "users-data")
+        mark = {"aws:TagKeys": [MANAGED_TAG, "skyvault:job"]}
+        # skyvault's mark: only on a name in its namespace, which only skyvault's own snapshots and clusters carry.
+        assert decide(restricted, action, resource, **mark) is (Decision.ALLOWED if own else Decision.IMPLICIT_DENY), (
+            resource
+        )
+        # The owner's overwrite permission: never.
+        overwrite = {"aws:TagKeys": [ALLOW_OVERWRITE_TAG]}
+        assert decide(restricted, action, resource, **overwrite) is Decision.IMPLICIT_DENY, resource
+        # Other tags (a restore copies the source's tags and adds skyvault:restored-from): allowed.
+        other = {"aws:TagKeys": ["Name", "skyvault:restored-from"]}
+        assert decide(restricted, action, resource, **other) is Decision.ALLOWED, resource
