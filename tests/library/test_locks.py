@@ -135,8 +135,21 @@ def test_failed_refreshes_lose_the_lock_before_it_expires_and_the_backup_saves_n
     assert held.lost.is_set()
     before = {n for n in backend.files if n.startswith(SNAPSHOTS)}
     with pytest.raises(LibraryLockedError, match="lost the shared library lock for backup"):
-        write_blocks(repo, os.urandom(BLOCK * 3))
+        write_blocks(repo, os.urandom(BLOCK * 3))  # stops at its first block
     assert {n for n in backend.files if n.startswith(SNAPSHOTS)} == before  # no manifest saved
+    held.release()
+
+
+def test_a_backup_that_loses_its_lock_midway_saves_no_manifest() -> None:
+    backend, clock = MemoryBackend(), Clock(time.time())
+    repo = make_repo(backend)
+    held = repo.lock(purpose="backup", refresh_s=0, expiry_s=1000, clock=clock)
+    writer = repo.open_block_writer(kind="test", source="disk", size=BLOCK * 4, parent=None)
+    writer.put_block(0, os.urandom(BLOCK))
+    clock.now += 2000  # the process stalled past its lock's expiry before the refresher could run
+    with pytest.raises(LibraryLockedError, match="expired"):
+        writer.commit()
+    assert not [n for n in backend.files if n.startswith(SNAPSHOTS)]
     held.release()
 
 

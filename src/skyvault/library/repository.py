@@ -186,6 +186,11 @@ class Repository:
         self._locks = [lock for lock in self._locks if lock.held] + [held]
         return held
 
+    def check_locks(self) -> None:
+        """Raise ``LibraryLockedError`` if the refresher found a lock this repository took lost (no I/O)."""
+        for held in list(self._locks):
+            held.check()
+
     def verify_locks(self) -> None:
         """Raise ``LibraryLockedError`` if a lock this repository took was lost (expired, or taken over as stale):
         a prune may then have removed data the caller wrote or deduplicated against."""
