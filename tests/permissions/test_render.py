@@ -91,12 +91,16 @@ def test_restricted_conditions_destructive_creation_and_tag_removal() -> None:
         '"arn:aws:ec2:*::snapshot/*"': {"StringEquals": {"aws:RequestTag/skyvault:managed": "true"}},
         '"arn:aws:ec2:*:*:volume/*"': None,
     }
-    # RDS snapshots: the tag key IAM lists for the action; companion KMS actions stay unconditioned.
+    # RDS snapshots: the tag key IAM lists for the action; companion KMS actions only through RDS (kms:ViaService),
+    # grants only for an AWS resource.
     rds = statements(["rds"], restricted=True)
     (rds_delete,) = by_action(rds, "rds:DeleteDBSnapshot")
     assert rds_delete["Condition"] == managed
     (grant,) = by_action(rds, "kms:CreateGrant")
-    assert "Condition" not in grant
+    assert grant["Condition"] == {
+        "StringLike": {"kms:ViaService": "rds.*.amazonaws.com"},
+        "Bool": {"kms:GrantIsForAWSResource": "true"},
+    }
 
 
 def test_unconditioned_grant_makes_conditioned_one_redundant() -> None:

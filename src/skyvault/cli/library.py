@@ -207,7 +207,8 @@ def stats_command(
     st = state(ctx)
     repo = open_library(st, library)
     try:
-        stats = library_stats(repo)
+        with repo.lock(purpose="stats"):  # shared: a prune cannot change the library while it is counted
+            stats = library_stats(repo)
     finally:
         repo.close()
     if st.json_output:

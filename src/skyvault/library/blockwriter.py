@@ -96,6 +96,7 @@ class BlockWriter:
         return bytes(data) == bytes(length)
 
     def put_block(self, index: int, data: bytes | bytearray | memoryview) -> None:
+        self.repo.check_locks()  # a backup whose lock was lost stops here, not only at commit
         length = self._expected_length(index)
         if len(data) != length:
             raise LibraryError(f"block {index} of {self.source} has {len(data)} bytes, expected {length}")

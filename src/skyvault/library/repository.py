@@ -97,6 +97,7 @@ class Repository:
         self._index_files: list[str] = []
         self._index_lock = threading.Lock()
         self._local = threading.local()
+        self._locks: list[Lock] = []
 
     # -- create / open -------------------------------------------------------------------------------------
     @classmethod
@@ -181,7 +182,21 @@ class Repository:
 
     # -- locks ---------------------------------------------------------------------------------------------
     def lock(self, *, exclusive: bool = False, purpose: str = "backup", **kwargs: Any) -> Lock:
-        return Lock(self.backend, exclusive=exclusive, purpose=purpose, **kwargs).acquire()
+        held = Lock(self.backend, exclusive=exclusive, purpose=purpose, **kwargs).acquire()
+        self._locks = [lock for lock in self._locks if lock.held] + [held]
+        return held
+
+    def check_locks(self) -> None:
+        """Raise ``LibraryLockedError`` if the refresher found a lock this repository took lost (no I/O)."""
+        for held in list(self._locks):
+            held.check()
+
+    def verify_locks(self) -> None:
+        """Raise ``LibraryLockedError`` if a lock this repository took was lost (expired, or taken over as stale):
+        a prune may then have removed data the caller wrote or deduplicated against."""
+        for held in list(self._locks):
+            if held.held:
+                held.verify()
 
     # -- index ---------------------------------------------------------------------------------------------
     @property
@@ -247,6 +262,8 @@ class Repository:
 
     # -- snapshots -----------------------------------------------------------------------------------------
     def save_snapshot(self, manifest: Manifest) -> str:
+        # A manifest saved after the lock was lost could refer to packs a prune has since removed.
+        self.verify_locks()
         data = self.sealer.seal_file(FileType.SNAPSHOT, manifest.to_json())
         snapshot_id = content_id(data).hex()
         self.backend.put(file_name(SNAPSHOTS, bytes.fromhex(snapshot_id)), data)

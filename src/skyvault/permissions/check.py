@@ -24,6 +24,7 @@ from skyvault.permissions.iamref import iam_reference
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry, declare
 from skyvault.permissions.render import NO_PERMISSION_ACTIONS, POLICY_ROWS, check_rows, substitute
 from skyvault.permissions.restricted import restriction_for
+from skyvault.permissions.service_use import service_use_block
 
 SIMULATE_PRINCIPAL_POLICY = declare(
     policy="check",
@@ -118,19 +119,29 @@ def sample_arn(template: str, values: Mapping[str, str]) -> str:
     return arn.replace("*", _SAMPLE)
 
 
-def context_entries(permission: Permission, action: str) -> list[dict[str, Any]]:
-    """The request context skyvault's own call carries (its tags), as the simulator's ContextEntries."""
+def context_entries(
+    permission: Permission, action: str, values: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The request context skyvault's own call carries (its tags; the service using KMS on its behalf), as the
+    simulator's ContextEntries."""
+    values = values or {}
+    restriction = restriction_for(permission, action)
+    # A tag write IAM cannot bind to creation is checked with a tag key skyvault writes everywhere.
+    written = ["skyvault:job"] if restriction.kind == "tag-write" else ["skyvault:managed"]
     entries = []
-    for operator, keys in restriction_for(permission, action).block.items():
+    for operator, keys in restriction.block.items():
         if operator == "Null":
             continue
         for key in keys:
             if key.lower() == "aws:tagkeys":
-                entries.append(
-                    {"ContextKeyName": key, "ContextKeyValues": ["skyvault:managed"], "ContextKeyType": "stringList"}
-                )
+                entries.append({"ContextKeyName": key, "ContextKeyValues": written, "ContextKeyType": "stringList"})
             else:
                 entries.append({"ContextKeyName": key, "ContextKeyValues": ["true"], "ContextKeyType": "string"})
+    region = values.get("Region", "us-east-1")
+    for keys in service_use_block(permission, action, {**values, "Region": region}).values():
+        for key, value in keys.items():
+            kind = "boolean" if value == "true" else "string"
+            entries.append({"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": kind})
     return entries
 
 
@@ -153,7 +164,7 @@ def _needs(permissions: Sequence[Permission], values: Mapping[str, str]) -> list
                 continue
             context = tuple(
                 (e["ContextKeyName"], e["ContextKeyType"], tuple(e["ContextKeyValues"]))
-                for e in context_entries(permission, action)
+                for e in context_entries(permission, action, values)
             )
             resources = tuple(dict.fromkeys(sample_arn(t, values) for t in reference.templates_for(permission, action)))
             needs.append(_Need(permission.policy, str(permission.feature), action, resources, context, permission))

@@ -43,6 +43,8 @@ class ActionRef:
     resource_types: dict[str, bool]
     action_condition_keys: frozenset[str]
     resource_condition_keys: dict[str, frozenset[str]]
+    # The reference's "Dependent actions": what a call may also be authorised as (tagging on create, KMS...).
+    dependent_actions: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -116,6 +118,7 @@ class IamReference:
             resource_types={rt: bool(info["required"]) for rt, info in types.items() if rt},
             action_condition_keys=frozenset(action_keys),
             resource_condition_keys=resource_keys,
+            dependent_actions=tuple(entry.get("dependent_actions", ())),  # type: ignore[arg-type]
         )
 
     def resource_type(self, prefix: str, name: str) -> ResourceType | None:

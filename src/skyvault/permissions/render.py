@@ -19,6 +19,7 @@ from skyvault.errors import NotFoundError
 from skyvault.permissions.iamref import IamReference, iam_reference
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry
 from skyvault.permissions.restricted import NONE, Restriction, restriction_for
+from skyvault.permissions.service_use import service_use_block
 
 POLICY_VERSION = "2012-10-17"
 # IAM's limit for a customer managed policy, counted without whitespace.
@@ -46,6 +47,8 @@ _KIND_LABEL = {
     "allow-overwrite": "OnlyOverwriteAllowed",
     "own-tag-keys": "OnlyOwnTagKeys",
     "create-with-tag": "CreateTaggedManaged",
+    "tag-write": "NoControlTags",
+    "passable-role": "OnlyPassableRoles",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
@@ -113,12 +116,20 @@ def grants_for(
             if action in NO_PERMISSION_ACTIONS:
                 continue
             restriction = restriction_for(permission, action, reference) if restricted else NONE
+            if restriction.kind == "withheld":
+                continue
             ref = reference.action(action)
+            use = service_use_block(permission, action, values)
             for template in reference.templates_for(permission, action):
                 block: dict[str, Any] = {op: dict(keys) for op, keys in declared.items()}
                 label = "Conditioned" if declared else ""
-                if restriction.block and _targeted(restriction, template, ref, reference):
-                    for op, keys in restriction.block.items():
+                if use:
+                    for op, keys in use.items():
+                        block.setdefault(op, {}).update(keys)
+                    label = "ViaService"
+                restricting = restriction.block_for(template)
+                if restricting and _targeted(restriction, template, ref, reference):
+                    for op, keys in restricting.items():
                         block.setdefault(op, {}).update(keys)
                     label = _KIND_LABEL.get(restriction.kind, "Conditioned")
                 for resource in overrides.get(action, (template,)) if overrides else (template,):

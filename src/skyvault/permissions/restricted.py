@@ -8,6 +8,16 @@
   keys (``ForAllValues:StringLike aws:TagKeys skyvault:*``) and never "all tags" (``Null aws:TagKeys false``:
   EC2's DeleteTags without keys removes every tag, and ForAllValues alone is vacuously true then).
 - ``tag_on_create``: only with ``skyvault:managed=true`` in the request (``aws:RequestTag``).
+- Tag writes that IAM cannot bind to the creating call (``rds:AddTagsToResource``, ``redshift:CreateTags``: RDS and
+  Redshift have no ``ec2:CreateAction``-like key, so the companion of a create is indistinguishable from a later
+  call on an existing resource): never ``skyvault:allow-overwrite``; ``skyvault:managed`` only on ARNs in
+  skyvault's own namespace (names starting ``skyvault-``, which every snapshot and temporary cluster it creates
+  carries); elsewhere (a restored database, named by the user) only other keys (``ForAllValues:StringNotEquals
+  aws:TagKeys``). Tag writes bound to creation by a declared ``ec2:CreateAction`` need nothing more.
+- ``iam:PassRole``: only roles the owner tagged ``skyvault:passable=true`` (``aws:ResourceTag``).
+- Withheld (not granted at all): ``kms:PutKeyPolicy``. IAM cannot prove a KMS key is skyvault's: a key can only
+  be tagged on create with ``kms:TagResource`` on every key (AWS requires it), and an alias can be pointed at any
+  key, so the restricted policy never rewrites a key policy (skyvault writes its key's policy when it creates it).
 
 The tag key is the one AWS's IAM reference lists for the action: ``aws:ResourceTag/`` where supported, else the
 service's own (``rds:snapshot-tag/``...). An action IAM offers no tag key for stays unconditioned and says so.
@@ -15,6 +25,7 @@ service's own (``rds:snapshot-tag/``...). An action IAM offers no tag key for st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,19 +40,67 @@ from skyvault.permissions.registry import (
 
 ConditionBlock = dict[str, dict[str, Any]]
 
+PASSABLE_ROLE_TAG = "skyvault:passable"
+# Tags that give skyvault power over a resource: its own mark, and the owner's permission to overwrite.
+CONTROL_TAGS = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
+# The last ARN segment names skyvault's own resource (``snapshot:skyvault-*``, ``snapshot:*/skyvault-*``).
+_NAMESPACE = re.compile(r"[:/]skyvault-[^:/]*$")
+# Actions the restricted policy does not grant, and why (the usage table and docs say so).
+WITHHELD = {
+    "kms:PutKeyPolicy": "withheld: IAM cannot prove a KMS key is skyvault's (add the vault account to its key "
+    "policy yourself)",
+}
+# Tag-writing actions whose companion use on create IAM cannot tell from a call on an existing resource.
+UNBOUND_TAG_WRITES = frozenset({"rds:AddTagsToResource", "redshift:CreateTags", "kms:TagResource"})
+
 
 @dataclass(frozen=True)
 class Restriction:
     """The condition the restricted policy puts on one action of one declaration (``block`` empty: none)."""
 
-    kind: str  # managed | allow-overwrite | own-tag-keys | create-with-tag | owned-prefix | unconditionable | none
+    # managed | allow-overwrite | own-tag-keys | create-with-tag | owned-prefix | tag-write | passable-role |
+    # withheld | unconditionable | none
+    kind: str
     block: ConditionBlock
     summary: str
     # Resource types the condition applies to (the one created or destroyed); empty: every resource.
     targets: frozenset[str] = frozenset()
+    # tag-write only: the condition on ARNs in skyvault's namespace (``block`` applies to all others).
+    owned_block: ConditionBlock | None = None
+
+    def block_for(self, template: str) -> ConditionBlock:
+        """The condition for one ARN template (a tag write in skyvault's namespace may also write its mark)."""
+        if self.owned_block is not None and in_namespace(template):
+            return self.owned_block
+        return self.block
 
 
 NONE = Restriction("none", {}, "")
+
+
+def in_namespace(template: str) -> bool:
+    """Does the ARN template name only resources in skyvault's namespace (``...:skyvault-*``)?"""
+    return _NAMESPACE.search(template) is not None
+
+
+def _declared_keys(permission: Permission) -> set[str]:
+    return {key for _, key, _ in permission.conditions}
+
+
+def _tag_write(permission: Permission, action_name: str) -> Restriction | None:
+    if (
+        action_name not in UNBOUND_TAG_WRITES
+        or permission.destructive
+        or "ec2:CreateAction" in _declared_keys(permission)
+    ):
+        return None
+    never = {"ForAllValues:StringNotEquals": {"aws:TagKeys": [ALLOW_OVERWRITE_TAG]}}
+    return Restriction(
+        "tag-write",
+        {"ForAllValues:StringNotEquals": {"aws:TagKeys": list(CONTROL_TAGS)}},
+        f"never {ALLOW_OVERWRITE_TAG}; {MANAGED_TAG} only on skyvault-* names",
+        owned_block=never,
+    )
 
 
 def target_resource_types(action: ActionRef, candidates: list[str]) -> list[str]:
@@ -86,6 +145,17 @@ def primary_action(permission: Permission) -> str:
 
 def restriction_for(permission: Permission, action_name: str, reference: IamReference | None = None) -> Restriction:
     """The restricted policy's condition for one IAM action of one declaration."""
+    if action_name in WITHHELD:
+        return Restriction("withheld", {}, WITHHELD[action_name])
+    tag_write = _tag_write(permission, action_name)
+    if tag_write is not None:
+        return tag_write
+    if action_name == "iam:PassRole":
+        return Restriction(
+            "passable-role",
+            {"StringEquals": {f"aws:ResourceTag/{PASSABLE_ROLE_TAG}": "true"}},
+            f"only roles the owner tagged {PASSABLE_ROLE_TAG}=true",
+        )
     if not (permission.destructive or permission.tag_on_create) or action_name != primary_action(permission):
         return NONE
     reference = reference or iam_reference()

@@ -131,6 +131,30 @@ policies and the code cannot drift apart.
   with `Null aws:TagKeys false` so that "remove all tags" is refused).
 - **Creation** of resources skyvault tags on create is allowed only with `skyvault:managed=true` in the request
   (`aws:RequestTag/skyvault:managed`).
+- **Tag writes** cannot make a user's resource skyvault's. EC2 binds the tagging companion to the creating call
+  (`ec2:CreateAction`: `CreateSnapshots`, `StartSnapshot`, `RunInstances`, `CreateVolume`, `RegisterImage`). RDS,
+  DocumentDB and Redshift offer no such key, so `rds:AddTagsToResource` and `redshift:CreateTags` never write
+  `skyvault:allow-overwrite`, and write `skyvault:managed` only on names in skyvault's namespace (`skyvault-*`:
+  every snapshot, copy grant and temporary cluster skyvault creates is named so; elsewhere
+  `ForAllValues:StringNotEquals aws:TagKeys`). **Do not name your own snapshots or clusters `skyvault-...`.**
+  Restored databases get the source's tags without skyvault's control tags.
+- **`iam:PassRole`** (launching a restored instance with its captured instance profile) is allowed only for
+  roles you tagged `skyvault:passable=true`, and only to EC2 (`iam:PassedToService`). Tag each role a restore may
+  need: `aws iam tag-role --role-name NAME --tags Key=skyvault:passable,Value=true`. List them:
+  `for r in $(aws iam list-roles --query 'Roles[].RoleName' --output text); do aws iam list-role-tags
+  --role-name "$r" --query "Tags[?Key=='skyvault:passable'&&Value=='true']" --output text | grep -q . && echo "$r";
+  done`. The role to tag is the one in the instance profile the source instance had (captured with each EC2
+  recovery point as `iam_instance_profile_arn`; `aws iam get-instance-profile` names its role).
+- **KMS keys** (both variants): the data-key and grant actions that EBS, RDS and Redshift use on skyvault's
+  behalf (`kms:CreateGrant`, `Decrypt`, `Encrypt`, `GenerateDataKey*`, `ReEncrypt*`) are allowed only through that
+  service (`kms:ViaService` = `ec2|rds|redshift.REGION.amazonaws.com`), and grants only for an AWS resource
+  (`kms:GrantIsForAWSResource`), as AWS recommends for EBS. The library's own key wrapping
+  (`kms:GenerateDataKey`/`kms:Decrypt` in the `library` row) calls KMS directly and is not so conditioned.
+- **Withheld**: the restricted policy does not grant `kms:PutKeyPolicy`. IAM cannot prove a KMS key is
+  skyvault's (tagging a key on create needs `kms:TagResource` on every key, and an alias can point at any key),
+  so skyvault's key (`alias/skyvault-backup`, created with its full key policy and untagged) is never rewritten:
+  when a new vault account must use an existing key, add it to the key policy yourself (statement
+  `SkyvaultVaultAccountsUseKey`) or run that copy once with the unrestricted policy.
 - An action for which IAM offers no such condition key is listed below as such and stays unconditioned.
 
 How it is proven: the local lab (moto) enforces actions and, for S3/IAM/STS, resource ARNs, but **ignores

@@ -95,6 +95,19 @@ START_SNAPSHOT = declare(
     resources=(SNAPSHOT_ARN, KMS_KEYS),
     tag_on_create=True,
 )
+# StartSnapshot with Tags is authorised as ebs:StartSnapshot *and* ec2:CreateTags (Service Authorization Reference,
+# "API operations defined by Amazon Elastic Block Store"); ec2:CreateAction names the creating call, as for EC2's own.
+START_SNAPSHOT_TAGS = declare(
+    policy="ec2",
+    service="ec2",
+    operation="CreateTags",
+    feature=Feature.RESTORE,
+    step="write snapshot from library",
+    purpose="Tag the snapshot StartSnapshot creates in the same request (EBS authorizes its Tags as ec2:CreateTags).",
+    resources=(SNAPSHOT_ARN,),
+    conditions=(("StringEquals", "ec2:CreateAction", ("StartSnapshot",)),),
+    tags_write=True,
+)
 PUT_SNAPSHOT_BLOCK = declare(
     policy="ec2",
     service="ebs",

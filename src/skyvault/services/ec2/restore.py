@@ -241,7 +241,10 @@ class _Restore:
         result: dict[str, str] = {}
         blocks = 0
         written_bytes = 0
+        reading = None
         try:
+            # Shared: a prune (exclusive) cannot remove the data this restore reads, nor start while it runs.
+            reading = repo.lock(purpose=f"restore {self.point.id}")
             for volume in self._volumes():
                 manifest_id = _manifests(self.point).get(volume.volume_id)
                 if manifest_id is None:
@@ -270,6 +273,8 @@ class _Restore:
                 blocks += writer.blocks_written
                 written_bytes += writer.bytes_written
         finally:
+            if reading is not None:
+                reading.release()
             repo.close()
         snapshots.wait_completed(self.factory, o.account, o.region, list(result.values()))
         return {"snapshots": result, "blocks_written": blocks, "bytes_written": written_bytes}

@@ -136,10 +136,12 @@ def register(open_repository: RepositoryOpener, progress: ProgressFactory | None
             raise LibraryError(f"recovery point {point.id} has no library copy")
         repo = open_repository(request.context, point.library)
         try:
-            manifest = repo.load_snapshot(point.library_snapshot)
-            reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
-            with reporting as advance:
-                result = restore_image(repo, manifest, request.to_file, progress=advance)
+            # Shared: a prune (exclusive) cannot remove the data this restore reads, nor start while it runs.
+            with repo.lock(purpose=f"restore {point.id}"):
+                manifest = repo.load_snapshot(point.library_snapshot)
+                reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
+                with reporting as advance:
+                    result = restore_image(repo, manifest, request.to_file, progress=advance)
         finally:
             repo.close()
         return {"recovery_point": point.id, **result}

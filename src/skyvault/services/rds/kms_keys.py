@@ -3,7 +3,10 @@
 Why: snapshots encrypted with an AWS-managed key (``aws/rds``, ``aws/redshift``) cannot be shared with another
 account, and copies into another region must name a key that lives there. skyvault therefore re-encrypts with
 its own key, whose key policy lets the vault (admin) account use it, and encrypts vault and cross-region copies
-with the destination's own skyvault key. The key is created on first use, tagged ``skyvault:managed``.
+with the destination's own skyvault key. The key is created on first use with its full key policy, and found by
+its alias. It carries no ``skyvault:managed`` tag: tagging on create needs ``kms:TagResource`` on every key (AWS
+allows no narrower grant), which would let skyvault mark any key as its own; the restricted policy therefore does
+not grant ``kms:PutKeyPolicy`` either (see docs/permissions.md).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from typing import Any
 from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
-from skyvault.permissions.registry import MANAGED_TAG
 from skyvault.services.base import partition_for
 
 ALIAS = "alias/skyvault-backup"
@@ -40,9 +42,8 @@ for _policy in ("rds", "docdb", "redshift"):
         operation="CreateKey",
         feature=Feature.COPY,
         step="create skyvault key",
-        purpose="Create skyvault's customer-managed key on first use (AWS-managed keys cannot be shared).",
-        actions=("kms:CreateKey", "kms:TagResource"),
-        tag_on_create=True,
+        purpose="Create skyvault's customer-managed key on first use (AWS-managed keys cannot be shared), with "
+        "its key policy.",
     )
     declare(
         policy=_policy,
@@ -70,7 +71,8 @@ for _policy in ("rds", "docdb", "redshift"):
         step="share skyvault key",
         purpose="Let the vault account decrypt snapshots encrypted with skyvault's key (its key policy only).",
         resources=(_KEY_ARN,),
-        # Only the key behind skyvault's alias: a tag alone would let a role that may tag keys claim any key.
+        # Only the key behind skyvault's alias: a tag alone would let a role that may tag keys claim any key. The
+        # restricted policy withholds it altogether (permissions.restricted.WITHHELD).
         conditions=(("ForAnyValue:StringEquals", "kms:ResourceAliases", (ALIAS,)),),
         destructive=True,
     )
@@ -123,7 +125,6 @@ def ensure_key(kms: AwsClient, owner_id: str, trusted_ids: Sequence[str] = ()) -
         created = kms.create_key(
             Description="skyvault: encrypts snapshot copies that are shared with or kept in the vault account",
             Policy=json.dumps(key_policy(partition, owner_id, trusted_ids)),
-            Tags=[{"TagKey": MANAGED_TAG, "TagValue": "true"}],
         )["KeyMetadata"]
         kms.create_alias(AliasName=ALIAS, TargetKeyId=created["KeyId"])
         return str(created["Arn"])

@@ -18,7 +18,7 @@ from typing import Any
 from skyvault.aws.clients import AwsClient, ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
-from skyvault.permissions.registry import TAG_PREFIX
+from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.rds.backup import JobLike
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
 from skyvault.services.rds.snapshots import Family, tag_list
@@ -106,6 +106,19 @@ def _cluster_status(client: AwsClient, identifier: str) -> Status:
     return Status(str(describe_cluster(client, identifier).get("Status", "unknown")))
 
 
+def restored_tags(captured: dict[str, str], point_id: str) -> dict[str, str]:
+    """The tags a restored resource gets: the source's, less AWS's own and skyvault's control tags.
+
+    ``skyvault:managed`` would let cleanup delete a restore the user owns; ``skyvault:allow-overwrite`` is the
+    owner's decision about the original, not about its copy. The restricted policy refuses to write either on a
+    resource named by the user (RDS and Redshift cannot bind a tag write to the creating call).
+    """
+    control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
+    tags = {k: v for k, v in captured.items() if not k.startswith("aws:") and k not in control}
+    tags[f"{TAG_PREFIX}restored-from"] = point_id
+    return tags
+
+
 def choose_snapshot(point: Any, account: str | None, region: str | None) -> dict[str, Any]:
     """The snapshot to restore from: the original, or the copy in ``--account`` / ``--region``."""
     native = point.native
@@ -163,8 +176,7 @@ def restore(
             raise ConflictError(f"{new_id} already exists in account {where['account']!r}, {where['region']}",
                                 hint="choose another --name")  # fmt: skip
 
-    tags = {**captured.get("tags", {}), f"{TAG_PREFIX}restored-from": point.id}
-    tags = {k: v for k, v in tags.items() if not k.startswith("aws:")}
+    tags = restored_tags(captured.get("tags", {}), point.id)
     dropped: list[str] = []
     if family.cluster:
         result.update(_restore_cluster(job, client, family, captured, where["snapshot"], new_id, tags, at_source,

@@ -12,10 +12,9 @@ from typing import Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
-from skyvault.permissions.registry import TAG_PREFIX
 from skyvault.services.base import partition_for
 from skyvault.services.rds.backup import JobLike
-from skyvault.services.rds.restore import choose_snapshot
+from skyvault.services.rds.restore import choose_snapshot, restored_tags
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
 
@@ -98,8 +97,7 @@ def restore(
     else:
         dropped = [k for k in ("subnet_group", "security_groups", "parameter_group", "iam_roles") if captured.get(k)]
     job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_from_cluster_snapshot(**params)))
-    tags = {k: v for k, v in captured.get("tags", {}).items() if not k.startswith("aws:")}
-    tags[f"{TAG_PREFIX}restored-from"] = point.id
+    tags = restored_tags(captured.get("tags", {}), point.id)
     account_id = factory.account_id(where["account"])
     arn = rs.cluster_arn(partition_for(where["region"]), where["region"], account_id, new_id)
     client.create_tags(ResourceName=arn, Tags=rs.tag_list(tags))

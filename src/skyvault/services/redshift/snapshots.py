@@ -18,7 +18,8 @@ from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progr
 _SNAP = "arn:${Partition}:redshift:${Region}:${Account}:snapshot:*/skyvault-*"
 _ANY_SNAP = "arn:${Partition}:redshift:${Region}:*:snapshot:*/skyvault-*"
 _CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:*"
-_GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:*"
+# Every copy grant skyvault makes is named skyvault-... (backup.GRANT_NAME): scoped to that name.
+_GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:skyvault-*"
 _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
 # The vault's temporary clusters (restore-and-snapshot) are named with this prefix, and the copy feature's cluster
 # permissions are scoped to it by ARN: even a user's cluster that somehow carried skyvault's tag stays out of reach.
