@@ -225,7 +225,7 @@ def test_waiter_stopped_by_access_denied_names_the_action(scripted: tuple[str, t
     handler.script = [(400, {"__type": "AccessDeniedException", "message": "not authorized"})]
     client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
     with pytest.raises(AccessDeniedError) as caught:
-        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+        client.get_waiter("table_exists").wait(TableName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
     assert caught.value.actions == ("dynamodb:DescribeTable",)
 
 
@@ -235,5 +235,29 @@ def test_waiter_that_times_out_is_an_aws_error(scripted: tuple[str, type[Scripte
     handler.script = [creating, creating]
     client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
     with pytest.raises(AwsError, match="gave up waiting") as caught:
-        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+        client.get_waiter("table_exists").wait(TableName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
     assert not isinstance(caught.value, AccessDeniedError)
+
+
+def test_paginated_pages_are_translated(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    denied = (400, {"__type": "AccessDeniedException", "message": "not authorized"})
+    handler.script = [(200, {"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}), denied]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    pages = client.get_paginator("list_tables").paginate()
+    seen: list[str] = []
+    with pytest.raises(AccessDeniedError) as caught:
+        for page in pages:
+            seen.extend(page.get("TableNames", []))
+    assert seen == ["orders"]  # the first page arrived; the second page's denial is a skyvault error
+    assert caught.value.actions == ("dynamodb:ListTables",)
+
+
+def test_full_paginated_result_is_translated(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    handler.script = [(400, {"__type": "ResourceNotFoundException", "message": "no such table"})]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    with pytest.raises(NotFoundError):
+        client.get_paginator("list_tags_of_resource").paginate(
+            ResourceArn="arn:aws:dynamodb:us-east-1:1:table/x"
+        ).build_full_result()
