@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.aws.guard import CallGuard, UndeclaredCallError
 from skyvault.aws.translate import translate_client_error
@@ -122,7 +123,7 @@ def test_keys_auth_sends_the_key_from_the_named_environment_variable(
 ) -> None:
     endpoint, _ = scripted
     session = factory_for(endpoint).session("a")
-    assert session.get_credentials().access_key == "AKID"
+    assert credentials_of(session).access_key == "AKID"
 
 
 def test_keys_auth_missing_variable_is_an_auth_error() -> None:
@@ -139,14 +140,14 @@ def test_keys_auth_from_profile_in_a_credentials_file(tmp_path: Path) -> None:
         accounts={"a": AccountConfig(auth=AuthMethod.KEYS, profile="backup", credentials_file="creds")}
     )
     session = ClientFactory(config, base_dir=tmp_path, environ={}).session("a")
-    assert session.get_credentials().access_key == "AKIAPROFILE"
+    assert credentials_of(session).access_key == "AKIAPROFILE"
 
 
 def test_default_auth_uses_the_credential_chain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACHAIN")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     config = SkyvaultConfig(accounts={"a": AccountConfig()})
-    assert ClientFactory(config).session("a").get_credentials().access_key == "AKIACHAIN"
+    assert credentials_of(ClientFactory(config).session("a")).access_key == "AKIACHAIN"
 
 
 def test_strict_guard_refuses_undeclared_calls_before_sending(scripted: tuple[str, type[ScriptedAws]]) -> None:
@@ -186,7 +187,17 @@ def test_lenient_guard_warns_and_counts(
 )
 def test_translation_table(code: str, status: int, expected: type[SkyvaultError]) -> None:
     exc = ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribeVolumes"
+        {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {
+                "RequestId": "r",
+                "HostId": "h",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        "DescribeVolumes",
     )
     error = translate_client_error(
         exc, service="ec2", operation="DescribeVolumes", params={"VolumeIds": ["vol-1"]}, account="a", region="r"

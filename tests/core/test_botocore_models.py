@@ -23,7 +23,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.exceptions import DataNotFoundError
 from botocore.loaders import Loader
-from botocore.model import ServiceModel
+from botocore.model import ServiceModel, Shape
 from botocore.waiter import WaiterModel
 
 import skyvault
@@ -205,6 +205,7 @@ def missing_parameters(models: Models) -> list[str]:
         known: set[str] = set()
         for service in sent.services:
             model = models(service)
+            shape: Shape | None
             if sent.operation is not None and sent.operation in model.operation_names:
                 shape = model.operation_model(sent.operation).input_shape
             elif sent.shape is not None and sent.shape in model.shape_names:
