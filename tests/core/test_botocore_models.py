@@ -243,12 +243,15 @@ def test_every_sent_parameter_is_in_the_installed_botocore() -> None:
 
 
 def test_the_scan_sees_the_parameters_it_checks() -> None:
-    # The scan must find what it checks: a request built as a typed dict and a keyword call, both in restores.
+    # The scan must find what it checks: a typed request dict, a keyword call, and a request built for two APIs
+    # (the cluster restore, sent to DocumentDB as its own call).
     sent = sent_parameters(installed_models())
-    docdb_restore = [s for s in sent if s.shape == "RestoreDBInstanceFromDBSnapshotMessage"]
-    assert docdb_restore and {"DBInstanceIdentifier", "DBInstanceClass", "Port"} <= docdb_restore[0].params
+    instance_restore = [s for s in sent if s.shape == "RestoreDBInstanceFromDBSnapshotMessage"]
+    assert instance_restore and {"DBInstanceIdentifier", "DBInstanceClass", "Port"} <= instance_restore[0].params
     snapshots = [s for s in sent if s.operation == "CreateSnapshots"]
     assert snapshots and {"InstanceSpecification", "TagSpecifications"} <= snapshots[0].params
+    docdb = [s for s in sent if s.services == ("docdb",) and s.operation == "RestoreDBClusterFromSnapshot"]
+    assert docdb and {"SnapshotIdentifier", "CopyTagsToSnapshot"} <= docdb[0].params
 
 
 def test_a_parameter_the_model_lacks_is_reported() -> None:
