@@ -57,16 +57,8 @@ class Family:
         return f"{self.noun}Arn"
 
     @property
-    def source_param(self) -> str:
-        return "DBClusterIdentifier" if self.cluster else "DBInstanceIdentifier"
-
-    @property
     def encrypted_field(self) -> str:
         return "StorageEncrypted" if self.cluster else "Encrypted"
-
-    def op(self, verb: str) -> str:
-        """boto3 method name: ``op('create')`` -> ``create_db_cluster_snapshot``."""
-        return f"{verb}_db_cluster_snapshot" if self.cluster else f"{verb}_db_snapshot"
 
 
 RDS = Family("rds", "rds", cluster=False)
