@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.credentials import Credentials
 
 # -- environment: set before any test imports boto3 or skyvault ----------------------------------------------
 # Nothing in a test may reach real AWS with real credentials: dummy keys, no profiles, no shared files.
@@ -101,6 +103,13 @@ def lab_env(lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> La
 def iam_lab_env(iam_lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabEnv:
     """Like ``lab_env``, on the IAM-enforcing lab."""
     return _lab_env(iam_lab, tmp_path, monkeypatch)
+
+
+def credentials_of(session: boto3.Session) -> Credentials:
+    """A session's credentials (None would mean boto3 found none: a test failure, not a case to handle)."""
+    credentials = session.get_credentials()
+    assert credentials is not None, "the session has no credentials"
+    return credentials
 
 
 # -- the CLI, in-process ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.aws.guard import CallGuard, UndeclaredCallError
 from skyvault.aws.translate import translate_client_error
@@ -122,7 +123,7 @@ def test_keys_auth_sends_the_key_from_the_named_environment_variable(
 ) -> None:
     endpoint, _ = scripted
     session = factory_for(endpoint).session("a")
-    assert session.get_credentials().access_key == "AKID"
+    assert credentials_of(session).access_key == "AKID"
 
 
 def test_keys_auth_missing_variable_is_an_auth_error() -> None:
@@ -139,14 +140,14 @@ def test_keys_auth_from_profile_in_a_credentials_file(tmp_path: Path) -> None:
         accounts={"a": AccountConfig(auth=AuthMethod.KEYS, profile="backup", credentials_file="creds")}
     )
     session = ClientFactory(config, base_dir=tmp_path, environ={}).session("a")
-    assert session.get_credentials().access_key == "AKIAPROFILE"
+    assert credentials_of(session).access_key == "AKIAPROFILE"
 
 
 def test_default_auth_uses_the_credential_chain(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACHAIN")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     config = SkyvaultConfig(accounts={"a": AccountConfig()})
-    assert ClientFactory(config).session("a").get_credentials().access_key == "AKIACHAIN"
+    assert credentials_of(ClientFactory(config).session("a")).access_key == "AKIACHAIN"
 
 
 def test_strict_guard_refuses_undeclared_calls_before_sending(scripted: tuple[str, type[ScriptedAws]]) -> None:
@@ -186,7 +187,17 @@ def test_lenient_guard_warns_and_counts(
 )
 def test_translation_table(code: str, status: int, expected: type[SkyvaultError]) -> None:
     exc = ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "DescribeVolumes"
+        {
+            "Error": {"Code": code, "Message": "m"},
+            "ResponseMetadata": {
+                "RequestId": "r",
+                "HostId": "h",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        "DescribeVolumes",
     )
     error = translate_client_error(
         exc, service="ec2", operation="DescribeVolumes", params={"VolumeIds": ["vol-1"]}, account="a", region="r"
@@ -225,7 +236,7 @@ def test_waiter_stopped_by_access_denied_names_the_action(scripted: tuple[str, t
     handler.script = [(400, {"__type": "AccessDeniedException", "message": "not authorized"})]
     client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
     with pytest.raises(AccessDeniedError) as caught:
-        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+        client.get_waiter("table_exists").wait(TableName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
     assert caught.value.actions == ("dynamodb:DescribeTable",)
 
 
@@ -235,5 +246,29 @@ def test_waiter_that_times_out_is_an_aws_error(scripted: tuple[str, type[Scripte
     handler.script = [creating, creating]
     client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
     with pytest.raises(AwsError, match="gave up waiting") as caught:
-        client.wait("table_exists", delay=1, max_attempts=2, TableName="orders")
+        client.get_waiter("table_exists").wait(TableName="orders", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
     assert not isinstance(caught.value, AccessDeniedError)
+
+
+def test_paginated_pages_are_translated(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    denied = (400, {"__type": "AccessDeniedException", "message": "not authorized"})
+    handler.script = [(200, {"TableNames": ["orders"], "LastEvaluatedTableName": "orders"}), denied]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    pages = client.get_paginator("list_tables").paginate()
+    seen: list[str] = []
+    with pytest.raises(AccessDeniedError) as caught:
+        for page in pages:
+            seen.extend(page.get("TableNames", []))
+    assert seen == ["orders"]  # the first page arrived; the second page's denial is a skyvault error
+    assert caught.value.actions == ("dynamodb:ListTables",)
+
+
+def test_full_paginated_result_is_translated(scripted: tuple[str, type[ScriptedAws]]) -> None:
+    endpoint, handler = scripted
+    handler.script = [(400, {"__type": "ResourceNotFoundException", "message": "no such table"})]
+    client = factory_for(endpoint).client("a", "us-east-1", "dynamodb")
+    with pytest.raises(NotFoundError):
+        client.get_paginator("list_tags_of_resource").paginate(
+            ResourceArn="arn:aws:dynamodb:us-east-1:1:table/x"
+        ).build_full_result()

@@ -44,7 +44,7 @@ def test_cluster_vault_copy_failure(
     result = cli("backup", kind, "ledger", "--account", TENANT, "--copy-to-account", VAULT)
     assert result.exit_code != 0 and "already exists" in result.stderr.lower()
     point = dbs.catalog.recovery_point(planned)
-    assert point.status == "failed" and dbs.catalog.job(point.job_id).status == "failed"
+    assert point.job_id and point.status == "failed" and dbs.catalog.job(point.job_id).status == "failed"
     assert dbs.catalog.live_intermediates() == []
     source = dbs.client(service)
     manual = source.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,18 @@ def test_cleaner_failure_is_recorded_not_raised(catalog: Catalog) -> None:
 def test_resume_skips_finished_steps(catalog: Catalog) -> None:
     calls: list[str] = []
 
+    def recorded(name: str, result: str) -> Callable[[], str]:
+        def step() -> str:
+            calls.append(name)
+            return result
+
+        return step
+
     def body(job: JobContext) -> str:
-        first = job.step("snapshot", lambda: calls.append("snapshot") or "snap-1")
+        first = job.step("snapshot", recorded("snapshot", "snap-1"))
         if len(calls) == 1:
             raise SkyvaultError("crashed after the snapshot")
-        return first + job.step("copy", lambda: calls.append("copy") or "+copy")
+        return first + job.step("copy", recorded("copy", "+copy"))
 
     runner = JobRunner(catalog, None)
     with pytest.raises(SkyvaultError):

@@ -140,6 +140,7 @@ def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli, mon
     assert result.exit_code != 0
     point = dbs.catalog.recovery_point(planned)
     assert point.status == "failed"
+    assert point.job_id
     job = dbs.catalog.job(point.job_id)
     assert job.status == "failed" and job.steps["cleanup"]["status"] == "done"
     rds = dbs.client("rds")

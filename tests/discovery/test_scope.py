@@ -49,7 +49,7 @@ def test_region_filter_narrows_each_account_and_drops_accounts_left_empty() -> N
 )
 def test_bad_filters_are_refused(filters: dict[str, list[str]], error: type[SkyvaultError], text: str) -> None:
     with pytest.raises(error, match=text):
-        plan_scope(CONFIG, **filters)  # type: ignore[arg-type]
+        plan_scope(CONFIG, **filters)
 
 
 def test_no_accounts_is_a_config_error() -> None:

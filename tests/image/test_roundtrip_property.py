@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from library.helpers import BLOCK, make_repo, reopen
 from skyvault.library.backends import LocalBackend
 from skyvault.library.check import check
+from skyvault.library.snapshots import Manifest
 from skyvault.services.image import backup_image, restore_image
 
 # Random bytes come from a drawn seed (not os.urandom) so that a failing example replays and shrinks.
@@ -57,7 +58,7 @@ def test_incremental_backups_restore_byte_identical(first: bytes, steps: list[tu
         versions = [bytearray(first)]
         for step in steps:
             versions.append(apply(bytearray(versions[-1]), step))
-        manifests = []
+        manifests: list[Manifest] = []
         for version in versions:
             path.write_bytes(version)
             parent = manifests[-1] if manifests else None

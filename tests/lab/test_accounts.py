@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import LabEnv
+from conftest import LabEnv, credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AuthError
 from skyvault.lab.control import reset_lab
@@ -46,7 +46,7 @@ def test_resources_land_in_the_tenant_account(lab_env: LabEnv) -> None:
 
 
 def _credentials(factory: ClientFactory, account: str) -> dict[str, Any]:
-    creds = factory.session(account).get_credentials().get_frozen_credentials()
+    creds = credentials_of(factory.session(account)).get_frozen_credentials()
     return {
         "aws_access_key_id": creds.access_key,
         "aws_secret_access_key": creds.secret_key,
@@ -99,10 +99,10 @@ def test_reset_gives_fresh_state_and_new_admin_keys(lab_env: LabEnv) -> None:
     factory = lab_env.factory()
     ec2 = factory.session("admin").client("ec2", region_name="us-east-1", endpoint_url=lab_env.lab.endpoint)
     ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")
-    before = factory.session("admin").get_credentials().get_frozen_credentials().access_key
+    before = credentials_of(factory.session("admin")).get_frozen_credentials().access_key
     reset_lab(lab_env.lab.endpoint)
     after_factory = lab_env.factory()
-    after = after_factory.session("admin").get_credentials().get_frozen_credentials().access_key
+    after = credentials_of(after_factory.session("admin")).get_frozen_credentials().access_key
     assert after != before
     assert after_factory.account_id("tenant-a") == TENANT_ACCOUNT_IDS["tenant-a"]
     fresh = after_factory.session("admin").client("ec2", region_name="us-east-1", endpoint_url=lab_env.lab.endpoint)

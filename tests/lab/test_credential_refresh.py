@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import LabEnv
+from conftest import LabEnv, credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.config import parse_config
 
@@ -19,9 +19,9 @@ def test_assume_role_credentials_are_refreshed_near_expiry(lab_env: LabEnv) -> N
     config = parse_config(data, "test")
     factory = ClientFactory(config, base_dir=lab_env.config_path.parent, strict_guard=True)
     session = factory.session("tenant-a")
-    first = session.get_credentials().get_frozen_credentials()
+    first = credentials_of(session).get_frozen_credentials()
     assumed = factory.guard.counts()["AssumeRole"]
-    second = session.get_credentials().get_frozen_credentials()
+    second = credentials_of(session).get_frozen_credentials()
     assert factory.guard.counts()["AssumeRole"] == assumed + 1
     assert second.access_key != first.access_key
     # The renewed credentials still act in the tenant account.
@@ -32,6 +32,6 @@ def test_assume_role_credentials_are_refreshed_near_expiry(lab_env: LabEnv) -> N
 def test_long_sessions_are_not_renewed_early(lab_env: LabEnv) -> None:
     factory = lab_env.factory()  # session_duration_s defaults to 3600
     session = factory.session("tenant-a")
-    keys = {session.get_credentials().get_frozen_credentials().access_key for _ in range(3)}
+    keys = {credentials_of(session).get_frozen_credentials().access_key for _ in range(3)}
     assert len(keys) == 1
     assert factory.guard.counts()["AssumeRole"] == 1

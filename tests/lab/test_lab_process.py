@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CliResult
 from skyvault.config import AuthMethod, load_config
 from skyvault.errors import LabError
 from skyvault.lab.control import StaleLabError, lab_status, ping
@@ -35,7 +36,7 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def test_up_status_down_through_the_cli(cli: Callable[..., object], tmp_path: Path) -> None:
+def test_up_status_down_through_the_cli(cli: Callable[..., CliResult], tmp_path: Path) -> None:
     where = str(tmp_path / "state")
     up = cli("--json", "lab", "up", "--state-dir", where)
     assert up.exit_code == 0, up.stderr
@@ -76,7 +77,7 @@ def test_up_status_down_through_the_cli(cli: Callable[..., object], tmp_path: Pa
 
 
 def test_a_killed_lab_leaves_a_stale_record_that_is_reported_and_replaced(
-    cli: Callable[..., object], tmp_path: Path
+    cli: Callable[..., CliResult], tmp_path: Path
 ) -> None:
     where = tmp_path / "state"
     first = cli("--json", "lab", "up", "--state-dir", str(where)).json()
@@ -133,7 +134,7 @@ def test_lab_env_writes_a_valid_config(lab_env: object) -> None:
 
 
 def test_lab_seed_bootstraps_writes_a_config_only_when_missing_and_calls_the_seeder(
-    lab_env: object, cli: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lab_env: object, cli: Callable[..., CliResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import shutil
 
@@ -171,7 +172,7 @@ def test_lab_seed_bootstraps_writes_a_config_only_when_missing_and_calls_the_see
     assert [c["seed"] for c in calls] == [5, 1]
 
 
-def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: Callable[..., object]) -> None:
+def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: Callable[..., CliResult]) -> None:
     from conftest import LabEnv
 
     assert isinstance(lab_env, LabEnv)
@@ -183,7 +184,7 @@ def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: 
     assert ping(lab_env.lab.endpoint)["pid"] == lab_env.lab.pid
 
 
-def test_cli_fixture_captures_log_warnings_on_stderr(cli: Callable[..., object]) -> None:
+def test_cli_fixture_captures_log_warnings_on_stderr(cli: Callable[..., CliResult]) -> None:
     import logging
 
     from skyvault.cli import main as cli_main

@@ -36,7 +36,7 @@ from typing import Any
 import boto3
 import pytest
 
-from conftest import LabEnv
+from conftest import LabEnv, credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AccessDeniedError
 from skyvault.lab.labconfig import ADMIN_POLICY_NAME, ADMIN_USER_NAME, TENANT_INLINE_POLICY, TENANT_ROLE_NAME
@@ -90,7 +90,7 @@ def without(documents: list[dict[str, Any]], action: str) -> list[dict[str, Any]
 
 
 def credentials(factory: ClientFactory, account: str) -> dict[str, Any]:
-    frozen = factory.session(account).get_credentials().get_frozen_credentials()
+    frozen = credentials_of(factory.session(account)).get_frozen_credentials()
     return {
         "aws_access_key_id": frozen.access_key,
         "aws_secret_access_key": frozen.secret_key,

@@ -54,11 +54,11 @@ def test_string_like_and_arn_like() -> None:
 
 
 def test_set_qualifiers() -> None:
-    own_keys = {"ForAllValues:StringLike": {"aws:TagKeys": ["skyvault:*"]}}
+    own_keys: dict[str, dict[str, Any]] = {"ForAllValues:StringLike": {"aws:TagKeys": ["skyvault:*"]}}
     assert conditions_hold(own_keys, {"aws:TagKeys": ["skyvault:managed", "skyvault:job"]})
     assert not conditions_hold(own_keys, {"aws:TagKeys": ["skyvault:managed", "Name"]})
     assert conditions_hold(own_keys, {})  # ForAllValues is vacuously true on a missing key...
-    guarded = {**own_keys, "Null": {"aws:TagKeys": "false"}}
+    guarded: dict[str, dict[str, Any]] = {**own_keys, "Null": {"aws:TagKeys": "false"}}
     assert not conditions_hold(guarded, {})  # ...which is why skyvault adds Null=false
     assert conditions_hold(guarded, {"aws:TagKeys": ["skyvault:job"]})
     any_value = {"ForAnyValue:StringEquals": {"aws:TagKeys": ["skyvault:managed"]}}

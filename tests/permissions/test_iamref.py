@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -16,7 +17,7 @@ REGISTRY = load_declarations()
 DECLARED = [p for p in REGISTRY if p.feature is not Feature.LAB]
 
 
-def _load_refresh_script():  # type: ignore[no-untyped-def]
+def _load_refresh_script() -> ModuleType:
     spec = importlib.util.spec_from_file_location("refresh_iam_reference", ROOT / "scripts/refresh_iam_reference.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

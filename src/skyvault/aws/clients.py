@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 import botocore.session
@@ -25,6 +25,22 @@ from skyvault.aws.translate import translate_botocore_error, translate_client_er
 from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig
 from skyvault.errors import AuthError, SkyvaultError
 from skyvault.permissions.registry import Feature, declare
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from types_boto3_docdb.client import DocDBClient as _DocDBClient
+    from types_boto3_dynamodb.client import DynamoDBClient as _DynamoDBClient
+    from types_boto3_ebs.client import EBSClient as _EBSClient
+    from types_boto3_ec2.client import EC2Client as _EC2Client
+    from types_boto3_iam.client import IAMClient as _IAMClient
+    from types_boto3_kms.client import KMSClient as _KMSClient
+    from types_boto3_rds.client import RDSClient as _RDSClient
+    from types_boto3_redshift.client import RedshiftClient as _RedshiftClient
+    from types_boto3_s3.client import S3Client as _S3Client
+    from types_boto3_s3control.client import S3ControlClient as _S3ControlClient
+    from types_boto3_s3outposts.client import S3OutpostsClient as _S3OutpostsClient
+    from types_boto3_ssm.client import SSMClient as _SSMClient
+    from types_boto3_sts.client import STSClient as _STSClient
 
 ASSUME_ROLE = declare(
     policy="admin",
@@ -61,11 +77,13 @@ def _retry_config(max_attempts: int, pool: int) -> Config:
 class AwsClient:
     """A boto3 client whose calls are guarded and whose errors are skyvault errors.
 
-    Use it like the boto3 client (``client.describe_instances(...)``); ``paginate`` iterates pages and
-    ``wait`` runs a waiter, both translated too. ``raw`` is the boto3 client itself.
+    Use it like the boto3 client (``client.describe_instances(...)``, ``client.get_paginator(...).paginate(...)``,
+    ``client.get_waiter(...).wait(...)``): every method, page and waiter is forwarded with botocore errors
+    translated. ``raw`` is the boto3 client itself. ``ClientFactory.client`` types it as the boto3 stubs' client
+    of its service (``EC2Client`` below and its siblings), so mypy checks every request's parameters.
     """
 
-    def __init__(self, raw: Any, *, account: str, region: str, service: str) -> None:
+    def __init__(self, raw: BaseClient, *, account: str, region: str, service: str) -> None:
         self.raw = raw
         self.account = account
         self.region = region
@@ -83,41 +101,135 @@ class AwsClient:
         names: dict[str, str] = self.raw.meta.method_to_api_mapping
         return names.get(method, method)
 
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        target = getattr(self.raw, method)
-        if not callable(target) or method.startswith("_") or method in ("get_paginator", "get_waiter"):
-            return target  # type: ignore[no-any-return]
-        operation = self._operation_name(method)
-
-        def call(**params: Any) -> Any:
+    def _guarded(self, target: Callable[..., Any], operation: str) -> Callable[..., Any]:
+        def call(*args: Any, **params: Any) -> Any:
             try:
-                return target(**params)
+                return target(*args, **params)
             except (ClientError, BotoCoreError) as exc:
                 raise self._translate(exc, operation, params) from exc
 
         return call
 
-    def paginate(self, method: str, **params: Any) -> Iterator[dict[str, Any]]:
-        operation = self._operation_name(method)
-        try:
-            yield from self.raw.get_paginator(method).paginate(**params)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._translate(exc, operation, params) from exc
+    if not TYPE_CHECKING:
+        # Hidden from mypy on purpose: to mypy the client is its service's stub client (with its typed methods),
+        # and an unknown method must be an error there, not ``Any``.
+        def __getattr__(self, method: str) -> Any:
+            if method == "get_paginator":
+                return lambda name: _GuardedPaginator(self, name)
+            if method == "get_waiter":
+                return lambda name: _GuardedWaiter(self, name)
+            target = getattr(self.raw, method)
+            if not callable(target) or method.startswith("_"):
+                return target
+            return self._guarded(target, self._operation_name(method))
 
-    def wait(self, waiter: str, *, delay: int = 5, max_attempts: int = 120, **params: Any) -> None:
-        runner = self.raw.get_waiter(waiter)
-        operation = str(runner.config.operation)
+
+class _GuardedPaginator:
+    """A botocore paginator whose pages are fetched with errors translated."""
+
+    def __init__(self, client: AwsClient, method: str) -> None:
+        self._client = client
+        self._raw = client.raw.get_paginator(method)
+        self._operation = client._operation_name(method)
+
+    def paginate(self, **params: Any) -> _GuardedPages:
+        return _GuardedPages(self._client, self._raw.paginate(**params), self._operation, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)  # result_keys: data, no AWS call
+
+
+class _GuardedPages:
+    """botocore's PageIterator, translated: iterating, ``search`` and ``build_full_result`` call AWS lazily."""
+
+    def __init__(self, client: AwsClient, pages: Any, operation: str, params: dict[str, Any]) -> None:
+        self._client = client
+        self._pages = pages
+        self._operation = operation
+        self._params = params
+
+    def _translated(self, items: Iterable[Any]) -> Iterator[Any]:
         try:
-            runner.wait(WaiterConfig={"Delay": delay, "MaxAttempts": max_attempts}, **params)
+            yield from items
+        except (ClientError, BotoCoreError) as exc:
+            raise self._client._translate(exc, self._operation, self._params) from exc
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._translated(self._pages)
+
+    def search(self, expression: str) -> Iterator[Any]:
+        return self._translated(self._pages.search(expression))
+
+    def result_key_iters(self) -> list[Iterator[Any]]:
+        return [self._translated(keys) for keys in self._pages.result_key_iters()]
+
+    def build_full_result(self) -> dict[str, Any]:
+        try:
+            return dict(self._pages.build_full_result())
+        except (ClientError, BotoCoreError) as exc:
+            raise self._client._translate(exc, self._operation, self._params) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pages, name)  # resume_token, result_keys, non_aggregate_part: data, no AWS call
+
+
+class _GuardedWaiter:
+    """A botocore waiter whose stop on an AWS error names that error (e.g. the action that was denied)."""
+
+    def __init__(self, client: AwsClient, name: str) -> None:
+        self._client = client
+        # Any: botocore's Waiter.config is a SingleWaiterConfig (with .operation); the stubs say dict.
+        self._raw: Any = client.raw.get_waiter(name)
+
+    def wait(self, **params: Any) -> None:
+        operation = str(self._raw.config.operation)
+        request = {k: v for k, v in params.items() if k != "WaiterConfig"}
+        try:
+            self._raw.wait(**params)
         except WaiterError as exc:
             # A waiter stops on an AWS error (e.g. access denied to its Describe* call): translate that error,
             # so the user learns which action is missing rather than "gave up waiting".
             response = exc.last_response if isinstance(exc.last_response, dict) else {}
             if "Error" in response:
-                raise self._translate(ClientError(response, operation), operation, params) from exc
-            raise self._translate(exc, operation, params) from exc
+                raise self._client._translate(ClientError(response, operation), operation, request) from exc
+            raise self._client._translate(exc, operation, request) from exc
         except (ClientError, BotoCoreError) as exc:
-            raise self._translate(exc, operation, params) from exc
+            raise self._client._translate(exc, operation, request) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)  # name, config: data, no AWS call
+
+
+if TYPE_CHECKING:
+    # What ``ClientFactory.client`` returns, as mypy sees it: the boto3 stubs' client of the service (every
+    # operation with its typed parameters, paginators and waiters) plus AwsClient's attributes. At run time it is
+    # an AwsClient, which forwards each of those methods to the boto3 client with errors translated, so the
+    # claim holds; these classes exist only for the type checker (no run-time dependency on the stubs).
+    class EC2Client(_EC2Client, AwsClient): ...
+
+    class EBSClient(_EBSClient, AwsClient): ...
+
+    class RDSClient(_RDSClient, AwsClient): ...
+
+    class DocDBClient(_DocDBClient, AwsClient): ...
+
+    class RedshiftClient(_RedshiftClient, AwsClient): ...
+
+    class DynamoDBClient(_DynamoDBClient, AwsClient): ...
+
+    class S3Client(_S3Client, AwsClient): ...
+
+    class S3ControlClient(_S3ControlClient, AwsClient): ...
+
+    class S3OutpostsClient(_S3OutpostsClient, AwsClient): ...
+
+    class STSClient(_STSClient, AwsClient): ...
+
+    class IAMClient(_IAMClient, AwsClient): ...
+
+    class KMSClient(_KMSClient, AwsClient): ...
+
+    class SSMClient(_SSMClient, AwsClient): ...
 
 
 class ClientFactory:
@@ -211,10 +323,43 @@ class ClientFactory:
             metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
         )
         core = botocore.session.Session()
-        core._credentials = credentials  # the documented way to plug refreshable credentials into a session
+        # The documented way to plug refreshable credentials into a session; the stubs do not declare it.
+        core._credentials = credentials  # type: ignore[attr-defined]
         return boto3.Session(botocore_session=core, region_name=account.regions[0])
 
     # -- clients --------------------------------------------------------------------------------------
+    # The overloads type each service's client as its boto3 stub (see EC2Client above: sound because AwsClient
+    # forwards every method with translation); another service name gets an AwsClient with no typed methods.
+    @overload
+    def client(self, account: str, region: str, service: Literal["ec2"]) -> EC2Client: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["ebs"]) -> EBSClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["rds"]) -> RDSClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["docdb"]) -> DocDBClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["redshift"]) -> RedshiftClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["s3control"]) -> S3ControlClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["s3outposts"]) -> S3OutpostsClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["iam"]) -> IAMClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, account: str, region: str, service: Literal["ssm"]) -> SSMClient: ...
+    @overload  # a database family's client (services/rds: DocumentDB speaks RDS's cluster API)
+    def client(self, account: str, region: str, service: Literal["rds", "docdb"]) -> RDSClient | DocDBClient: ...
+    @overload
+    def client(self, account: str, region: str, service: str) -> AwsClient: ...
     def client(self, account: str, region: str, service: str) -> AwsClient:
         key = (account, region, service)
         with self._lock:

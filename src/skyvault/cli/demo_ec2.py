@@ -59,11 +59,13 @@ def _library(app: AppState) -> tuple[str, Any]:
 
 def _app_instance(app: AppState, region: str) -> dict[str, Any]:
     ec2 = app.factory().client(ADMIN_ACCOUNT_NAME, region, "ec2")
-    filters = [
-        {"Name": "tag:role", "Values": ["app"]},
-        {"Name": "instance-state-name", "Values": ["running", "stopped"]},
-    ]
-    found = [i for r in ec2.describe_instances(Filters=filters)["Reservations"] for i in r["Instances"]]
+    described = ec2.describe_instances(
+        Filters=[
+            {"Name": "tag:role", "Values": ["app"]},
+            {"Name": "instance-state-name", "Values": ["running", "stopped"]},
+        ]
+    )
+    found = [i for r in described["Reservations"] for i in r["Instances"]]
     found = [i for i in found if tags_from_list(i.get("Tags")).get("skyvault:managed") != "true"]
     if not found:
         raise NotFoundError(f"the demo estate has no app instance in {ADMIN_ACCOUNT_NAME}/{region}")

@@ -19,16 +19,22 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlparse
 
-from skyvault.aws.clients import AwsClient, ClientFactory
+from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError, LabError, NotFoundError
 from skyvault.lab import control
 from skyvault.permissions import Feature, declare
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestOutputTypeDef, WriteRequestTypeDef
+    from types_boto3_ec2.type_defs import FilterTypeDef
+
+    from skyvault.aws.clients import DynamoDBClient, EC2Client, S3Client
 
 ESTATE_TAG = "skyvault-lab:estate"
 
@@ -206,9 +212,6 @@ class _Ctx:
     write_data: bool  # the lab has the EBS block model (guest writes)
     orders: int | None  # items per orders table; None: the demo's sizes
 
-    def client(self, service: str, region: str | None = None) -> AwsClient:
-        return self.factory.client(self.account, region or self.primary, service)
-
     def rng(self, purpose: str) -> random.Random:
         # Independent, reproducible streams per account and purpose (str seeds hash stably, unlike hash()).
         return random.Random(f"{self.seed}:{self.account}:{purpose}")
@@ -217,7 +220,8 @@ class _Ctx:
         key = f"{self.seed}:{purpose}" if shared else f"{self.seed}:{self.account}:{purpose}"
         return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
 
-    def tags(self, **extra: str) -> list[dict[str, str]]:
+    def tags(self, **extra: str) -> list[Any]:
+        # Any: one list serves every service's Tag shape (their stubs differ in which of Key/Value are required).
         base = {ESTATE_TAG: "demo", "owner": self.account, "env": "demo"}
         return [{"Key": k, "Value": v} for k, v in {**base, **extra}.items()]
 
@@ -232,7 +236,7 @@ def _created(create: Callable[[], Any]) -> bool:
 
 
 # -- EC2 / EBS ------------------------------------------------------------------------------------------
-def _linux_image(ec2: AwsClient) -> str:
+def _linux_image(ec2: EC2Client) -> str:
     images = ec2.describe_images(Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*", "amzn-ami-hvm-*"]}])["Images"]
     if not images:
         raise LabError("the lab offers no Amazon Linux AMI to launch the demo instance from")
@@ -258,24 +262,28 @@ def _write(ctx: _Ctx, volume_id: str, region: str, spans: list[tuple[int, int, f
     return written
 
 
-def _existing(ec2: AwsClient, kind: str, role: str) -> list[dict[str, Any]]:
-    filters = [{"Name": f"tag:{ESTATE_TAG}", "Values": ["demo"]}, {"Name": "tag:role", "Values": [role]}]
+def _existing(ec2: EC2Client, kind: str, role: str) -> list[dict[str, Any]]:
+    filters: list[FilterTypeDef] = [
+        {"Name": f"tag:{ESTATE_TAG}", "Values": ["demo"]},
+        {"Name": "tag:role", "Values": [role]},
+    ]
     if kind == "instance":
         filters.append({"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]})
         reservations = ec2.describe_instances(Filters=filters)["Reservations"]
-        return [i for r in reservations for i in r["Instances"]]
-    return list(ec2.describe_volumes(Filters=filters)["Volumes"])
+        return [dict(i) for r in reservations for i in r["Instances"]]
+    return [dict(v) for v in ec2.describe_volumes(Filters=filters)["Volumes"]]
 
 
-def _root_volume(instance: dict[str, Any]) -> str:
+def _root_volume(instance: Mapping[str, Any]) -> str:
     root = instance.get("RootDeviceName")
     mappings = [m for m in instance["BlockDeviceMappings"] if m.get("Ebs")]
     return str(next((m for m in mappings if m["DeviceName"] == root), mappings[0])["Ebs"]["VolumeId"])
 
 
 def _seed_ec2(ctx: _Ctx) -> None:
-    ec2 = ctx.client("ec2")
+    ec2 = ctx.factory.client(ctx.account, ctx.primary, "ec2")
     found = _existing(ec2, "instance", "app")
+    instance: Mapping[str, Any]
     if found:
         instance = found[0]
         ctx.out.add("ec2", instance["InstanceId"], new=False)
@@ -302,13 +310,13 @@ def _seed_ec2(ctx: _Ctx) -> None:
         ctx.out.blocks_written += golden + own
     zone = instance["Placement"]["AvailabilityZone"]
     _seed_volume(ctx, ec2, ctx.primary, zone, "data", size=1, spans=DATA_BLOCKS, attach_to=instance["InstanceId"])
-    archive = ctx.client("ec2", ctx.secondary)
+    archive = ctx.factory.client(ctx.account, ctx.secondary, "ec2")
     _seed_volume(ctx, archive, ctx.secondary, f"{ctx.secondary}a", "archive", size=1, spans=ARCHIVE_BLOCKS)
 
 
 def _seed_volume(
     ctx: _Ctx,
-    ec2: AwsClient,
+    ec2: EC2Client,
     region: str,
     zone: str,
     role: str,
@@ -340,7 +348,7 @@ def _seed_volume(
 
 # -- RDS, Aurora, DocumentDB, Redshift ----------------------------------------------------------------------
 def _seed_databases(ctx: _Ctx) -> None:
-    rds = ctx.client("rds")
+    rds = ctx.factory.client(ctx.account, ctx.primary, "rds")
     name = f"{ctx.account}-orders-db"
     new = _created(
         lambda: rds.create_db_instance(
@@ -382,7 +390,7 @@ def _seed_databases(ctx: _Ctx) -> None:
     ctx.out.add("aurora", aurora, new=new)
     _seed_docdb(ctx)
 
-    redshift = ctx.client("redshift")
+    redshift = ctx.factory.client(ctx.account, ctx.primary, "redshift")
     cluster = f"{ctx.account}-analytics"
     new = _created(
         lambda: redshift.create_cluster(
@@ -399,7 +407,7 @@ def _seed_databases(ctx: _Ctx) -> None:
 
 
 def _seed_docdb(ctx: _Ctx) -> None:
-    docdb = ctx.client("docdb")
+    docdb = ctx.factory.client(ctx.account, ctx.primary, "docdb")
     cluster = f"{ctx.account}-docs"
     # The lab's docdb model makes moto accept the engine: if it broke, seeding fails here rather than skipping.
     new = _created(
@@ -465,9 +473,11 @@ def session_item(rng: random.Random, index: int) -> dict[str, Any]:
     }
 
 
-def _batch_write(client: AwsClient, table: str, items: list[dict[str, Any]]) -> None:
+def _batch_write(client: DynamoDBClient, table: str, items: list[dict[str, Any]]) -> None:
     for start in range(0, len(items), BATCH):
-        requests = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH]]
+        requests: Sequence[WriteRequestTypeDef | WriteRequestOutputTypeDef] = [
+            {"PutRequest": {"Item": item}} for item in items[start : start + BATCH]
+        ]
         for attempt in range(10):
             unprocessed = client.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
             requests = unprocessed.get(table, [])
@@ -481,13 +491,13 @@ def _batch_write(client: AwsClient, table: str, items: list[dict[str, Any]]) -> 
 def _seed_table(
     ctx: _Ctx, region: str, spec: dict[str, Any], make: Callable[[random.Random, int], dict[str, Any]], count: int
 ) -> None:
-    client = ctx.client("dynamodb", region)
+    client = ctx.factory.client(ctx.account, region, "dynamodb")
     name = spec["TableName"]
     new = _created(lambda: client.create_table(**spec, Tags=ctx.tags()))
     ctx.out.add("dynamodb", name, new=new)
     if not new:
         return
-    client.wait("table_exists", delay=1, max_attempts=60, TableName=name)
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     rng = ctx.rng(name)
     _batch_write(client, name, [make(rng, i) for i in range(count)])
     ctx.out.items += count
@@ -528,14 +538,14 @@ def _seed_dynamodb(ctx: _Ctx) -> None:
         ctx, ctx.secondary, sessions, session_item, SESSIONS if ctx.orders is None else min(ctx.orders, SESSIONS)
     )
     if ctx.out.items > before:
-        ctx.client("dynamodb", ctx.secondary).update_time_to_live(
+        ctx.factory.client(ctx.account, ctx.secondary, "dynamodb").update_time_to_live(
             TableName="sessions", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires"}
         )
 
 
 # -- S3 -----------------------------------------------------------------------------------------------------
-def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False) -> tuple[AwsClient, str, bool]:
-    s3 = ctx.client("s3", region)
+def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False) -> tuple[S3Client, str, bool]:
+    s3 = ctx.factory.client(ctx.account, region, "s3")
     name = f"skyvault-demo-{ctx.account_id}-{suffix}"
     params: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":
@@ -562,7 +572,7 @@ def _text(rng: random.Random, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def _put(ctx: _Ctx, s3: AwsClient, bucket: str, key: str, body: bytes, **tags: str) -> None:
+def _put(ctx: _Ctx, s3: S3Client, bucket: str, key: str, body: bytes, **tags: str) -> None:
     params: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,

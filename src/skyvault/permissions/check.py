@@ -190,7 +190,7 @@ def _simulate(factory: ClientFactory, account: str, region: str, principal: str,
                 params["ContextEntries"] = [
                     {"ContextKeyName": k, "ContextKeyType": t, "ContextKeyValues": list(v)} for k, t, v in context
                 ]
-            for page in iam.paginate("simulate_principal_policy", **params):
+            for page in iam.get_paginator("simulate_principal_policy").paginate(**params):
                 for result in page.get("EvaluationResults", []):
                     decisions = [result["EvalDecision"]] + [
                         r["EvalResourceDecision"] for r in result.get("ResourceSpecificResults", [])

@@ -38,7 +38,7 @@ def apply() -> None:
 
     def _create_aws_request(self: Any) -> Any:
         request = original(self)
-        path, sep, query = request.url.partition("?")
+        path, sep, query = (request.url or "").partition("?")
         if sep:
             request.url = f"{path}?{canonical_query(query)}"
         return request

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
-from skyvault.aws.clients import AwsClient, ClientFactory
+from skyvault.aws.clients import ClientFactory
 from skyvault.config import AccountConfig, AuthMethod
 from skyvault.errors import AwsError, ConflictError, LibraryError, NotFoundError
 from skyvault.library.backends.base import Backend, Buffer
 from skyvault.library.format import DATA, LOCKS, validate_name
 from skyvault.permissions import Feature, declare
+
+if TYPE_CHECKING:
+    from types_boto3_s3.literals import StorageClassType
+    from types_boto3_s3.type_defs import PutObjectRequestTypeDef
+
+    from skyvault.aws.clients import S3Client
 
 _BUCKET = "arn:${Partition}:s3:::${Bucket}"
 _OBJECTS = "arn:${Partition}:s3:::${Bucket}/${Prefix}/*"
@@ -135,7 +141,7 @@ def library_client_factory(factory: ClientFactory, account: str, region: str, ro
 class S3Backend(Backend):
     def __init__(
         self,
-        client: AwsClient,
+        client: S3Client,
         bucket: str,
         prefix: str,
         *,
@@ -173,11 +179,10 @@ class S3Backend(Backend):
         self.client.get_bucket_location(Bucket=self.bucket)
         if self.object_lock_days:
             try:
-                conf = self.client.get_object_lock_configuration(Bucket=self.bucket)
+                conf = self.client.get_object_lock_configuration(Bucket=self.bucket).get("ObjectLockConfiguration")
             except (NotFoundError, AwsError):
-                conf = {}
-            enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
-            if not enabled:
+                conf = None
+            if not conf or conf.get("ObjectLockEnabled") != "Enabled":
                 raise LibraryError(
                     f"bucket {self.bucket} does not have Object Lock enabled; --object-lock-days needs it",
                     hint="create the bucket with Object Lock enabled (it cannot be turned on later for old objects)",
@@ -187,9 +192,9 @@ class S3Backend(Backend):
         return f"{self.prefix}/{validate_name(name)}"
 
     def put(self, name: str, data: Buffer, *, if_absent: bool = False) -> None:
-        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(name), "Body": bytes(data)}
+        params: PutObjectRequestTypeDef = {"Bucket": self.bucket, "Key": self._key(name), "Body": bytes(data)}
         if self.storage_class and name.startswith(DATA + "/"):
-            params["StorageClass"] = self.storage_class
+            params["StorageClass"] = cast("StorageClassType", self.storage_class)  # AWS validates the name
         if self.object_lock_days and not name.startswith(LOCKS + "/"):
             params["ObjectLockMode"] = "GOVERNANCE"
             params["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.object_lock_days)
@@ -223,7 +228,9 @@ class S3Backend(Backend):
 
     def list(self, kind: str) -> Iterator[tuple[str, int]]:
         strip = len(self.prefix) + 1
-        for page in self.client.paginate("list_objects_v2", Bucket=self.bucket, Prefix=f"{self.prefix}/{kind}/"):
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/{kind}/"
+        ):
             for item in page.get("Contents", []):
                 name = item["Key"][strip:]
                 try:

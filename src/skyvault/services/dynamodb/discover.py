@@ -7,6 +7,7 @@ hours, which is what discovery needs (a backup measures exactly).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
@@ -44,7 +45,7 @@ LIST_TAGS_OF_RESOURCE = declare(
 )
 
 
-def _table_resource(target: Target, table: dict[str, Any], tags: dict[str, str]) -> Resource:
+def _table_resource(target: Target, table: Mapping[str, Any], tags: dict[str, str]) -> Resource:
     billing = table.get("BillingModeSummary", {}).get("BillingMode") or "PROVISIONED"
     return Resource(
         account=target.account,
@@ -69,14 +70,14 @@ def _table_resource(target: Target, table: dict[str, Any], tags: dict[str, str])
 
 def discover_tables(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "dynamodb")
-    names = [name for page in client.paginate("list_tables") for name in page.get("TableNames", [])]
+    names = [name for page in client.get_paginator("list_tables").paginate() for name in page.get("TableNames", [])]
     found = []
     for name in names:
         try:
             table = client.describe_table(TableName=name)["Table"]
             tags = {
                 key: value
-                for page in client.paginate("list_tags_of_resource", ResourceArn=table["TableArn"])
+                for page in client.get_paginator("list_tags_of_resource").paginate(ResourceArn=table["TableArn"])
                 for key, value in tags_from_list(page.get("Tags")).items()
             }
         except NotFoundError:

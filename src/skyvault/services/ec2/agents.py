@@ -11,6 +11,8 @@ conventions of other backup agents. These calls belong to the separate ``ec2-age
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import JobError, NotFoundError
@@ -66,6 +68,7 @@ def run_script(
     command_id = str(sent["Command"]["CommandId"])
     deadline = time.monotonic() + timeout_s
     while True:
+        invocation: Mapping[str, Any]
         try:
             invocation = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
         except NotFoundError:

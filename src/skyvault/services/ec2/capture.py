@@ -131,7 +131,7 @@ def _describe_instance(factory: ClientFactory, account: str, region: str, instan
     instances = [i for r in reservations for i in r.get("Instances", [])]
     if not instances:
         raise NotFoundError(f"instance {instance_id} not found in account {account!r}, {region}")
-    instance: dict[str, Any] = instances[0]
+    instance: dict[str, Any] = dict(instances[0])
     state = instance.get("State", {}).get("Name")
     if state in ("terminated", "shutting-down"):
         raise NotFoundError(f"instance {instance_id} is {state}: nothing left to back up")

@@ -15,10 +15,10 @@ back); ``restored`` resources belong to the user and are never candidates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, IntermediateResource, Job
@@ -37,6 +37,9 @@ from skyvault.services.ec2.tagging import (
     is_managed,
 )
 
+if TYPE_CHECKING:
+    from types_boto3_ec2.type_defs import FilterTypeDef
+
 SNAPSHOTS = "ec2-snapshots"
 IMAGE = "ec2-image"
 VOLUMES = "ec2-volumes"
@@ -44,7 +47,7 @@ INSTANCES = "ec2-instances"
 
 _ARN = "arn:${Partition}:ec2:${Region}:${Account}:"
 _NO_ACCOUNT_ARN = "arn:${Partition}:ec2:${Region}::"  # snapshots and AMIs: IAM's ARNs carry no account
-_MANAGED_FILTER = {"Name": f"tag:{MANAGED_TAG}", "Values": ["true"]}
+_MANAGED_FILTER: FilterTypeDef = {"Name": f"tag:{MANAGED_TAG}", "Values": ["true"]}
 
 
 def _declare_cleanup(operation: str, purpose: str, *, resource: str = "*", destructive: bool = False) -> Any:
@@ -88,61 +91,61 @@ TERMINATE_INSTANCE = _declare_cleanup(
 
 
 # -- finding by tag ---------------------------------------------------------------------------------------
-def _by_tag(key: str, value: str) -> list[dict[str, Any]]:
+def _by_tag(key: str, value: str) -> list[FilterTypeDef]:
     return [_MANAGED_FILTER, {"Name": f"tag:{key}", "Values": [value]}]
 
 
-def _snapshots(
-    factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def _snapshots(factory: ClientFactory, account: str, region: str, filters: list[FilterTypeDef]) -> list[dict[str, Any]]:
     ec2 = factory.client(account, region, "ec2")
-    pages = ec2.paginate("describe_snapshots", OwnerIds=["self"], Filters=filters)
-    return [s for page in pages for s in page.get("Snapshots", [])]
+    pages = ec2.get_paginator("describe_snapshots").paginate(OwnerIds=["self"], Filters=filters)
+    return [dict(s) for page in pages for s in page.get("Snapshots", [])]
 
 
-def _images(factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _images(factory: ClientFactory, account: str, region: str, filters: list[FilterTypeDef]) -> list[dict[str, Any]]:
     ec2 = factory.client(account, region, "ec2")
-    return list(ec2.describe_images(Owners=["self"], Filters=filters).get("Images", []))
+    return [dict(i) for i in ec2.describe_images(Owners=["self"], Filters=filters).get("Images", [])]
 
 
-def _volumes(factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _volumes(factory: ClientFactory, account: str, region: str, filters: list[FilterTypeDef]) -> list[dict[str, Any]]:
     ec2 = factory.client(account, region, "ec2")
-    return [v for page in ec2.paginate("describe_volumes", Filters=filters) for v in page.get("Volumes", [])]
+    return [
+        dict(v)
+        for page in ec2.get_paginator("describe_volumes").paginate(Filters=filters)
+        for v in page.get("Volumes", [])
+    ]
 
 
-def _instances(
-    factory: ClientFactory, account: str, region: str, filters: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+def _instances(factory: ClientFactory, account: str, region: str, filters: list[FilterTypeDef]) -> list[dict[str, Any]]:
     ec2 = factory.client(account, region, "ec2")
-    live = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
-    pages = ec2.paginate("describe_instances", Filters=[*filters, live])
-    return [i for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+    live: FilterTypeDef = {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=[*filters, live])
+    return [dict(i) for page in pages for r in page.get("Reservations", []) for i in r.get("Instances", [])]
 
 
 # -- deleting one resource (managed only) -------------------------------------------------------------------
-def delete_snapshot(factory: ClientFactory, account: str, region: str, snapshot: dict[str, Any]) -> None:
+def delete_snapshot(factory: ClientFactory, account: str, region: str, snapshot: Mapping[str, Any]) -> None:
     if is_managed(tags_from_list(snapshot.get("Tags"))):
         factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
 
 
-def deregister_image(factory: ClientFactory, account: str, region: str, image: dict[str, Any]) -> None:
+def deregister_image(factory: ClientFactory, account: str, region: str, image: Mapping[str, Any]) -> None:
     if is_managed(tags_from_list(image.get("Tags"))):
         factory.client(account, region, "ec2").deregister_image(ImageId=image["ImageId"])
 
 
-def delete_volume(factory: ClientFactory, account: str, region: str, volume: dict[str, Any]) -> None:
+def delete_volume(factory: ClientFactory, account: str, region: str, volume: Mapping[str, Any]) -> None:
     if is_managed(tags_from_list(volume.get("Tags"))) and volume.get("State") == "available":
         factory.client(account, region, "ec2").delete_volume(VolumeId=volume["VolumeId"])
 
 
-def terminate_instance(factory: ClientFactory, account: str, region: str, instance: dict[str, Any]) -> None:
+def terminate_instance(factory: ClientFactory, account: str, region: str, instance: Mapping[str, Any]) -> None:
     if is_managed(tags_from_list(instance.get("Tags"))):
         factory.client(account, region, "ec2").terminate_instances(InstanceIds=[instance["InstanceId"]])
 
 
 # -- job-end cleaners (registered with the job runner) --------------------------------------------------------
-Lister = Callable[[ClientFactory, str, str, list[dict[str, Any]]], list[dict[str, Any]]]
-Remover = Callable[[ClientFactory, str, str, dict[str, Any]], None]
+Lister = Callable[[ClientFactory, str, str, "list[FilterTypeDef]"], list[dict[str, Any]]]
+Remover = Callable[[ClientFactory, str, str, Mapping[str, Any]], None]
 
 
 def _cleaner(noun: str, find: Lister, remove: Remover) -> Callable[[ClientFactory, IntermediateResource], None]:

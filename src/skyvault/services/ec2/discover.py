@@ -6,6 +6,7 @@ Terminated and shutting-down instances are left out: nothing remains to protect.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
@@ -52,13 +53,13 @@ def _volume_sizes(factory: ClientFactory, target: Target, volume_ids: list[str])
     for batch in chunks(sorted(set(volume_ids)), VOLUME_IDS_PER_CALL):
         # A volume can vanish between the two calls (instance terminated meanwhile): filter by ID instead of
         # naming the IDs, which would fail the whole batch with InvalidVolume.NotFound.
-        for page in client.paginate("describe_volumes", Filters=[{"Name": "volume-id", "Values": batch}]):
+        for page in client.get_paginator("describe_volumes").paginate(Filters=[{"Name": "volume-id", "Values": batch}]):
             for volume in page.get("Volumes", []):
                 sizes[volume["VolumeId"]] = int(volume["Size"])
     return sizes
 
 
-def _instance_resource(target: Target, instance: dict[str, Any], sizes: dict[str, int]) -> Resource:
+def _instance_resource(target: Target, instance: Mapping[str, Any], sizes: dict[str, int]) -> Resource:
     tags = tags_from_list(instance.get("Tags"))
     volumes = []
     for mapping in instance.get("BlockDeviceMappings", []):
@@ -102,8 +103,10 @@ def _instance_resource(target: Target, instance: dict[str, Any], sizes: dict[str
 
 def discover_instances(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "ec2")
-    instances: list[dict[str, Any]] = []
-    for page in client.paginate("describe_instances", Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}]):
+    instances: list[Mapping[str, Any]] = []
+    for page in client.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}]
+    ):
         for reservation in page.get("Reservations", []):
             instances.extend(reservation.get("Instances", []))
     volume_ids = [
@@ -116,7 +119,7 @@ def discover_instances(factory: ClientFactory, target: Target) -> list[Resource]
     return [_instance_resource(target, instance, sizes) for instance in instances]
 
 
-def _volume_resource(target: Target, volume: dict[str, Any]) -> Resource:
+def _volume_resource(target: Target, volume: Mapping[str, Any]) -> Resource:
     tags = tags_from_list(volume.get("Tags"))
     volume_id = volume["VolumeId"]
     attachments = [
@@ -149,6 +152,6 @@ def discover_volumes(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "ec2")
     return [
         _volume_resource(target, volume)
-        for page in client.paginate("describe_volumes")
+        for page in client.get_paginator("describe_volumes").paginate()
         for volume in page.get("Volumes", [])
     ]

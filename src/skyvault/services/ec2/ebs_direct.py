@@ -22,11 +22,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from skyvault.aws.clients import AwsClient
 from skyvault.errors import AwsError, LibraryCorruptError, ThrottledError
 from skyvault.permissions import Feature, declare
+
+if TYPE_CHECKING:
+    from skyvault.aws.clients import EBSClient
 
 T = TypeVar("T")
 
@@ -203,7 +205,7 @@ def _check_block_size(block_size: int, snapshot_id: str) -> None:
         raise AwsError(f"snapshot {snapshot_id} reports {block_size}-byte blocks; EBS direct blocks are {BLOCK_SIZE}")
 
 
-def list_snapshot_blocks(ebs: AwsClient, snapshot_id: str, limiter: RateLimiter) -> BlockListing:
+def list_snapshot_blocks(ebs: EBSClient, snapshot_id: str, limiter: RateLimiter) -> BlockListing:
     listing: BlockListing | None = None
     params: dict[str, Any] = {"SnapshotId": snapshot_id, "MaxResults": LIST_PAGE}
     while True:
@@ -221,7 +223,7 @@ def list_snapshot_blocks(ebs: AwsClient, snapshot_id: str, limiter: RateLimiter)
         params["NextToken"] = token
 
 
-def list_changed_blocks(ebs: AwsClient, first_id: str, second_id: str, limiter: RateLimiter) -> BlockListing:
+def list_changed_blocks(ebs: EBSClient, first_id: str, second_id: str, limiter: RateLimiter) -> BlockListing:
     listing: BlockListing | None = None
     params: dict[str, Any] = {"FirstSnapshotId": first_id, "SecondSnapshotId": second_id, "MaxResults": LIST_PAGE}
     while True:
@@ -240,7 +242,7 @@ def list_changed_blocks(ebs: AwsClient, first_id: str, second_id: str, limiter: 
         params["NextToken"] = token
 
 
-def read_block(ebs: AwsClient, snapshot_id: str, index: int, token: str, limiter: RateLimiter) -> bytes:
+def read_block(ebs: EBSClient, snapshot_id: str, index: int, token: str, limiter: RateLimiter) -> bytes:
     """One block, verified against the checksum EBS sent with it (a mismatch is retried, then fails the copy)."""
     for _attempt in range(CHECKSUM_ATTEMPTS):
         limiter.acquire()
@@ -266,7 +268,7 @@ def read_block(ebs: AwsClient, snapshot_id: str, index: int, token: str, limiter
 class SnapshotWriter:
     """Write a new snapshot block by block (thread-safe ``put``), then seal it with the aggregate checksum."""
 
-    def __init__(self, ebs: AwsClient, *, rate_per_s: float = BLOCK_RATE_PER_S) -> None:
+    def __init__(self, ebs: EBSClient, *, rate_per_s: float = BLOCK_RATE_PER_S) -> None:
         self.ebs = ebs
         self.snapshot_id: str | None = None
         self._limiter = RateLimiter(rate_per_s)

@@ -92,8 +92,10 @@ def describe_snapshots(
     ec2 = factory.client(account, region, "ec2")
     # Filter by ID rather than name the IDs: a deleted snapshot must read as "absent", not fail the batch.
     found: list[dict[str, Any]] = []
-    for page in ec2.paginate("describe_snapshots", Filters=[{"Name": "snapshot-id", "Values": snapshot_ids}]):
-        found.extend(page.get("Snapshots", []))
+    for page in ec2.get_paginator("describe_snapshots").paginate(
+        Filters=[{"Name": "snapshot-id", "Values": snapshot_ids}]
+    ):
+        found.extend(dict(snapshot) for snapshot in page.get("Snapshots", []))
     return found
 
 

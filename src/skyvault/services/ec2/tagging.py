@@ -16,9 +16,13 @@ only known afterwards), so a crash between the two never leaves something the cl
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
+
+if TYPE_CHECKING:
+    from types_boto3_ec2.literals import ResourceTypeType
+    from types_boto3_ec2.type_defs import TagSpecificationTypeDef, TagTypeDef
 
 JOB_TAG = "skyvault:job"
 SOURCE_TAG = "skyvault:source"
@@ -45,11 +49,11 @@ def skyvault_tags(*, job_id: str, source: str, role: str, token: str | None = No
     return tags
 
 
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: dict[str, str]) -> list[TagTypeDef]:
     return [{"Key": key, "Value": value} for key, value in tags.items()]
 
 
-def tag_specifications(tags: dict[str, str], *resource_types: str) -> list[dict[str, Any]]:
+def tag_specifications(tags: dict[str, str], *resource_types: ResourceTypeType) -> list[TagSpecificationTypeDef]:
     return [{"ResourceType": rt, "Tags": tag_list(tags)} for rt in resource_types]
 
 

@@ -7,13 +7,15 @@ a snapshot unless the restore names it, so it is captured at backup time and sto
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import tags_from_list
 from skyvault.services.rds.snapshots import Family, resource_tags
+
+if TYPE_CHECKING:
+    from skyvault.services.rds.snapshots import DatabaseClient
 
 _DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
@@ -40,14 +42,14 @@ for _policy, _service in (("rds", "rds"), ("docdb", "docdb")):
         )
 
 
-def describe_instance(client: AwsClient, identifier: str) -> dict[str, Any]:
+def describe_instance(client: DatabaseClient, identifier: str) -> dict[str, Any]:
     items = client.describe_db_instances(DBInstanceIdentifier=identifier).get("DBInstances", [])
     if not items:
         raise NotFoundError(f"DB instance {identifier} not found in account {client.account!r}, {client.region}")
     return dict(items[0])
 
 
-def describe_cluster(client: AwsClient, identifier: str) -> dict[str, Any]:
+def describe_cluster(client: DatabaseClient, identifier: str) -> dict[str, Any]:
     items = client.describe_db_clusters(DBClusterIdentifier=identifier).get("DBClusters", [])
     if not items:
         raise NotFoundError(f"DB cluster {identifier} not found in account {client.account!r}, {client.region}")
@@ -113,7 +115,7 @@ def _cluster_config(cluster: dict[str, Any], members: list[dict[str, Any]]) -> d
     }
 
 
-def family_for(client: AwsClient, kind: str, identifier: str, families: dict[str, Family]) -> Family:
+def family_for(client: DatabaseClient, kind: str, identifier: str, families: dict[str, Family]) -> Family:
     """The snapshot family of an "rds" source: a DB instance, or else a Multi-AZ DB cluster of that name."""
     if kind != "rds":
         return families[kind]
@@ -125,7 +127,7 @@ def family_for(client: AwsClient, kind: str, identifier: str, families: dict[str
     return families["rds"]
 
 
-def capture(client: AwsClient, family: Family, identifier: str) -> dict[str, Any]:
+def capture(client: DatabaseClient, family: Family, identifier: str) -> dict[str, Any]:
     """The captured configuration of one source (JSON-able; stored as the recovery point's captured_config)."""
     if not family.cluster:
         instance = describe_instance(client, identifier)

@@ -12,12 +12,16 @@ DocumentDB's actions use the ``rds`` prefix.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import Resource, Target, gib_to_bytes, tags_from_list
+
+if TYPE_CHECKING:
+    from types_boto3_rds.type_defs import FilterTypeDef  # DocumentDB's filter has the same shape
 
 _DB_ARN = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER_ARN = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
@@ -68,11 +72,11 @@ DOCDB_ENGINES = ["docdb"]
 _NOT_RDS_INSTANCE_ENGINES = {"docdb", "neptune", *AURORA_ENGINES}
 
 
-def _engine_filter(engines: list[str]) -> list[dict[str, Any]]:
+def _engine_filter(engines: list[str]) -> list[FilterTypeDef]:
     return [{"Name": "engine", "Values": engines}]
 
 
-def _instance_resource(target: Target, db: dict[str, Any]) -> Resource:
+def _instance_resource(target: Target, db: Mapping[str, Any]) -> Resource:
     identifier = db["DBInstanceIdentifier"]
     return Resource(
         account=target.account,
@@ -99,7 +103,7 @@ def _instance_resource(target: Target, db: dict[str, Any]) -> Resource:
     )
 
 
-def _cluster_resource(target: Target, service: str, cluster: dict[str, Any]) -> Resource:
+def _cluster_resource(target: Target, service: str, cluster: Mapping[str, Any]) -> Resource:
     identifier = cluster["DBClusterIdentifier"]
     members = [
         {"instance_id": m["DBInstanceIdentifier"], "writer": bool(m.get("IsClusterWriter", False))}
@@ -135,13 +139,15 @@ def discover_rds(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "rds")
     found = [
         _instance_resource(target, db)
-        for page in client.paginate("describe_db_instances")
+        for page in client.get_paginator("describe_db_instances").paginate()
         for db in page.get("DBInstances", [])
         if not db.get("DBClusterIdentifier") and db.get("Engine") not in _NOT_RDS_INSTANCE_ENGINES
     ]
     found.extend(
         _cluster_resource(target, "rds", cluster)
-        for page in client.paginate("describe_db_clusters", Filters=_engine_filter(MULTI_AZ_CLUSTER_ENGINES))
+        for page in client.get_paginator("describe_db_clusters").paginate(
+            Filters=_engine_filter(MULTI_AZ_CLUSTER_ENGINES)
+        )
         for cluster in page.get("DBClusters", [])
     )
     return found
@@ -151,7 +157,7 @@ def discover_aurora(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "rds")
     return [
         _cluster_resource(target, "aurora", cluster)
-        for page in client.paginate("describe_db_clusters", Filters=_engine_filter(AURORA_ENGINES))
+        for page in client.get_paginator("describe_db_clusters").paginate(Filters=_engine_filter(AURORA_ENGINES))
         for cluster in page.get("DBClusters", [])
     ]
 
@@ -159,7 +165,7 @@ def discover_aurora(factory: ClientFactory, target: Target) -> list[Resource]:
 def discover_docdb(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "docdb")
     found = []
-    for page in client.paginate("describe_db_clusters", Filters=_engine_filter(DOCDB_ENGINES)):
+    for page in client.get_paginator("describe_db_clusters").paginate(Filters=_engine_filter(DOCDB_ENGINES)):
         for cluster in page.get("DBClusters", []):
             try:
                 tags = client.list_tags_for_resource(ResourceName=cluster["DBClusterArn"]).get("TagList")

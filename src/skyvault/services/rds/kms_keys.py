@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import partition_for
+
+if TYPE_CHECKING:
+    from skyvault.aws.clients import KMSClient
 
 ALIAS = "alias/skyvault-backup"
 SHARE_SID = "SkyvaultVaultAccountsUseKey"
@@ -116,7 +118,7 @@ def _trusted_in(policy: dict[str, Any]) -> set[str]:
     return set()
 
 
-def ensure_key(kms: AwsClient, owner_id: str, trusted_ids: Sequence[str] = ()) -> str:
+def ensure_key(kms: KMSClient, owner_id: str, trusted_ids: Sequence[str] = ()) -> str:
     """The ARN of skyvault's key in ``kms``'s account and region, created or shared as needed."""
     partition = partition_for(kms.region)
     try:

@@ -13,16 +13,26 @@ Target ``original`` (only with confirmation): rename-swap. The original is renam
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Required, TypedDict
 
-from skyvault.aws.clients import AwsClient, ClientFactory
+from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.rds.backup import JobLike
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
-from skyvault.services.rds.snapshots import Family, tag_list
+from skyvault.services.rds.snapshots import Family, instance_api, is_rds, tag_list
 from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
+
+if TYPE_CHECKING:
+    from types_boto3_docdb.type_defs import CreateDBInstanceMessageTypeDef
+    from types_boto3_rds.type_defs import (
+        RestoreDBInstanceFromDBSnapshotMessageTypeDef,
+        ServerlessV2ScalingConfigurationTypeDef,
+        TagTypeDef,
+    )
+
+    from skyvault.services.rds.snapshots import DatabaseClient
 
 _DB = "arn:${Partition}:rds:${Region}:${Account}:db:*"
 _CLUSTER = "arn:${Partition}:rds:${Region}:${Account}:cluster:*"
@@ -90,7 +100,7 @@ declare(
 )
 
 
-def _exists(fn: Any, client: AwsClient, identifier: str) -> bool:
+def _exists(fn: Any, client: DatabaseClient, identifier: str) -> bool:
     try:
         fn(client, identifier)
     except NotFoundError:
@@ -98,11 +108,11 @@ def _exists(fn: Any, client: AwsClient, identifier: str) -> bool:
     return True
 
 
-def _instance_status(client: AwsClient, identifier: str) -> Status:
+def _instance_status(client: DatabaseClient, identifier: str) -> Status:
     return Status(str(describe_instance(client, identifier).get("DBInstanceStatus", "unknown")))
 
 
-def _cluster_status(client: AwsClient, identifier: str) -> Status:
+def _cluster_status(client: DatabaseClient, identifier: str) -> Status:
     return Status(str(describe_cluster(client, identifier).get("Status", "unknown")))
 
 
@@ -189,7 +199,7 @@ def restore(
     return result
 
 
-def _rename(client: AwsClient, family: Family, current: str, aside: str, wait: WaitPolicy, job: JobLike) -> str:
+def _rename(client: DatabaseClient, family: Family, current: str, aside: str, wait: WaitPolicy, job: JobLike) -> str:
     if family.cluster:
         client.modify_db_cluster(DBClusterIdentifier=current, NewDBClusterIdentifier=aside, ApplyImmediately=True)
         wait_for(lambda: _cluster_status(client, aside), what=f"cluster {aside}", policy=wait, progress=job.progress)
@@ -199,26 +209,50 @@ def _rename(client: AwsClient, family: Family, current: str, aside: str, wait: W
     return aside
 
 
+class _ClusterRestore(TypedDict, total=False):
+    """What a cluster restore sends to RDS and DocumentDB alike: a call with it is checked against both APIs."""
+
+    DBClusterIdentifier: Required[str]
+    SnapshotIdentifier: Required[str]
+    Engine: Required[str]
+    Tags: list[TagTypeDef]
+    DBSubnetGroupName: str
+    VpcSecurityGroupIds: list[str]
+    EngineVersion: str
+    Port: int
+    DeletionProtection: bool
+    CopyTagsToSnapshot: bool
+    DBClusterParameterGroupName: str
+
+
+class _RdsClusterRestore(TypedDict, total=False):
+    """What a cluster restore sends to RDS only (Aurora and Multi-AZ DB clusters)."""
+
+    EnableIAMDatabaseAuthentication: bool
+    EngineMode: str
+    ServerlessV2ScalingConfiguration: ServerlessV2ScalingConfigurationTypeDef
+    DBClusterInstanceClass: str
+    StorageType: str
+    Iops: int
+
+
 def _placement(
     captured: dict[str, Any], at_source: bool, options: dict[str, Any], dropped: list[str]
-) -> dict[str, Any]:
-    """Networking and groups: options win; the captured ones only where they exist (the source account/region)."""
-    params: dict[str, Any] = {}
+) -> tuple[str | None, list[str]]:
+    """Networking: the subnet group and security groups. Options win; the captured ones only where they exist
+    (the source account/region)."""
     subnet_group = options.get("subnet_group") or (captured.get("subnet_group") if at_source else None)
-    if subnet_group:
-        params["DBSubnetGroupName"] = subnet_group
-    if at_source and captured.get("security_groups"):
-        params["VpcSecurityGroupIds"] = captured["security_groups"]
+    security_groups = list(captured.get("security_groups") or []) if at_source else []
     if not at_source:
         dropped += [
             k for k in ("subnet_group", "security_groups", "parameter_group", "option_group") if captured.get(k)
         ]
-    return params
+    return subnet_group, security_groups
 
 
 def _restore_instance(
     job: JobLike,
-    client: AwsClient,
+    client: DatabaseClient,
     captured: dict[str, Any],
     snapshot: str,
     new_id: str,
@@ -228,26 +262,36 @@ def _restore_instance(
     dropped: list[str],
     wait: WaitPolicy,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    params: RestoreDBInstanceFromDBSnapshotMessageTypeDef = {
         "DBInstanceIdentifier": new_id,
         "DBSnapshotIdentifier": snapshot,
-        "DBInstanceClass": options.get("instance_class") or captured.get("instance_class"),
         "MultiAZ": captured.get("multi_az", False),
         "PubliclyAccessible": captured.get("publicly_accessible", False),
         "CopyTagsToSnapshot": captured.get("copy_tags_to_snapshot", False),
         "EnableIAMDatabaseAuthentication": captured.get("iam_auth", False),
         "DeletionProtection": captured.get("deletion_protection", False),
         "Tags": tag_list(tags),
-        **_placement(captured, at_source, options, dropped),
     }
-    for key, field in (("Port", "port"), ("StorageType", "storage_type"), ("Iops", "iops")):
-        if captured.get(field):
-            params[key] = captured[field]
+    subnet_group, security_groups = _placement(captured, at_source, options, dropped)
+    if subnet_group:
+        params["DBSubnetGroupName"] = subnet_group
+    if security_groups:
+        params["VpcSecurityGroupIds"] = security_groups
+    if captured.get("instance_class") or options.get("instance_class"):
+        params["DBInstanceClass"] = options.get("instance_class") or captured["instance_class"]
+    if captured.get("port"):
+        params["Port"] = captured["port"]
+    if captured.get("storage_type"):
+        params["StorageType"] = captured["storage_type"]
+    if captured.get("iops"):
+        params["Iops"] = captured["iops"]
     if at_source:
-        for key, field in (("DBParameterGroupName", "parameter_group"), ("OptionGroupName", "option_group")):
-            if captured.get(field) and not str(captured[field]).startswith("default"):
-                params[key] = captured[field]
-    job.step(f"{new_id}: restore instance", lambda: bool(client.restore_db_instance_from_db_snapshot(**params)))
+        if captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
+            params["DBParameterGroupName"] = captured["parameter_group"]
+        if captured.get("option_group") and not str(captured["option_group"]).startswith("default"):
+            params["OptionGroupName"] = captured["option_group"]
+    rds = instance_api(client)
+    job.step(f"{new_id}: restore instance", lambda: bool(rds.restore_db_instance_from_db_snapshot(**params)))
     job.progress(f"waiting for instance {new_id}")
     wait_for(lambda: _instance_status(client, new_id), what=f"instance {new_id}", policy=wait, progress=job.progress)
     db = describe_instance(client, new_id)
@@ -262,17 +306,17 @@ def _restore_instance(
     }
 
 
-def _creator(client: AwsClient, params: dict[str, Any]) -> Callable[[], bool]:
+def _creator(client: DatabaseClient, params: CreateDBInstanceMessageTypeDef) -> Callable[[], bool]:
     return lambda: bool(client.create_db_instance(**params))
 
 
-def _instance_poller(client: AwsClient, identifier: str) -> Callable[[], Status]:
+def _instance_poller(client: DatabaseClient, identifier: str) -> Callable[[], Status]:
     return lambda: _instance_status(client, identifier)
 
 
 def _restore_cluster(
     job: JobLike,
-    client: AwsClient,
+    client: DatabaseClient,
     family: Family,
     captured: dict[str, Any],
     snapshot: str,
@@ -283,34 +327,46 @@ def _restore_cluster(
     dropped: list[str],
     wait: WaitPolicy,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {
+    params: _ClusterRestore = {
         "DBClusterIdentifier": new_id,
         "SnapshotIdentifier": snapshot,
         "Engine": captured["engine"],
         "Tags": tag_list(tags),
-        **_placement(captured, at_source, options, dropped),
     }
-    for key, field in (("EngineVersion", "engine_version"), ("Port", "port")):
-        if captured.get(field):
-            params[key] = captured[field]
+    subnet_group, security_groups = _placement(captured, at_source, options, dropped)
+    if subnet_group:
+        params["DBSubnetGroupName"] = subnet_group
+    if security_groups:
+        params["VpcSecurityGroupIds"] = security_groups
+    if captured.get("engine_version"):
+        params["EngineVersion"] = captured["engine_version"]
+    if captured.get("port"):
+        params["Port"] = captured["port"]
     params["DeletionProtection"] = bool(captured.get("deletion_protection"))
     params["CopyTagsToSnapshot"] = bool(captured.get("copy_tags_to_snapshot"))
-    if family.kind in ("aurora", "rds-cluster"):
-        if captured.get("iam_auth"):
-            params["EnableIAMDatabaseAuthentication"] = True
-        if captured.get("engine_mode") and captured["engine_mode"] != "provisioned":
-            params["EngineMode"] = captured["engine_mode"]
-        if captured.get("serverless_v2_scaling"):
-            params["ServerlessV2ScalingConfiguration"] = captured["serverless_v2_scaling"]
     if at_source and captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
         params["DBClusterParameterGroupName"] = captured["parameter_group"]
     multi_az_cluster = family.kind == "rds-cluster"
-    if multi_az_cluster:
-        params["DBClusterInstanceClass"] = options.get("instance_class") or captured.get("cluster_instance_class")
-        for key, field in (("StorageType", "storage_type"), ("Iops", "iops")):
-            if captured.get(field):
-                params[key] = captured[field]
-    job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_db_cluster_from_snapshot(**params)))
+    if is_rds(client):
+        rds = client
+        extras: _RdsClusterRestore = {}
+        if captured.get("iam_auth"):
+            extras["EnableIAMDatabaseAuthentication"] = True
+        if captured.get("engine_mode") and captured["engine_mode"] != "provisioned":
+            extras["EngineMode"] = captured["engine_mode"]
+        if captured.get("serverless_v2_scaling"):
+            extras["ServerlessV2ScalingConfiguration"] = captured["serverless_v2_scaling"]
+        if multi_az_cluster:
+            if options.get("instance_class") or captured.get("cluster_instance_class"):
+                extras["DBClusterInstanceClass"] = options.get("instance_class") or captured["cluster_instance_class"]
+            if captured.get("storage_type"):
+                extras["StorageType"] = captured["storage_type"]
+            if captured.get("iops"):
+                extras["Iops"] = captured["iops"]
+        job.step(f"{new_id}: restore cluster", lambda: bool(rds.restore_db_cluster_from_snapshot(**params, **extras)))
+    else:
+        docdb = client
+        job.step(f"{new_id}: restore cluster", lambda: bool(docdb.restore_db_cluster_from_snapshot(**params)))
     wait_for(lambda: _cluster_status(client, new_id), what=f"cluster {new_id}", policy=wait, progress=job.progress)
     # Multi-AZ DB clusters get their instances from AWS; Aurora and DocumentDB need them added, writer first.
     members = [] if multi_az_cluster else captured.get("members") or [{"instance_class": None, "writer": True}]
@@ -318,7 +374,7 @@ def _restore_cluster(
     for index, member in enumerate(members, start=1):
         instance_id = f"{new_id}-{index}"[:63]
         instance_class = options.get("instance_class") or member.get("instance_class") or "db.r5.large"
-        instance_params: dict[str, Any] = {
+        instance_params: CreateDBInstanceMessageTypeDef = {
             "DBInstanceIdentifier": instance_id,
             "DBInstanceClass": instance_class,
             "Engine": captured["engine"],

@@ -13,19 +13,35 @@ addressed by ARN in the recipient account; manual snapshots share with at most 2
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
-from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import tags_from_list
 from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progress, wait_for
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from types_boto3_rds.type_defs import (
+        CopyDBClusterSnapshotMessageTypeDef,
+        CopyDBSnapshotMessageTypeDef,
+        ModifyDBClusterSnapshotAttributeMessageTypeDef,
+        ModifyDBSnapshotAttributeMessageTypeDef,
+        TagTypeDef,
+    )
+
+    from skyvault.aws.clients import DocDBClient, RDSClient
+
+    # The botocore client of a family: DocumentDB's API is RDS's cluster half under its own client. A call on
+    # the union is checked against both, so a parameter one of them lacks is a type error.
+    DatabaseClient: TypeAlias = RDSClient | DocDBClient
+
 
 @dataclass(frozen=True)
 class Family:
     kind: str  # the recovery-point kind: rds | aurora | docdb
-    service: str  # botocore client: rds | docdb
+    service: Literal["rds", "docdb"]  # botocore client
     cluster: bool
 
     @property
@@ -41,16 +57,8 @@ class Family:
         return f"{self.noun}Arn"
 
     @property
-    def source_param(self) -> str:
-        return "DBClusterIdentifier" if self.cluster else "DBInstanceIdentifier"
-
-    @property
     def encrypted_field(self) -> str:
         return "StorageEncrypted" if self.cluster else "Encrypted"
-
-    def op(self, verb: str) -> str:
-        """boto3 method name: ``op('create')`` -> ``create_db_cluster_snapshot``."""
-        return f"{verb}_db_cluster_snapshot" if self.cluster else f"{verb}_db_snapshot"
 
 
 RDS = Family("rds", "rds", cluster=False)
@@ -163,14 +171,25 @@ for _feature, _step, _purpose in (
     )
 
 
-def resource_tags(client: AwsClient, described: dict[str, Any], arn: str | None) -> dict[str, str]:
+def is_rds(client: DatabaseClient) -> TypeGuard[RDSClient]:
+    return client.service == "rds"
+
+
+def instance_api(client: DatabaseClient) -> RDSClient:
+    """The RDS client of an instance family: DB instance snapshots exist in RDS only (DocumentDB has clusters)."""
+    if not is_rds(client):
+        raise TypeError(f"DB instance snapshots need the rds client, not {client.service}")
+    return client
+
+
+def resource_tags(client: DatabaseClient, described: dict[str, Any], arn: str | None) -> dict[str, str]:
     """Tags of a described resource: its TagList (RDS), or ListTagsForResource where Describe has none (docdb)."""
     if "TagList" in described or client.service != "docdb" or not arn:
         return tags_from_list(described.get("TagList"))
     return tags_from_list(client.list_tags_for_resource(ResourceName=arn).get("TagList"))
 
 
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: dict[str, str]) -> list[TagTypeDef]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
@@ -179,20 +198,23 @@ def snapshot_status(snapshot: dict[str, Any]) -> Status:
     return Status(str(snapshot.get("Status", "unknown")), float(percent) if percent is not None else None)
 
 
-def describe(client: AwsClient, family: Family, snapshot: str) -> dict[str, Any]:
+def describe(client: DatabaseClient, family: Family, snapshot: str) -> dict[str, Any]:
     """One snapshot by identifier, or by ARN (how a recipient addresses a snapshot shared with it)."""
-    params: dict[str, Any] = {family.id_param: snapshot}
-    if snapshot.startswith("arn:"):
-        params["IncludeShared"] = True
-    found = getattr(client, family.op("describe") + "s")(**params)
-    items = found.get(f"{family.noun}s", [])
+    shared = snapshot.startswith("arn:")
+    items: list[dict[str, Any]]
+    if family.cluster:
+        found = client.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier=snapshot, IncludeShared=shared)
+        items = [dict(item) for item in found.get("DBClusterSnapshots", [])]
+    else:
+        listed = instance_api(client).describe_db_snapshots(DBSnapshotIdentifier=snapshot, IncludeShared=shared)
+        items = [dict(item) for item in listed.get("DBSnapshots", [])]
     if not items:
         raise NotFoundError(f"{family.noun} {snapshot} not found in account {client.account!r}, {client.region}")
-    return dict(items[0])
+    return items[0]
 
 
 def wait_available(
-    client: AwsClient,
+    client: DatabaseClient,
     family: Family,
     snapshot: str,
     *,
@@ -209,15 +231,22 @@ def wait_available(
     return latest
 
 
-def create(client: AwsClient, family: Family, source_id: str, snapshot_id: str, tags: dict[str, str]) -> dict[str, Any]:
-    result = getattr(client, family.op("create"))(
-        **{family.source_param: source_id, family.id_param: snapshot_id, "Tags": tag_list(tags)}
+def create(
+    client: DatabaseClient, family: Family, source_id: str, snapshot_id: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    if family.cluster:
+        made = client.create_db_cluster_snapshot(
+            DBClusterIdentifier=source_id, DBClusterSnapshotIdentifier=snapshot_id, Tags=tag_list(tags)
+        )
+        return dict(made["DBClusterSnapshot"])
+    created = instance_api(client).create_db_snapshot(
+        DBInstanceIdentifier=source_id, DBSnapshotIdentifier=snapshot_id, Tags=tag_list(tags)
     )
-    return dict(result[family.noun])
+    return dict(created["DBSnapshot"])
 
 
 def copy(
-    client: AwsClient,
+    client: DatabaseClient,
     family: Family,
     source: str,
     target_id: str,
@@ -227,27 +256,53 @@ def copy(
     source_region: str | None = None,
 ) -> dict[str, Any]:
     """Copy ``source`` (identifier, or ARN for another region/account) into ``client``'s account and region."""
-    params: dict[str, Any] = {
-        f"Source{family.id_param}": source,
-        f"Target{family.id_param}": target_id,
+    # botocore presigns the cross-region request from SourceRegion.
+    region = source_region if source_region and source_region != client.region else None
+    if family.cluster:
+        cluster: CopyDBClusterSnapshotMessageTypeDef = {
+            "SourceDBClusterSnapshotIdentifier": source,
+            "TargetDBClusterSnapshotIdentifier": target_id,
+            "Tags": tag_list(tags),
+        }
+        if kms_key_id:
+            cluster["KmsKeyId"] = kms_key_id
+        if region:
+            cluster["SourceRegion"] = region
+        return dict(client.copy_db_cluster_snapshot(**cluster)["DBClusterSnapshot"])
+    instance: CopyDBSnapshotMessageTypeDef = {
+        "SourceDBSnapshotIdentifier": source,
+        "TargetDBSnapshotIdentifier": target_id,
         "Tags": tag_list(tags),
     }
     if kms_key_id:
-        params["KmsKeyId"] = kms_key_id
-    if source_region and source_region != client.region:
-        params["SourceRegion"] = source_region  # botocore presigns the cross-region request from it
-    return dict(getattr(client, family.op("copy"))(**params)[family.noun])
+        instance["KmsKeyId"] = kms_key_id
+    if region:
+        instance["SourceRegion"] = region
+    return dict(instance_api(client).copy_db_snapshot(**instance)["DBSnapshot"])
 
 
-def share(client: AwsClient, family: Family, snapshot_id: str, account_id: str, *, revoke: bool = False) -> None:
-    change = "ValuesToRemove" if revoke else "ValuesToAdd"
-    getattr(client, family.op("modify") + "_attribute")(
-        **{family.id_param: snapshot_id, "AttributeName": "restore", change: [account_id]}
-    )
+def share(client: DatabaseClient, family: Family, snapshot_id: str, account_id: str, *, revoke: bool = False) -> None:
+    if family.cluster:
+        cluster: ModifyDBClusterSnapshotAttributeMessageTypeDef = {
+            "DBClusterSnapshotIdentifier": snapshot_id,
+            "AttributeName": "restore",
+        }
+        cluster["ValuesToRemove" if revoke else "ValuesToAdd"] = [account_id]
+        client.modify_db_cluster_snapshot_attribute(**cluster)
+        return
+    instance: ModifyDBSnapshotAttributeMessageTypeDef = {
+        "DBSnapshotIdentifier": snapshot_id,
+        "AttributeName": "restore",
+    }
+    instance["ValuesToRemove" if revoke else "ValuesToAdd"] = [account_id]
+    instance_api(client).modify_db_snapshot_attribute(**instance)
 
 
-def delete(client: AwsClient, family: Family, snapshot_id: str) -> None:
-    getattr(client, family.op("delete"))(**{family.id_param: snapshot_id})
+def delete(client: DatabaseClient, family: Family, snapshot_id: str) -> None:
+    if family.cluster:
+        client.delete_db_cluster_snapshot(DBClusterSnapshotIdentifier=snapshot_id)
+    else:
+        instance_api(client).delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
 
 
 def is_encrypted(snapshot: dict[str, Any], family: Family) -> bool:

@@ -6,6 +6,7 @@ cluster's tags, so no DescribeTags call is needed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
@@ -22,7 +23,7 @@ DESCRIBE_CLUSTERS = declare(
 )
 
 
-def _cluster_resource(target: Target, cluster: dict[str, Any]) -> Resource:
+def _cluster_resource(target: Target, cluster: Mapping[str, Any]) -> Resource:
     identifier = cluster["ClusterIdentifier"]
     capacity_mib = cluster.get("TotalStorageCapacityInMegaBytes")
     return Resource(
@@ -50,6 +51,6 @@ def discover_clusters(factory: ClientFactory, target: Target) -> list[Resource]:
     client = factory.client(target.account, target.region, "redshift")
     return [
         _cluster_resource(target, cluster)
-        for page in client.paginate("describe_clusters")
+        for page in client.get_paginator("describe_clusters").paginate()
         for cluster in page.get("Clusters", [])
     ]

@@ -7,12 +7,16 @@ recipient, never copied; ``RestoreFromClusterSnapshot`` takes no tags (the resto
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from skyvault.aws.clients import AwsClient
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.rds.waiting import Progress, Status, WaitPolicy, no_progress, wait_for
+
+if TYPE_CHECKING:
+    from types_boto3_redshift.type_defs import TagTypeDef
+
+    from skyvault.aws.clients import RedshiftClient
 
 # Every snapshot skyvault makes or touches is named skyvault-... (see rds.backup.snapshot_name): scoped by ARN.
 _SNAP = "arn:${Partition}:redshift:${Region}:${Account}:snapshot:*/skyvault-*"
@@ -88,18 +92,18 @@ _d("ModifyCluster", Feature.RESTORE_OVERWRITE, "rename original", "Rename the or
    "deleted) before restoring under its identifier.", (_CLUSTER,), destructive=True)  # fmt: skip
 
 
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+def tag_list(tags: dict[str, str]) -> list[TagTypeDef]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def describe_cluster(client: AwsClient, identifier: str) -> dict[str, Any]:
+def describe_cluster(client: RedshiftClient, identifier: str) -> dict[str, Any]:
     items = client.describe_clusters(ClusterIdentifier=identifier).get("Clusters", [])
     if not items:
         raise NotFoundError(f"Redshift cluster {identifier} not found in account {client.account!r}, {client.region}")
     return dict(items[0])
 
 
-def describe_snapshot(client: AwsClient, snapshot_id: str, owner_account: str | None = None) -> dict[str, Any]:
+def describe_snapshot(client: RedshiftClient, snapshot_id: str, owner_account: str | None = None) -> dict[str, Any]:
     params: dict[str, Any] = {"SnapshotIdentifier": snapshot_id}
     if owner_account:
         params["OwnerAccount"] = owner_account
@@ -110,7 +114,7 @@ def describe_snapshot(client: AwsClient, snapshot_id: str, owner_account: str | 
 
 
 def wait_snapshot(
-    client: AwsClient, snapshot_id: str, *, policy: WaitPolicy, progress: Progress = no_progress
+    client: RedshiftClient, snapshot_id: str, *, policy: WaitPolicy, progress: Progress = no_progress
 ) -> dict[str, Any]:
     latest: dict[str, Any] = {}
 
@@ -125,7 +129,7 @@ def wait_snapshot(
 
 
 def wait_cluster(
-    client: AwsClient, identifier: str, *, policy: WaitPolicy, progress: Progress = no_progress
+    client: RedshiftClient, identifier: str, *, policy: WaitPolicy, progress: Progress = no_progress
 ) -> dict[str, Any]:
     latest: dict[str, Any] = {}
 

@@ -8,7 +8,7 @@ metric, and listing every object is a backup's job, not discovery's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
@@ -54,7 +54,7 @@ def bucket_region(location_constraint: str | None) -> str:
     return _LEGACY_LOCATIONS.get(location_constraint) or str(location_constraint)
 
 
-def _region_of(factory: ClientFactory, account: str, list_region: str, bucket: dict[str, Any]) -> str | None:
+def _region_of(factory: ClientFactory, account: str, list_region: str, bucket: Mapping[str, Any]) -> str | None:
     if bucket.get("BucketRegion"):
         return str(bucket["BucketRegion"])
     client = factory.client(account, list_region, "s3")
@@ -78,7 +78,7 @@ def discover_buckets(
     """Buckets of ``account`` that live in one of ``regions`` (others are out of the requested scope)."""
     client = factory.client(account, list_region, "s3")
     found = []
-    for page in client.paginate("list_buckets"):
+    for page in client.get_paginator("list_buckets").paginate():
         for bucket in page.get("Buckets", []):
             name = bucket["Name"]
             region = _region_of(factory, account, list_region, bucket)
