@@ -21,6 +21,7 @@ from skyvault.errors import LibraryError
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
+from skyvault.services.image.backup import KIND
 
 Progress = Callable[[int], None]
 
@@ -137,6 +138,12 @@ def register(open_repository: RepositoryOpener, progress: ProgressFactory | None
         repo = open_repository(request.context, point.library)
         try:
             manifest = repo.load_snapshot(point.library_snapshot)
+            recorded_size = point.captured_config.get("size")
+            manifest.expect(
+                f"recovery point {point.id}",
+                kind=KIND,
+                size=int(recorded_size) if recorded_size is not None else None,
+            )
             reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
             with reporting as advance:
                 result = restore_image(repo, manifest, request.to_file, progress=advance)
