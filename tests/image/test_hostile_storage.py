@@ -85,3 +85,21 @@ def test_restore_refuses_a_manifest_that_is_not_the_recorded_points(cli: Cli, wo
     assert restored.exit_code == LibraryCorruptError.exit_code, restored.stderr
     assert "does not belong to recovery point" in restored.stderr and "size 1000" in restored.stderr
     assert not out.exists()
+
+
+def test_restore_to_an_existing_file_needs_yes(cli: Cli, workdir: Path) -> None:
+    from skyvault.errors import ConfirmationRequiredError, ConflictError
+
+    assert cli("library", "init", "--path", "lib").exit_code == 0
+    data = os.urandom(MiB)
+    point = _backup(cli, workdir / "disk.img", data)["recovery_point"]
+    out = workdir / "out.img"
+    out.write_bytes(b"mine")
+    refused = cli("restore", point, "--to-file", str(out))
+    assert refused.exit_code == ConfirmationRequiredError.exit_code, refused.stderr
+    assert "--yes" in refused.stderr and out.read_bytes() == b"mine"
+    assert cli("restore", point, "--to-file", str(out), "--yes").exit_code == 0
+    assert out.read_bytes() == data
+    device = cli("restore", point, "--to-file", "/dev/full", "--yes")
+    assert device.exit_code == ConflictError.exit_code and "character device" in device.stderr
+    assert Path("/dev/full").is_char_device()
