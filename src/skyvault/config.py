@@ -27,6 +27,12 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
+def is_region_name(name: str) -> bool:
+    """An AWS region name as the config accepts it (``us-east-1``, ``us-gov-west-1``): one rule for the config
+    file and for every ``--region`` option, so a typo never reaches botocore."""
+    return bool(_REGION.match(name))
+
+
 class AuthMethod(StrEnum):
     DEFAULT = "default"
     KEYS = "keys"
@@ -61,7 +67,7 @@ class AccountConfig(_Strict):
     @field_validator("regions")
     @classmethod
     def _regions_valid(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if not _REGION.match(r)]
+        bad = [r for r in value if not is_region_name(r)]
         if bad:
             raise ValueError(f"not an AWS region name: {', '.join(bad)}")
         if len(set(value)) != len(value):
@@ -113,6 +119,13 @@ class LibraryConfig(_Strict):
     object_lock_days: Annotated[int, Field(ge=1)] | None = None
     kms_key: str | None = None
     compression_level: Annotated[int, Field(ge=-7, le=22)] = 3
+
+    @field_validator("region")
+    @classmethod
+    def _region_valid(cls, value: str | None) -> str | None:
+        if value is not None and not is_region_name(value):
+            raise ValueError(f"not an AWS region name: {value}")
+        return value
 
     @model_validator(mode="after")
     def _where(self) -> LibraryConfig:
@@ -212,10 +225,17 @@ def dump_config(config: SkyvaultConfig) -> str:
     return tomli_w.dumps(data)
 
 
-def save_config(config: SkyvaultConfig, path: Path) -> None:
-    """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
+def validate_config(config: SkyvaultConfig, path: Path) -> str:
+    """Validate a configuration built in code (``model_copy`` does not validate) as if it were read from
+    ``path``; returns its TOML text. Commands call it before any side effect, so invalid input writes nothing."""
     text = dump_config(config)
     parse_config(tomllib.loads(text), str(path))
+    return text
+
+
+def save_config(config: SkyvaultConfig, path: Path) -> None:
+    """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
+    text = validate_config(config, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -17,6 +17,7 @@ from rich.console import Console
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.config import SkyvaultConfig, config_path, load_config, save_config, state_dir
+from skyvault.errors import ConfigError
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
 PIPED_WIDTH = 240
@@ -51,7 +52,12 @@ class AppState:
 
     @property
     def state_dir(self) -> Path:
-        return state_dir(self.config(missing_ok=True), self.config_path)
+        where = state_dir(self.config(missing_ok=True), self.config_path)
+        if where.exists() and not where.is_dir():
+            raise ConfigError(
+                f"{self.config_path}: state_dir: {where} is not a directory", hint="point state_dir at a folder"
+            )
+        return where
 
     def factory(self) -> ClientFactory:
         if self._factory is None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from skyvault.catalog import Catalog
+from skyvault.cli import options
 from skyvault.cli.context import state
 from skyvault.engine.restore import RestoreRequest, restore
 from skyvault.errors import ConfirmationRequiredError
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--to-file", help="Disk images: write to this file (or onto this block device)."),
         ] = None,
         account: Annotated[str | None, typer.Option(help="Restore into this configured account.")] = None,
-        region: Annotated[str | None, typer.Option(help="Restore into this region.")] = None,
+        region: Annotated[str | None, typer.Option(help="Restore into this region.", callback=options.region)] = None,
         source: Annotated[str | None, typer.Option("--from", help="snapshot | library")] = None,
         name: Annotated[str | None, typer.Option(help="Name/identifier of the new resource.")] = None,
         instance_type: Annotated[str | None, typer.Option(help="EC2: instance type.")] = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skyvault.errors import LibraryError, NotFoundError
+from skyvault.errors import ConflictError, LibraryError, NotFoundError
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 
@@ -32,14 +33,30 @@ class ImageBackupResult:
 
 
 def image_size(path: Path) -> int:
+    """The size of a disk image: a regular file or a block device. Anything else is refused before it is read
+    (a directory has no bytes to back up, a FIFO would wait for a writer forever, /proc files have no size)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; regular files ignore it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise NotFoundError(f"no disk image at {path}") from None
     except OSError as exc:
         raise LibraryError(f"cannot open {path}: {exc.strerror}") from exc
     try:
-        return os.lseek(fd, 0, os.SEEK_END)  # works for regular files and block devices alike
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+            kind = {stat.S_IFDIR: "directory", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device"}.get(
+                stat.S_IFMT(mode), "special file"
+            )
+            raise ConflictError(
+                f"cannot back up {path}: it is a {kind}; backup image reads regular files and block devices"
+            )
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)  # works for regular files and block devices alike
+        except OSError as exc:
+            raise ConflictError(
+                f"cannot back up {path}: its size is unknown ({exc.strerror}); not a disk image"
+            ) from exc
     finally:
         os.close(fd)
 
