@@ -141,7 +141,7 @@ class LibraryConfig(_Strict):
 
 class SkyvaultConfig(_Strict):
     version: Literal[1] = 1
-    state_dir: str = ".skyvault"
+    state_dir: Annotated[str, Field(min_length=1)] = ".skyvault"
     accounts: dict[Annotated[str, Field(pattern=_NAME)], AccountConfig] = Field(default_factory=dict)
     libraries: dict[Annotated[str, Field(pattern=_NAME)], LibraryConfig] = Field(default_factory=dict)
     default_library: str | None = None

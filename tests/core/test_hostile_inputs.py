@@ -116,3 +116,18 @@ def test_an_os_error_nothing_foresaw_is_one_line_with_exit_1(
     result = cli("backups", "list")
     _one_line_error(result, UNEXPECTED)
     assert result.stderr.strip() == f"error: Input/output error: {workdir / 'skyvault.toml'}"
+
+
+def test_the_cli_trusts_only_the_configured_kms_key() -> None:
+    """A key file naming another KMS key (a storage writer's) is never opened: docs/library-format.md section 1."""
+    from skyvault.cli.context import AppState
+    from skyvault.cli.library import _kms_opener
+    from skyvault.config import AccountConfig, LibraryConfig, SkyvaultConfig
+
+    library = LibraryConfig(kind="local", path="/x", account="admin", kms_key="alias/mine")
+    config = SkyvaultConfig(accounts={"admin": AccountConfig()}, libraries={"main": library})
+    opener = _kms_opener(AppState(_config=config), library)
+    assert opener is not None
+    assert opener("alias/theirs") is None
+    mine = opener("alias/mine")
+    assert mine is not None and mine.key_id == "alias/mine"

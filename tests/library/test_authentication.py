@@ -139,3 +139,39 @@ def test_manifest_expect_refuses_another_kind_size_or_meta() -> None:
         manifest.expect("rp", kind="image", size=11)
     with pytest.raises(LibraryCorruptError, match="v 'a'"):
         manifest.expect("rp", kind="image", v="b")
+
+
+class _FakeKms:
+    """A KMS stand-in: the "ciphertext" of a data key names its key, and only that key decrypts it."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+
+    def generate_data_key(self) -> tuple[bytes, bytes]:
+        plaintext = os.urandom(32)
+        return plaintext, self.key_id.encode() + b":" + plaintext
+
+    def decrypt(self, ciphertext: bytes) -> bytes:
+        prefix = self.key_id.encode() + b":"
+        assert ciphertext.startswith(prefix), "decrypt with the wrong KMS key"
+        return ciphertext[len(prefix) :]
+
+
+def test_a_kms_key_file_added_by_a_storage_writer_is_never_used() -> None:
+    """The writer puts their own config and a key file of their own KMS key: skyvault must not adopt them."""
+    backend = MemoryBackend()
+    Repository.init(backend, kms=_FakeKms("user-key"))
+    attacker = MemoryBackend()
+    Repository.init(attacker, kms=_FakeKms("attacker-key"))
+    backend.files[CONFIG] = attacker.files[CONFIG]
+    for name, _size in attacker.list(KEYS):
+        backend.files[name] = attacker.files[name]
+    asked: list[str] = []
+
+    def trusting_only_the_configured_key(key_id: str) -> _FakeKms | None:
+        asked.append(key_id)
+        return _FakeKms(key_id) if key_id == "user-key" else None
+
+    with pytest.raises(LibraryCorruptError, match="config"):
+        Repository.open(backend, kms=trusting_only_the_configured_key)
+    assert set(asked) == {"user-key", "attacker-key"}  # seen, but only the configured one was used

@@ -60,14 +60,16 @@ def library_config(st: AppState, name: str | None) -> tuple[str, LibraryConfig]:
     return chosen, config.libraries[chosen]
 
 
-def _kms_opener(st: AppState, cfg: LibraryConfig) -> Callable[[str], KeyWrapper] | None:
+def _kms_opener(st: AppState, cfg: LibraryConfig) -> Callable[[str], KeyWrapper | None] | None:
     if not cfg.kms_key:
         return None
     if not cfg.account:
         raise ConfigError("a library with kms_key needs account (the account whose KMS key wraps it)")
     region = cfg.region or st.config().account(cfg.account).regions[0]
     account = cfg.account
-    return lambda key_id: KmsKeyWrapper(st.factory(), account, region, key_id)
+    trusted = cfg.kms_key
+    # Only the configured key: a key file naming another KMS key may have been added by a storage writer.
+    return lambda key_id: KmsKeyWrapper(st.factory(), account, region, key_id) if key_id == trusted else None
 
 
 def open_library(st: AppState, name: str | None) -> Repository:

@@ -234,13 +234,15 @@ def open_master_key(
     key_files: list[tuple[str, bytes]],
     *,
     passphrase: str | None,
-    kms: Callable[[str], KeyWrapper] | None,
+    kms: Callable[[str], KeyWrapper | None] | None,
     verify: Callable[[MasterKey], bool] = lambda _key: True,
 ) -> tuple[MasterKey, str]:
     """Try every key file with what we were given; return the master key and the key file that opened it.
 
-    ``verify`` rejects a key that unwraps but is not this library's (e.g. an orphan key file left by a
-    concurrent ``init`` that lost the race for ``config``).
+    ``kms`` returns None for a KMS key ID the caller does not trust (not the configured key): a storage writer
+    could otherwise add a key file of a KMS key they own, beside a config of their own, and make skyvault
+    encrypt new backups to them. ``verify`` rejects a key that unwraps but is not this library's (e.g. an
+    orphan key file left by a crashed concurrent ``init``).
     """
     tried: list[str] = []
     rejected: list[str] = []  # key files that unwrap but whose master key does not open the config
@@ -256,8 +258,10 @@ def open_master_key(
                     return master, name
                 rejected.append(name)
         elif doc["kind"] == "kms" and kms is not None:
-            tried.append(f"KMS key {doc['kms_key_id']}")
             wrapper = kms(str(doc["kms_key_id"]))
+            if wrapper is None:
+                continue  # a KMS key the caller does not trust: never ask it (it may be a storage writer's)
+            tried.append(f"KMS key {doc['kms_key_id']}")
             master = _unwrap(wrapper.decrypt(unb64(doc["encrypted_data_key"])), doc["data"], name)
             if master is not None:
                 if verify(master):

@@ -65,7 +65,8 @@ from skyvault.library.snapshots import Manifest
 if TYPE_CHECKING:
     from skyvault.library.blockwriter import BlockWriter
 
-KmsOpener = Callable[[str], KeyWrapper]
+KmsOpener = Callable[[str], KeyWrapper | None]
+"""A KMS key ID (from a key file) -> a wrapper that opens it, or None for a key the caller does not trust."""
 
 
 @dataclass(frozen=True)
