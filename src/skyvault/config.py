@@ -204,6 +204,8 @@ def parse_config(data: dict[str, Any], source: str) -> SkyvaultConfig:
 def load_config(path: Path, *, missing_ok: bool = False) -> SkyvaultConfig:
     """Read and validate ``path``. A missing file is an error unless ``missing_ok`` (then: empty config)."""
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the read forever, a folder cannot be read
+            raise ConfigError(f"{path}: not a regular file")
         raw = path.read_bytes()
     except FileNotFoundError:
         if missing_ok:
@@ -235,15 +237,26 @@ def validate_config(config: SkyvaultConfig, path: Path) -> str:
 
 def save_config(config: SkyvaultConfig, path: Path) -> None:
     """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
-    text = validate_config(config, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    write_config_text(validate_config(config, path), path)
+
+
+def write_config_text(text: str, path: Path) -> None:
+    """Atomically replace ``path`` with ``text`` (temp file + rename); a path the OS refuses is a ConfigError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file; a configuration file is never written over it")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         Path(tmp).replace(path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
         raise
 
 

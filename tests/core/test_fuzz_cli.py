@@ -123,6 +123,9 @@ VALUES = st.one_of(
 )
 
 
+CONFIG_PATHS = ["adir", "afile", "afifo", "afile/x.toml", "/proc/xyz/s.toml", "é" * 300, "sub/skyvault.toml"]
+
+
 @st.composite
 def invocations(draw: st.DrawFn) -> list[str]:
     path = draw(st.sampled_from(sorted(COMMANDS)))
@@ -137,6 +140,8 @@ def invocations(draw: st.DrawFn) -> list[str]:
         else:
             args.extend([draw(st.sampled_from(options)), draw(VALUES)])
     globals_ = draw(st.lists(st.sampled_from(["--json", "-v"]), max_size=2))
+    if draw(st.integers(min_value=0, max_value=4)) == 0:  # now and then, a config path the OS may refuse
+        globals_ += ["--config", draw(st.sampled_from(CONFIG_PATHS))]
     return [*globals_, *path, *args]
 
 

@@ -131,3 +131,17 @@ def test_the_cli_trusts_only_the_configured_kms_key() -> None:
     assert opener("alias/theirs") is None
     mine = opener("alias/mine")
     assert mine is not None and mine.key_id == "alias/mine"
+
+
+@pytest.mark.parametrize("where", ["adir", "afifo", "afile/x.toml", "/proc/xyz/skyvault.toml", "é" * 300])
+@pytest.mark.parametrize("args", [("init", "--force"), ("accounts", "add", "a"), ("accounts", "list")])
+def test_a_config_path_the_os_refuses_is_a_config_error(
+    cli: Cli, workdir: Path, where: str, args: tuple[str, ...]
+) -> None:
+    (workdir / "adir").mkdir()
+    (workdir / "afile").write_text("a file")
+    os.mkfifo(workdir / "afifo")  # reading it would wait for a writer forever
+    before = _files(workdir)
+    result = cli("--config", where, *args)
+    _one_line_error(result, CONFIG)
+    assert _files(workdir) == before
