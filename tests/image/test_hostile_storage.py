@@ -84,6 +84,7 @@ def test_restore_refuses_a_manifest_that_is_not_the_recorded_points(cli: Cli, wo
     restored = cli("restore", big["recovery_point"], "--to-file", str(out))
     assert restored.exit_code == LibraryCorruptError.exit_code, restored.stderr
     assert "does not belong to recovery point" in restored.stderr and "size 1000" in restored.stderr
+    assert "small.img" in restored.stderr  # its path differs too
     assert not out.exists()
 
 

@@ -278,6 +278,7 @@ def register(open_repository: RepositoryOpener, progress: ProgressFactory | None
                 f"recovery point {point.id}",
                 kind=KIND,
                 size=int(recorded_size) if recorded_size is not None else None,
+                path=point.resource_id,  # the image's resolved path, as backup recorded it in both places
             )
             reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
             with reporting as advance:
