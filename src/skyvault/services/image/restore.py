@@ -225,9 +225,12 @@ def _restore_to_file(reader: BlockReader, path: Path, progress: Progress | None)
 def _restore_to_device(reader: BlockReader, path: Path, progress: Progress | None) -> int:
     manifest = reader.manifest
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
     except OSError as exc:
         raise ConflictError(f"cannot open {path} for writing: {exc.strerror}") from exc
+    if target_kind(os.fstat(fd).st_mode) is not TargetKind.DEVICE:  # swapped since it was examined
+        os.close(fd)
+        raise ConflictError(f"{path} changed while the restore started; nothing was written")
     writer = _FileWriter(fd, manifest.block_size)
     try:
         capacity = os.lseek(fd, 0, os.SEEK_END)
