@@ -22,7 +22,6 @@ from skyvault.cli.context import AppState, state
 from skyvault.config import LibraryConfig, validate_config
 from skyvault.errors import ConfigError, LibraryCorruptError, LibraryError, NotFoundError
 from skyvault.library.backends import open_backend
-from skyvault.library.backends.local import LocalBackend
 from skyvault.library.backends.s3 import S3Backend
 from skyvault.library.check import check
 from skyvault.library.crypto import KeyWrapper
@@ -155,8 +154,7 @@ def init_command(
     backend = open_backend(cfg, st.factory() if (s3 or kms_key) else None)
     if isinstance(backend, S3Backend):
         backend.verify_bucket()
-    if isinstance(backend, LocalBackend):
-        backend.prepare_new()
+    backend.prepare_new()
     kms = None
     if kms_key:
         assert account
