@@ -27,6 +27,12 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 
 
+def is_region_name(name: str) -> bool:
+    """An AWS region name as the config accepts it (``us-east-1``, ``us-gov-west-1``): one rule for the config
+    file and for every ``--region`` option, so a typo never reaches botocore."""
+    return bool(_REGION.match(name))
+
+
 class AuthMethod(StrEnum):
     DEFAULT = "default"
     KEYS = "keys"
@@ -61,7 +67,7 @@ class AccountConfig(_Strict):
     @field_validator("regions")
     @classmethod
     def _regions_valid(cls, value: list[str]) -> list[str]:
-        bad = [r for r in value if not _REGION.match(r)]
+        bad = [r for r in value if not is_region_name(r)]
         if bad:
             raise ValueError(f"not an AWS region name: {', '.join(bad)}")
         if len(set(value)) != len(value):
@@ -114,6 +120,13 @@ class LibraryConfig(_Strict):
     kms_key: str | None = None
     compression_level: Annotated[int, Field(ge=-7, le=22)] = 3
 
+    @field_validator("region")
+    @classmethod
+    def _region_valid(cls, value: str | None) -> str | None:
+        if value is not None and not is_region_name(value):
+            raise ValueError(f"not an AWS region name: {value}")
+        return value
+
     @model_validator(mode="after")
     def _where(self) -> LibraryConfig:
         if self.kind == "local" and not self.path:
@@ -151,7 +164,7 @@ def _check_catalog_url(value: str) -> str:
 
 class SkyvaultConfig(_Strict):
     version: Literal[1] = 1
-    state_dir: str = ".skyvault"
+    state_dir: Annotated[str, Field(min_length=1)] = ".skyvault"
     # None: the SQLite file catalog.db in state_dir.
     catalog_url: str | None = None
     accounts: dict[Annotated[str, Field(pattern=_NAME)], AccountConfig] = Field(default_factory=dict)
@@ -221,6 +234,8 @@ def parse_config(data: dict[str, Any], source: str) -> SkyvaultConfig:
 def load_config(path: Path, *, missing_ok: bool = False) -> SkyvaultConfig:
     """Read and validate ``path``. A missing file is an error unless ``missing_ok`` (then: empty config)."""
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the read forever, a folder cannot be read
+            raise ConfigError(f"{path}: not a regular file")
         raw = path.read_bytes()
     except FileNotFoundError:
         if missing_ok:
@@ -242,18 +257,36 @@ def dump_config(config: SkyvaultConfig) -> str:
     return tomli_w.dumps(data)
 
 
-def save_config(config: SkyvaultConfig, path: Path) -> None:
-    """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
+def validate_config(config: SkyvaultConfig, path: Path) -> str:
+    """Validate a configuration built in code (``model_copy`` does not validate) as if it were read from
+    ``path``; returns its TOML text. Commands call it before any side effect, so invalid input writes nothing."""
     text = dump_config(config)
     parse_config(tomllib.loads(text), str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    return text
+
+
+def save_config(config: SkyvaultConfig, path: Path) -> None:
+    """Re-validate, then write atomically (temp file + rename) so a failed save never truncates the file."""
+    write_config_text(validate_config(config, path), path)
+
+
+def write_config_text(text: str, path: Path) -> None:
+    """Atomically replace ``path`` with ``text`` (temp file + rename); a path the OS refuses is a ConfigError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file; a configuration file is never written over it")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         Path(tmp).replace(path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
         raise
 
 

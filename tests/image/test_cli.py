@@ -69,7 +69,7 @@ def test_backup_restore_check_stats_prune(cli: Cli, workdir: Path) -> None:
     assert restored["recovery_point"] == points[1]["id"]
     assert out.read_bytes() == data
     assert out.stat().st_blocks * 512 < len(data) - 3 * MiB  # zero blocks are holes
-    ok(cli("--json", "restore", points[0]["id"], "--to-file", str(out)))
+    ok(cli("--json", "restore", points[0]["id"], "--to-file", str(out), "--yes"))  # replaces the first restore
     assert out.read_bytes() == original
 
     report = ok(cli("--json", "library", "check", "--read-data"))

@@ -65,5 +65,5 @@ def test_killed_backups_leave_a_consistent_library(tmp_path: Path) -> None:
     after = Repository.open(LocalBackend(library), passphrase=PASSPHRASE)
     report = check(after, read_data=True)
     assert report.ok and report.warnings == []
-    restore_image(after, after.load_snapshot(result.manifest.id), out)
+    restore_image(after, after.load_snapshot(result.manifest.id), out, overwrite=True)
     assert out.read_bytes() == image.read_bytes()

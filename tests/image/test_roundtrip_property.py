@@ -66,6 +66,6 @@ def test_incremental_backups_restore_byte_identical(first: bytes, steps: list[tu
         fresh = reopen(repo)
         for version, manifest in zip(versions, manifests, strict=True):
             out = root / "restored.img"
-            restore_image(fresh, fresh.load_snapshot(manifest.id), out)
+            restore_image(fresh, fresh.load_snapshot(manifest.id), out, overwrite=True)
             assert out.read_bytes() == bytes(version)
         assert check(fresh, read_data=True).ok

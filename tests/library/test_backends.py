@@ -171,3 +171,20 @@ def test_local_sync_waits_for_a_concurrent_sync(tmp_path: Path, monkeypatch: pyt
     first.join()
     second.join()
     backend.close()
+
+
+def test_prepare_new_refuses_a_location_with_unrelated_files(backend: Backend, request: pytest.FixtureRequest) -> None:
+    backend.prepare_new()  # empty: fine
+    backend.put(INDEX, b"idx")
+    backend.prepare_new()  # a library's own files (an init that crashed before config): fine
+    if isinstance(backend, MemoryBackend):
+        return  # holds validated names only: nothing foreign can be there
+    if isinstance(backend, LocalBackend):
+        (backend.root / "notes.txt").write_text("mine")
+    else:
+        assert isinstance(backend, S3Backend)
+        lab_s3(request.getfixturevalue("lab_env")).put_object(
+            Bucket=backend.bucket, Key="team/lib/notes.txt", Body=b"x"
+        )
+    with pytest.raises(ConflictError, match=r"notes\.txt"):
+        backend.prepare_new()

@@ -86,10 +86,14 @@ def test_nothing_readable_is_stored() -> None:
 
 def test_an_orphan_key_file_of_another_master_key_is_skipped() -> None:
     """Two concurrent inits: the loser's key file stays; it unwraps with the passphrase but is not this library's."""
-    from skyvault.library.crypto import passphrase_key_file
+    from skyvault.library.crypto import content_id, passphrase_key_file
     from skyvault.library.format import KEYS, file_name
 
     repo = make_repo()
-    orphan = passphrase_key_file(MasterKey.generate(), PASSPHRASE, FAST_SCRYPT, {})
-    repo.backend.put(file_name(KEYS, bytes(32)), orphan)  # sorts first: tried before the real one
+    (real,) = [name for name, _ in repo.backend.list(KEYS)]
+    while True:  # an orphan whose (content-bound) name sorts first, so it is tried before the real one
+        orphan = passphrase_key_file(MasterKey.generate(), PASSPHRASE, FAST_SCRYPT, {})
+        if file_name(KEYS, content_id(orphan)) < real:
+            break
+    repo.backend.put(file_name(KEYS, content_id(orphan)), orphan)
     assert Repository.open(repo.backend, passphrase=PASSPHRASE).sealer.key == repo.sealer.key

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from skyvault.catalog import Catalog
+from skyvault.cli import options
 from skyvault.cli.backup import app as backup_app
 from skyvault.cli.context import AppState, state
 from skyvault.engine import databases
@@ -78,8 +79,12 @@ def _command(kind: str) -> Callable[..., None]:
         ctx: typer.Context,
         identifiers: Annotated[list[str], typer.Argument(help="Identifiers of the instances/clusters.")],
         account: Annotated[str | None, typer.Option(help="Configured account (default: the only one).")] = None,
-        region: Annotated[str | None, typer.Option(help="Region (default: the account's first).")] = None,
-        copy_to_region: Annotated[str | None, typer.Option(help="Also keep a copy in this region.")] = None,
+        region: Annotated[
+            str | None, typer.Option(help="Region (default: the account's first).", callback=options.region)
+        ] = None,
+        copy_to_region: Annotated[
+            str | None, typer.Option(help="Also keep a copy in this region.", callback=options.region)
+        ] = None,
         copy_to_account: Annotated[
             str | None, typer.Option(help="Also keep a copy in this configured (vault) account.")
         ] = None,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from skyvault.catalog import Catalog
+from skyvault.cli import options
 from skyvault.cli.backup import app as backup_app
 from skyvault.cli.context import AppState, state
 from skyvault.cli.library import library_config, open_library
@@ -94,7 +95,9 @@ def backup_ec2_command(
     ctx: typer.Context,
     instance_ids: Annotated[list[str], typer.Argument(help="EC2 instance ID(s).")],
     account: Annotated[str | None, typer.Option(help="Configured account (default: the admin/only one).")] = None,
-    region: Annotated[str | None, typer.Option(help="Region (default: the account's first).")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Region (default: the account's first).", callback=options.region)
+    ] = None,
     copy: Annotated[
         bool | None,
         typer.Option("--copy/--no-copy", help="Copy changed blocks into the library (default: on with a library)."),

@@ -19,10 +19,13 @@ import typer
 from rich.table import Table
 
 from skyvault.catalog import Catalog
+from skyvault.cli import options
 from skyvault.cli.context import state
 from skyvault.engine.jobs import JobRunner
 from skyvault.engine.retention import due, expire_due
 from skyvault.services.ec2 import cleanup as ec2_cleanup
+
+MAX_GRACE_MINUTES = 100 * 366 * 24 * 60  # a century: beyond it, "now minus the grace" leaves the calendar
 
 
 def stale_jobs(catalog: Catalog, older_than: timedelta, now: datetime) -> dict[str, list[Any]]:
@@ -41,10 +44,15 @@ def register(root: typer.Typer) -> None:
         ctx: typer.Context,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")] = False,
         older_than: Annotated[
-            float, typer.Option(min=0, help="Grace period in minutes: younger resources and jobs are left alone.")
+            float,
+            typer.Option(
+                min=0,
+                max=MAX_GRACE_MINUTES,
+                help="Grace period in minutes: younger resources and jobs are left alone.",
+            ),
         ] = 60.0,
         account: Annotated[list[str] | None, typer.Option(help="Only these configured accounts.")] = None,
-        region: Annotated[list[str] | None, typer.Option(help="Only these regions.")] = None,
+        region: Annotated[list[str] | None, typer.Option(help="Only these regions.", callback=options.regions)] = None,
     ) -> None:
         """Remove orphaned skyvault intermediates (snapshots, volumes, AMIs) by tag and age."""
         st = state(ctx)

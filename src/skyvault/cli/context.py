@@ -17,6 +17,7 @@ from rich.console import Console
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.config import SkyvaultConfig, catalog_url, config_path, load_config, save_config, state_dir
+from skyvault.errors import ConfigError
 
 if TYPE_CHECKING:
     from skyvault.catalog import Catalog
@@ -56,11 +57,19 @@ class AppState:
 
     @property
     def state_dir(self) -> Path:
-        return state_dir(self.config(missing_ok=True), self.config_path)
+        where = state_dir(self.config(missing_ok=True), self.config_path)
+        if where.exists() and not where.is_dir():
+            raise ConfigError(
+                f"{self.config_path}: state_dir: {where} is not a directory", hint="point state_dir at a folder"
+            )
+        return where
 
     @property
     def catalog_url(self) -> str:
-        return catalog_url(self.config(missing_ok=True), self.config_path)
+        config = self.config(missing_ok=True)
+        if config.catalog_url is None:
+            _ = self.state_dir  # the default catalog lives there: a state_dir that is a file is named as such
+        return catalog_url(config, self.config_path)
 
     def catalog(self) -> Catalog:
         """The configured catalog (``catalog_url``, else ``catalog.db`` in the state dir), opened once."""

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from skyvault.cli import options
 from skyvault.cli.context import AppState, state
 from skyvault.engine.discovery import DEFAULT_WORKERS, DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
@@ -94,7 +95,8 @@ def register(app: typer.Typer) -> None:
             list[str] | None, typer.Option("--account", "-a", help="Only these accounts (repeat or a,b).")
         ] = None,
         region: Annotated[
-            list[str] | None, typer.Option("--region", "-r", help="Only these regions (repeat or a,b).")
+            list[str] | None,
+            typer.Option("--region", "-r", help="Only these regions (repeat or a,b).", callback=options.regions),
         ] = None,
         service: Annotated[
             list[str] | None,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from skyvault.cli import options
 from skyvault.cli.context import AppState, state
 from skyvault.errors import LabError
 from skyvault.lab import control
@@ -19,7 +20,7 @@ StateDirOption = Annotated[
     Path | None, typer.Option("--state-dir", help="Lab state folder (default: the config's state_dir, .skyvault).")
 ]
 AccountOption = Annotated[str, typer.Option("--account", help="12-digit account ID that owns the resource.")]
-RegionOption = Annotated[str, typer.Option("--region", "-r", help="Region of the resource.")]
+RegionOption = Annotated[str, typer.Option("--region", "-r", help="Region of the resource.", callback=options.region)]
 
 
 def _state_dir(st: AppState, explicit: Path | None) -> Path:

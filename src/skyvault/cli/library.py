@@ -17,8 +17,9 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from skyvault.cli import options
 from skyvault.cli.context import AppState, state
-from skyvault.config import LibraryConfig
+from skyvault.config import LibraryConfig, validate_config
 from skyvault.errors import ConfigError, LibraryCorruptError, LibraryError, NotFoundError
 from skyvault.library.backends import open_backend
 from skyvault.library.backends.s3 import S3Backend
@@ -58,14 +59,16 @@ def library_config(st: AppState, name: str | None) -> tuple[str, LibraryConfig]:
     return chosen, config.libraries[chosen]
 
 
-def _kms_opener(st: AppState, cfg: LibraryConfig) -> Callable[[str], KeyWrapper] | None:
+def _kms_opener(st: AppState, cfg: LibraryConfig) -> Callable[[str], KeyWrapper | None] | None:
     if not cfg.kms_key:
         return None
     if not cfg.account:
         raise ConfigError("a library with kms_key needs account (the account whose KMS key wraps it)")
     region = cfg.region or st.config().account(cfg.account).regions[0]
     account = cfg.account
-    return lambda key_id: KmsKeyWrapper(st.factory(), account, region, key_id)
+    trusted = cfg.kms_key
+    # Only the configured key: a key file naming another KMS key may have been added by a storage writer.
+    return lambda key_id: KmsKeyWrapper(st.factory(), account, region, key_id) if key_id == trusted else None
 
 
 def open_library(st: AppState, name: str | None) -> Repository:
@@ -103,7 +106,9 @@ def init_command(
     path: Annotated[Path | None, typer.Option("--path", help="A local directory for the library.")] = None,
     s3: Annotated[str | None, typer.Option("--s3", help="s3://BUCKET/PREFIX")] = None,
     account: Annotated[str | None, typer.Option("--account", help="Configured account for S3 / KMS.")] = None,
-    region: Annotated[str | None, typer.Option("--region", help="Region of the bucket / KMS key.")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Region of the bucket / KMS key.", callback=options.region)
+    ] = None,
     role_arn: Annotated[str | None, typer.Option("--role-arn", help="Assume this role (from --account).")] = None,
     object_lock_days: Annotated[
         int | None, typer.Option("--object-lock-days", min=1, help="S3 Object Lock retention (immutability).")
@@ -143,9 +148,13 @@ def init_command(
         raise ConfigError(f"library {name!r}: {exc}") from None
     if account and account not in config.accounts:
         raise NotFoundError(f"no account named {account!r}", hint="skyvault accounts add")
+    # Validate the whole resulting config before anything is written (a bad --name must leave no library).
+    updated = config.model_copy(update={"libraries": {**config.libraries, name: cfg}, "default_library": name})
+    validate_config(updated, st.config_path)
     backend = open_backend(cfg, st.factory() if (s3 or kms_key) else None)
     if isinstance(backend, S3Backend):
         backend.verify_bucket()
+    backend.prepare_new()
     kms = None
     if kms_key:
         assert account
@@ -157,7 +166,7 @@ def init_command(
         )
     repo = Repository.init(backend, passphrase=passphrase, kms=kms, compression_level=compression_level)
     backend.close()
-    st.save(config.model_copy(update={"libraries": {**config.libraries, name: cfg}, "default_library": name}))
+    st.save(updated)
     result = {"library": name, "location": backend.location, "id": repo.config.id, "default": True}
     if st.json_output:
         st.emit_json(result)

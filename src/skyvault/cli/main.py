@@ -91,6 +91,13 @@ def main() -> None:
     except SkyvaultError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # The environment refused something no specific check foresaw (a full disk, a path the OS rejects):
+        # one line naming the path, never a traceback (-vv logs it for a bug report).
+        logging.getLogger("skyvault").debug("unexpected OS error", exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.secho(f"error: {exc.strerror or exc}{where}", err=True, fg=typer.colors.RED)
+        sys.exit(SkyvaultError.exit_code)
     except KeyboardInterrupt:
         typer.secho("interrupted", err=True)
         sys.exit(130)

@@ -16,6 +16,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from skyvault.cli import options
 from skyvault.cli.context import AppState, state
 from skyvault.config import SkyvaultConfig
 from skyvault.errors import ConfigError, PreflightError
@@ -66,13 +67,25 @@ def _special(
 ) -> Any:
     if kind == "trust":
         if not admin_account or not external_id:
-            raise ConfigError("'skyvault policy trust' needs --admin-account ID and --external-id X")
+            raise typer.BadParameter("'skyvault policy trust' needs --admin-account ID and --external-id X")
         return tenant_trust_policy(admin_account, external_id, admin_principals=admin_principal, partition=partition)
     if kind == "admin":
         return _documents_json(admin_policy(tenant_role))
     if not bucket:
-        raise ConfigError("'skyvault policy vmimport' needs --bucket (the bucket VM Import/Export reads images from)")
+        raise typer.BadParameter(
+            "'skyvault policy vmimport' needs --bucket (the bucket VM Import/Export reads images from)"
+        )
     return vmimport_policies(bucket, kms_key=kms_key, partition=partition)
+
+
+def _check_rows(rows: list[str], *, allowed: tuple[str, ...]) -> None:
+    """An unknown row is a bad argument: a usage error (exit 2) for ``policy`` and ``permissions`` alike."""
+    unknown = [row for row in rows if row not in allowed]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown policy row {', '.join(map(repr, unknown))} (known rows: {', '.join(allowed)})",
+            param_hint="ROW",
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -92,7 +105,9 @@ def register(app: typer.Typer) -> None:
         output_format: Annotated[PolicyFormat, typer.Option("--format", "-f")] = PolicyFormat.JSON,
         partition: Annotated[str, typer.Option(help="ARN partition (aws, aws-cn, aws-us-gov).")] = "aws",
         account_id: Annotated[str | None, typer.Option(help="Scope ARNs to this account ID (default *).")] = None,
-        region: Annotated[str | None, typer.Option(help="Scope ARNs to this region (default *).")] = None,
+        region: Annotated[
+            str | None, typer.Option(help="Scope ARNs to this region (default *).", callback=options.region)
+        ] = None,
         bucket: Annotated[
             str | None, typer.Option(help="Library bucket (library row) / image bucket (vmimport).")
         ] = None,
@@ -108,16 +123,17 @@ def register(app: typer.Typer) -> None:
         """Render least-privilege IAM policies from the permission registry."""
         st = state(ctx)
         load_declarations()
+        _check_rows(rows, allowed=tuple(dict.fromkeys((*POLICY_ROWS, *SPECIAL))))
         special = [r for r in rows if r in SPECIAL]
         if special:
             if len(rows) > 1:
-                raise ConfigError(f"'skyvault policy {special[0]}' takes no other rows (got {' '.join(rows)})")
+                raise typer.BadParameter(f"'skyvault policy {special[0]}' takes no other rows (got {' '.join(rows)})")
             if restricted:
-                raise ConfigError(
+                raise typer.BadParameter(
                     f"--restricted applies to policy rows; 'skyvault policy {special[0]}' has nothing to restrict"
                 )
             if output_format is not PolicyFormat.JSON:
-                raise ConfigError(
+                raise typer.BadParameter(
                     f"'skyvault policy {special[0]}' prints JSON only; the CloudFormation/Terraform output of "
                     "'skyvault policy ROW...' already contains the tenant role and its trust"
                 )
@@ -165,8 +181,8 @@ def register(app: typer.Typer) -> None:
         """The permission-usage table: each action, the steps that use it, and why."""
         st = state(ctx)
         registry = load_declarations()
-        if service is not None and service not in POLICY_ROWS:
-            raise ConfigError(f"unknown policy row {service!r}", hint=f"known rows: {', '.join(POLICY_ROWS)}")
+        if service is not None:
+            _check_rows([service], allowed=tuple(POLICY_ROWS))
         selected = [service] if service else list(POLICY_ROWS)
         rows = usage_rows(selected, registry)
         if st.json_output or output_format is TableFormat.JSON:
@@ -184,7 +200,9 @@ def register(app: typer.Typer) -> None:
         service: Annotated[
             list[str] | None, typer.Option("--service", "-s", help="Policy row(s); default every tenant row.")
         ] = None,
-        region: Annotated[str | None, typer.Option("--region", "-r", help="Region to ask (default: first).")] = None,
+        region: Annotated[
+            str | None, typer.Option("--region", "-r", help="Region to ask (default: first).", callback=options.region)
+        ] = None,
     ) -> None:
         """Preflight: test an account's real credentials against the registry."""
         st = state(ctx)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from skyvault.cli import options
 from skyvault.cli.context import state
 from skyvault.engine.restore import RestoreRequest, restore
 from skyvault.errors import ConfirmationRequiredError
@@ -19,10 +20,15 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         recovery_point: Annotated[str, typer.Argument(help="Recovery point ID (skyvault backups list).")],
         target: Annotated[str, typer.Option(help="new: a new resource; original: replace the original.")] = "new",
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm replacing the original.")] = False,
-        to_file: Annotated[Path | None, typer.Option("--to-file", help="Disk images: write to this file.")] = None,
+        yes: Annotated[
+            bool, typer.Option("--yes", "-y", help="Confirm replacing the original, or an existing --to-file target.")
+        ] = False,
+        to_file: Annotated[
+            Path | None,
+            typer.Option("--to-file", help="Disk images: write to this file (or onto this block device)."),
+        ] = None,
         account: Annotated[str | None, typer.Option(help="Restore into this configured account.")] = None,
-        region: Annotated[str | None, typer.Option(help="Restore into this region.")] = None,
+        region: Annotated[str | None, typer.Option(help="Restore into this region.", callback=options.region)] = None,
         source: Annotated[str | None, typer.Option("--from", help="snapshot | library")] = None,
         name: Annotated[str | None, typer.Option(help="Name/identifier of the new resource.")] = None,
         instance_type: Annotated[str | None, typer.Option(help="EC2: instance type.")] = None,

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from skyvault.cli.context import state
-from skyvault.config import STARTER_CONFIG
-from skyvault.errors import ConflictError
+from skyvault.config import STARTER_CONFIG, write_config_text
+from skyvault.errors import ConfigError, ConflictError
 
 
 def register(app: typer.Typer) -> None:
@@ -20,10 +20,13 @@ def register(app: typer.Typer) -> None:
         """Write a commented starter skyvault.toml."""
         st = state(ctx)
         path = st.config_path
-        if path.exists() and not force:
+        try:
+            exists = path.exists()
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot use: {exc.strerror}") from None
+        if exists and not force:
             raise ConflictError(f"{path} already exists", hint="use --force to overwrite it")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(STARTER_CONFIG, encoding="utf-8")
+        write_config_text(STARTER_CONFIG, path)
         if st.json_output:
             st.emit_json({"config": str(path)})
         else:

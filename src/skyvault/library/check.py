@@ -1,7 +1,8 @@
 """``library check``: verify structure, and with ``read_data`` every byte.
 
-Structure: every index file decrypts; every pack an index names exists and is large enough; every snapshot
-decrypts, its block map reads, and every blob it references is indexed. Packs no index names (left by an
+Structure: every key, index and snapshot file hashes to its name (so a file copied over another is found);
+every index file decrypts; every pack an index names exists and is large enough; every snapshot decrypts, its
+block map reads, and every blob it references is indexed. Packs no index names (left by an
 interrupted backup) are warnings, not errors, and so is damage found in them by ``read_data``: nothing
 references them and prune removes them.
 ``read_data``: every pack is downloaded, its BLAKE3 hash must equal its name, its header must agree with the
@@ -15,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from skyvault.errors import LibraryError, SkyvaultError
-from skyvault.library.crypto import content_id
-from skyvault.library.format import DATA, id_of_name, pack_name
+from skyvault.library.crypto import content_id, parse_key_file, verify_content_name
+from skyvault.library.format import DATA, KEYS, id_of_name, pack_name
 from skyvault.library.index import Index, read_index_file
 from skyvault.library.locks import live_locks
 from skyvault.library.packs import PackEntry, parse_pack_header
@@ -73,6 +74,13 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
     report.index_files = len(index_names)
     report.blobs = len(index)
     report.locks = len(live_locks(backend))
+    for name, _size in backend.list(KEYS):
+        try:
+            data = backend.get(name)
+            verify_content_name(name, data)
+            parse_key_file(data, name)
+        except SkyvaultError as exc:
+            report.errors.append(f"{name}: {exc.message}")
     repo.set_index(index, index_names)  # block maps are read through the index being checked
     listed = dict(backend.list(DATA))
 

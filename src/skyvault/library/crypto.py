@@ -54,6 +54,14 @@ def content_id(data: bytes | bytearray | memoryview) -> bytes:
     return blake3.blake3(data, max_threads=blake3.blake3.AUTO).digest()
 
 
+def verify_content_name(name: str, data: bytes | bytearray | memoryview) -> None:
+    """A content-named file must hash to its name: this binds a manifest, index or key file to its ID, so a
+    writer of the storage cannot copy one authentic file over another (the envelope alone authenticates the
+    bytes, not which name they were stored under)."""
+    if content_id(data).hex() != name.rsplit("/", 1)[-1]:
+        raise LibraryCorruptError(f"{name}: content does not match its name (corrupt, or another file copied over it)")
+
+
 @dataclass(frozen=True)
 class MasterKey:
     encrypt_key: bytes
@@ -226,15 +234,18 @@ def open_master_key(
     key_files: list[tuple[str, bytes]],
     *,
     passphrase: str | None,
-    kms: Callable[[str], KeyWrapper] | None,
+    kms: Callable[[str], KeyWrapper | None] | None,
     verify: Callable[[MasterKey], bool] = lambda _key: True,
 ) -> tuple[MasterKey, str]:
     """Try every key file with what we were given; return the master key and the key file that opened it.
 
-    ``verify`` rejects a key that unwraps but is not this library's (e.g. an orphan key file left by a
-    concurrent ``init`` that lost the race for ``config``).
+    ``kms`` returns None for a KMS key ID the caller does not trust (not the configured key): a storage writer
+    could otherwise add a key file of a KMS key they own, beside a config of their own, and make skyvault
+    encrypt new backups to them. ``verify`` rejects a key that unwraps but is not this library's (e.g. an
+    orphan key file left by a crashed concurrent ``init``).
     """
     tried: list[str] = []
+    rejected: list[str] = []  # key files that unwrap but whose master key does not open the config
     for name, data in key_files:
         doc = parse_key_file(data, name)
         if doc["kind"] == "passphrase" and passphrase:
@@ -242,16 +253,29 @@ def open_master_key(
             params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
             kek = _scrypt(passphrase, unb64(doc["salt"]), params)
             master = _unwrap(kek, doc["data"], name)
-            if master is not None and verify(master):
-                return master, name
+            if master is not None:
+                if verify(master):
+                    return master, name
+                rejected.append(name)
         elif doc["kind"] == "kms" and kms is not None:
-            tried.append(f"KMS key {doc['kms_key_id']}")
             wrapper = kms(str(doc["kms_key_id"]))
+            if wrapper is None:
+                continue  # a KMS key the caller does not trust: never ask it (it may be a storage writer's)
+            tried.append(f"KMS key {doc['kms_key_id']}")
             master = _unwrap(wrapper.decrypt(unb64(doc["encrypted_data_key"])), doc["data"], name)
-            if master is not None and verify(master):
-                return master, name
+            if master is not None:
+                if verify(master):
+                    return master, name
+                rejected.append(name)
     if not key_files:
         raise LibraryCorruptError("the library has no key files")
+    if rejected:
+        # The secret was right (a key file authenticated with it), so the config is what fails: corruption,
+        # not a wrong passphrase.
+        raise LibraryCorruptError(
+            f"config: fails authentication with the master key of {', '.join(rejected)} (the config is corrupt "
+            "or was replaced, or that key file is an orphan of a concurrent init)"
+        )
     if not tried:
         kinds = sorted({parse_key_file(d, n)["kind"] for n, d in key_files})
         raise WrongPassphraseError(

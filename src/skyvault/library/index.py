@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from skyvault.errors import LibraryCorruptError
 from skyvault.library.backends.base import Backend
-from skyvault.library.crypto import Sealer, content_id
+from skyvault.library.crypto import Sealer, content_id, verify_content_name
 from skyvault.library.format import INDEX, FileType, file_name
 from skyvault.library.packs import ENTRY, PackEntry
 
@@ -119,6 +119,7 @@ def write_index_file(backend: Backend, sealer: Sealer, packs: list[tuple[bytes, 
 
 def read_index_file(backend: Backend, sealer: Sealer, name: str) -> list[tuple[bytes, list[PackEntry]]]:
     data = backend.get(name)
+    verify_content_name(name, data)
     return list(parse(sealer.open_file(FileType.INDEX, data, name), name))
 
 

@@ -108,7 +108,7 @@ class BlockReader:
                         break
                     range_end = max(range_end, nxt.offset + nxt.length)
                     end += 1
-                chunk = memoryview(self.repo.backend.get_range(name, first.offset, range_end - first.offset))
+                chunk = memoryview(self.repo.read_pack_range(pack_id, first.offset, range_end - first.offset))
                 for entry, blob_id in entries[start:end]:
                     assert entry is not None
                     rel = entry.offset - first.offset

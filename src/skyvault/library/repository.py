@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 import zstandard
 
-from skyvault.errors import ConflictError, LibraryCorruptError, LibraryError, NotFoundError
+from skyvault.errors import (
+    AwsError,
+    ConflictError,
+    LibraryCorruptError,
+    LibraryError,
+    NotFoundError,
+    WrongPassphraseError,
+)
 from skyvault.library.backends.base import Backend
 from skyvault.library.crypto import (
     KeyWrapper,
@@ -38,6 +45,7 @@ from skyvault.library.crypto import (
     kms_key_file,
     open_master_key,
     passphrase_key_file,
+    verify_content_name,
 )
 from skyvault.library.format import (
     CONFIG,
@@ -57,7 +65,8 @@ from skyvault.library.snapshots import Manifest
 if TYPE_CHECKING:
     from skyvault.library.blockwriter import BlockWriter
 
-KmsOpener = Callable[[str], KeyWrapper]
+KmsOpener = Callable[[str], KeyWrapper | None]
+"""A KMS key ID (from a key file) -> a wrapper that opens it, or None for a key the caller does not trust."""
 
 
 @dataclass(frozen=True)
@@ -121,12 +130,20 @@ class Repository:
         sealer = Sealer(master)
         config = RepoConfig(id=secrets.token_hex(16), created=_now(), pack_size=pack_size, block_size=block_size)
         meta = {"created": config.created, "host": socket.gethostname()}
+        own_keys = []
         if passphrase:
-            cls._put_key(backend, passphrase_key_file(master, passphrase, scrypt or ScryptParams(), meta))
+            own_keys.append(
+                cls._put_key(backend, passphrase_key_file(master, passphrase, scrypt or ScryptParams(), meta))
+            )
         if kms is not None:
-            cls._put_key(backend, kms_key_file(master, kms, meta))
+            own_keys.append(cls._put_key(backend, kms_key_file(master, kms, meta)))
         data = sealer.seal_file(FileType.CONFIG, json.dumps(asdict(config)).encode())
-        backend.put(CONFIG, data, if_absent=True)
+        try:
+            backend.put(CONFIG, data, if_absent=True)
+        except ConflictError:
+            for name in own_keys:  # lost the race to a concurrent init: leave no orphan key behind
+                backend.delete(name)
+            raise
         return cls(backend, sealer, config, compression_level=compression_level)
 
     @staticmethod
@@ -151,7 +168,15 @@ class Repository:
             raise NotFoundError(
                 f"no library at {backend.location}", hint="create one with 'skyvault library init'"
             ) from None
-        key_files = [(name, backend.get(name)) for name, _ in backend.list(KEYS)]
+        key_files, damaged_keys = [], []
+        for name, _ in backend.list(KEYS):
+            data = backend.get(name)
+            try:
+                verify_content_name(name, data)
+            except LibraryCorruptError:
+                damaged_keys.append(name)  # another key file may still open the library
+                continue
+            key_files.append((name, data))
 
         def opens_config(key: MasterKey) -> bool:
             try:
@@ -160,13 +185,22 @@ class Repository:
                 return False
             return True
 
-        master, key_name = open_master_key(key_files, passphrase=passphrase, kms=kms, verify=opens_config)
-        sealer = Sealer(master)
-        doc = json.loads(sealer.open_file(FileType.CONFIG, raw_config, CONFIG))
         try:
+            master, key_name = open_master_key(key_files, passphrase=passphrase, kms=kms, verify=opens_config)
+        except (WrongPassphraseError, LibraryCorruptError) as exc:
+            if not damaged_keys:
+                raise
+            # The key that would have opened may be the damaged one: say so rather than "wrong passphrase".
+            raise LibraryCorruptError(
+                f"{', '.join(damaged_keys)}: content does not match its name (corrupt key file), and no intact "
+                f"key file opens the library ({exc.message})"
+            ) from None
+        sealer = Sealer(master)
+        try:
+            doc = json.loads(sealer.open_file(FileType.CONFIG, raw_config, CONFIG))
             config = RepoConfig(**doc)
-        except TypeError as exc:
-            raise LibraryCorruptError(f"config: unexpected fields: {exc}") from None
+        except (ValueError, TypeError) as exc:
+            raise LibraryCorruptError(f"config: malformed: {exc}") from None
         if config.layout_version != LAYOUT_VERSION:
             raise LibraryError(f"library layout version {config.layout_version} is not supported")
         return cls(backend, sealer, config, compression_level=compression_level, threads=threads, key_name=key_name)
@@ -257,8 +291,21 @@ class Repository:
         if entry is None:
             raise LibraryCorruptError(f"blob {blob_id.hex()} is not in the index (missing data)")
         name = file_name("data", entry.pack_id)
-        envelope = self.backend.get_range(name, entry.offset, entry.length)
+        envelope = self.read_pack_range(entry.pack_id, entry.offset, entry.length)
         return self.decode_blob(blob_id, envelope, entry.raw_length, name)
+
+    def read_pack_range(self, pack_id: bytes, offset: int, length: int) -> bytes:
+        """Bytes of a pack the index names: a missing or short pack is damage to the library (exit 10), not a
+        "not found" of what the user asked for."""
+        name = file_name("data", pack_id)
+        try:
+            return self.backend.get_range(name, offset, length)
+        except NotFoundError as exc:
+            raise LibraryCorruptError(f"{name}: named by the index but missing or truncated ({exc.message})") from None
+        except AwsError as exc:
+            if exc.code != "InvalidRange":
+                raise
+            raise LibraryCorruptError(f"{name}: named by the index but truncated ({exc.message})") from None
 
     # -- snapshots -----------------------------------------------------------------------------------------
     def save_snapshot(self, manifest: Manifest) -> str:
@@ -290,6 +337,7 @@ class Repository:
             data = self.backend.get(name)
         except NotFoundError:
             raise NotFoundError(f"library snapshot {snapshot_id} not found in {self.backend.location}") from None
+        verify_content_name(name, data)
         return Manifest.from_json(self.sealer.open_file(FileType.SNAPSHOT, data, name), snapshot_id)
 
     def snapshots(self) -> list[Manifest]:

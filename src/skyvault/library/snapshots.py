@@ -53,6 +53,21 @@ class Manifest:
             raise LibraryCorruptError(f"snapshot {snapshot_id}: unknown content type {manifest.content.get('type')!r}")
         return manifest
 
+    def expect(self, what: str, *, kind: str, size: int | None = None, **meta: str) -> None:
+        """Refuse a manifest that is not the one the catalog recorded for ``what`` (a recovery point): its kind,
+        size and the given ``meta`` entries must match. Defence in depth beside the name check on load: the
+        catalog and the library are written at different times and may be restored from different backups."""
+        found = {"kind": self.kind, **({"size": self.size} if size is not None else {})}
+        wanted: dict[str, object] = {"kind": kind, **({"size": size} if size is not None else {})}
+        for key, value in meta.items():
+            found[key] = self.meta.get(key)
+            wanted[key] = value
+        wrong = [f"{key} {found[key]!r} (expected {wanted[key]!r})" for key in wanted if found[key] != wanted[key]]
+        if wrong:
+            raise LibraryCorruptError(
+                f"library snapshot {self.id} does not belong to {what}: its {', '.join(wrong)}; nothing was restored"
+            )
+
     @property
     def size(self) -> int:
         return int(self.content.get("size", 0))

@@ -39,6 +39,10 @@ class Backend(ABC):
     @abstractmethod
     def exists(self, name: str) -> bool: ...
 
+    def prepare_new(self) -> None:  # noqa: B027 - optional hook
+        """Before ``init``: refuse a location holding files that are not a library's (they would be mistaken
+        for one, and ``prune`` would never own them). Backends that cannot hold foreign files skip it."""
+
     def sync(self) -> None:  # noqa: B027 - optional hook
         """Make every earlier ``put`` durable (a backend may defer that for packs; see LocalBackend)."""
 

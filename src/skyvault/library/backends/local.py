@@ -22,7 +22,7 @@ from pathlib import Path
 
 from skyvault.errors import ConflictError, LibraryError, NotFoundError
 from skyvault.library.backends.base import Backend, Buffer
-from skyvault.library.format import DATA, validate_name
+from skyvault.library.format import CONFIG, DATA, KINDS, validate_name
 
 _TMP_PREFIX = ".tmp-"
 
@@ -65,8 +65,28 @@ class LocalBackend(Backend):
 
     def _ensure_dir(self, directory: Path) -> None:
         if directory not in self._made_dirs:
-            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LibraryError(f"cannot create the folder {directory}: {exc.strerror}") from exc
             self._made_dirs.add(directory)
+
+    def prepare_new(self) -> None:
+        """Before ``init``: the root must be a folder skyvault may fill (absent, empty, or a library's own
+        layout), never a file nor a folder of unrelated files that would then be mistaken for a library."""
+        try:
+            if self.root.exists() and not self.root.is_dir():
+                raise LibraryError(f"cannot create a library at {self.root}: it is not a folder")
+            if self.root.is_dir():
+                unrelated = sorted(p.name for p in self.root.iterdir() if p.name not in (CONFIG, *KINDS))
+                if unrelated:
+                    shown = ", ".join(unrelated[:3]) + (", ..." if len(unrelated) > 3 else "")
+                    raise ConflictError(
+                        f"{self.root} holds files that are not a library's ({shown}); nothing was written",
+                        hint="choose an empty or new folder",
+                    )
+        except OSError as exc:
+            raise LibraryError(f"cannot create a library at {self.root}: {exc.strerror}") from exc
 
     def put(self, name: str, data: Buffer, *, if_absent: bool = False) -> None:
         path = self._path(name)
@@ -191,17 +211,20 @@ class LocalBackend(Backend):
 
     def list(self, kind: str) -> Iterator[tuple[str, int]]:
         base = self.root / kind
-        if not base.is_dir():
-            return
-        dirs = sorted(p for p in base.iterdir() if p.is_dir()) if kind == DATA else [base]
-        for directory in dirs:
-            with os.scandir(directory) as entries:
-                for entry in sorted(entries, key=lambda e: e.name):
-                    if entry.name.startswith(_TMP_PREFIX) or not entry.is_file():
-                        continue
-                    name = f"{kind}/{directory.name}/{entry.name}" if kind == DATA else f"{kind}/{entry.name}"
-                    with contextlib.suppress(LibraryError):
-                        yield validate_name(name), entry.stat().st_size
+        try:
+            if not base.is_dir():
+                return
+            dirs = sorted(p for p in base.iterdir() if p.is_dir()) if kind == DATA else [base]
+            for directory in dirs:
+                with os.scandir(directory) as entries:
+                    for entry in sorted(entries, key=lambda e: e.name):
+                        if entry.name.startswith(_TMP_PREFIX) or not entry.is_file():
+                            continue
+                        name = f"{kind}/{directory.name}/{entry.name}" if kind == DATA else f"{kind}/{entry.name}"
+                        with contextlib.suppress(LibraryError):
+                            yield validate_name(name), entry.stat().st_size
+        except OSError as exc:
+            raise LibraryError(f"cannot list {base}: {exc.strerror}") from exc
 
     def delete(self, name: str) -> None:
         path = self._path(name)
@@ -211,7 +234,11 @@ class LocalBackend(Backend):
             raise LibraryError(f"cannot delete {path}: {exc.strerror}") from exc
 
     def exists(self, name: str) -> bool:
-        return self._path(name).is_file()
+        path = self._path(name)
+        try:
+            return path.is_file()
+        except OSError as exc:  # e.g. a name too long for the file system
+            raise LibraryError(f"cannot read {path}: {exc.strerror}") from exc
 
     def remove_temporaries(self) -> int:
         """Delete temporary files left by a crashed writer (prune calls this under the exclusive lock)."""

@@ -226,6 +226,24 @@ class S3Backend(Backend):
             raise NotFoundError(f"library file {name}: range {offset}+{length} beyond its end")
         return data
 
+    def prepare_new(self) -> None:
+        strip = len(self.prefix) + 1
+        unrelated: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/"):
+            for item in page.get("Contents", []):
+                try:
+                    validate_name(item["Key"][strip:])
+                except LibraryError:
+                    unrelated.append(item["Key"])
+            if unrelated:
+                break  # one page is proof enough
+        if unrelated:
+            shown = ", ".join(unrelated[:3]) + (", ..." if len(unrelated) > 3 else "")
+            raise ConflictError(
+                f"{self.location} holds objects that are not a library's ({shown}); nothing was written",
+                hint="choose an empty or new prefix",
+            )
+
     def list(self, kind: str) -> Iterator[tuple[str, int]]:
         strip = len(self.prefix) + 1
         for page in self.client.get_paginator("list_objects_v2").paginate(

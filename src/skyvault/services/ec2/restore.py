@@ -37,6 +37,7 @@ from skyvault.services.base import tags_from_list
 from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES
+from skyvault.services.ec2.copy import LIBRARY_KIND
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, SnapshotWriter
 from skyvault.services.ec2.launch import Placement
 from skyvault.services.ec2.tagging import ROLE_INTERMEDIATE, ROLE_RESTORED, new_token, skyvault_tags
@@ -250,6 +251,9 @@ class _Restore:
                 if manifest_id is None:
                     continue
                 manifest = repo.load_snapshot(manifest_id)
+                manifest.expect(
+                    f"volume {volume.volume_id} of {self.point.id}", kind=LIBRARY_KIND, volume_id=volume.volume_id
+                )
                 if manifest.block_size != BLOCK_SIZE:
                     raise LibraryError(f"library snapshot {manifest.id} uses {manifest.block_size}-byte blocks")
                 token = new_token()

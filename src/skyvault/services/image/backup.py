@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skyvault.errors import LibraryError, NotFoundError
+from skyvault.errors import ConflictError, LibraryError, NotFoundError
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 
@@ -31,17 +32,42 @@ class ImageBackupResult:
     stats: dict[str, Any]
 
 
-def image_size(path: Path) -> int:
+def open_image(path: Path) -> tuple[int, int]:
+    """Open a disk image for reading: (file descriptor, size). Only a regular file or a block device is accepted,
+    checked on the open file itself (a directory has no bytes to back up, a FIFO would wait for a writer
+    forever, /proc files have no size); the caller reads from this descriptor and closes it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; regular files and block
+        # devices read the same with it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise NotFoundError(f"no disk image at {path}") from None
     except OSError as exc:
         raise LibraryError(f"cannot open {path}: {exc.strerror}") from exc
     try:
-        return os.lseek(fd, 0, os.SEEK_END)  # works for regular files and block devices alike
-    finally:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+            kind = {stat.S_IFDIR: "directory", stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device"}.get(
+                stat.S_IFMT(mode), "special file"
+            )
+            raise ConflictError(
+                f"cannot back up {path}: it is a {kind}; backup image reads regular files and block devices"
+            )
+        try:
+            return fd, os.lseek(fd, 0, os.SEEK_END)  # works for regular files and block devices alike
+        except OSError as exc:
+            raise ConflictError(
+                f"cannot back up {path}: its size is unknown ({exc.strerror}); not a disk image"
+            ) from exc
+    except BaseException:
         os.close(fd)
+        raise
+
+
+def image_size(path: Path) -> int:
+    fd, size = open_image(path)
+    os.close(fd)
+    return size
 
 
 def backup_image(
@@ -55,7 +81,24 @@ def backup_image(
 ) -> ImageBackupResult:
     started = time.perf_counter()
     path = path.resolve()
-    size = image_size(path)
+    fd, size = open_image(path)
+    try:
+        return _backup_open_image(repo, path, fd, size, parent, progress, threads, meta, started)
+    finally:
+        os.close(fd)
+
+
+def _backup_open_image(
+    repo: Repository,
+    path: Path,
+    fd: int,
+    size: int,
+    parent: Manifest | None,
+    progress: Progress | None,
+    threads: int | None,
+    meta: dict[str, Any] | None,
+    started: float,
+) -> ImageBackupResult:
     writer = repo.open_block_writer(kind=KIND, source=str(path), size=size, parent=parent)
     block_size = writer.block_size
     workers = threads or repo.threads
@@ -82,7 +125,8 @@ def backup_image(
     for thread in pool:
         thread.start()
     try:
-        with _reading(path), path.open("rb", buffering=0) as handle:
+        os.lseek(fd, 0, os.SEEK_SET)
+        with _reading(path), open(fd, "rb", buffering=0, closefd=False) as handle:
             for index in range(writer.block_count):
                 if failure:
                     break
