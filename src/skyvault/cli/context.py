@@ -10,13 +10,15 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from skyvault.aws.clients import ClientFactory
 from skyvault.config import SkyvaultConfig, config_path, load_config, save_config, state_dir
+
+if TYPE_CHECKING:
+    from skyvault.aws.clients import ClientFactory
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
 PIPED_WIDTH = 240
@@ -55,6 +57,8 @@ class AppState:
 
     def factory(self) -> ClientFactory:
         if self._factory is None:
+            from skyvault.aws.clients import ClientFactory  # boto3: imported by the commands that call AWS only
+
             self._factory = ClientFactory(
                 self.config(),
                 base_dir=self.config_path.resolve().parent,
