@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from skyvault.errors import ConfigError
 
-CONFIG_ENV = "SKYVAULT_CONFIG"
 DEFAULT_CONFIG_NAME = "skyvault.toml"
 
 _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -211,7 +210,8 @@ class SkyvaultConfig(_Strict):
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The config path: the one given, else ``./skyvault.toml``.
 
-    The CLI passes ``--config`` or, failing that, ``$SKYVAULT_CONFIG`` (``CONFIG_ENV``): this layer reads no env."""
+    The CLI passes ``--config`` or, failing that, ``$SKYVAULT_CONFIG`` (``skyvault.cli.main.CONFIG_ENV``): this
+    layer reads no env."""
     return Path(explicit) if explicit else Path(DEFAULT_CONFIG_NAME)
 
 

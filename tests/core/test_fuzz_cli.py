@@ -53,14 +53,18 @@ def _commands() -> dict[tuple[str, ...], list[str]]:
     found: dict[tuple[str, ...], list[str]] = {}
 
     # typer's own Command/Group classes (recent typer vendors click: click.Group would match nothing here).
-    def walk(command: Any, path: tuple[str, ...]) -> None:
+    # Groups are walked through list_commands/get_command: the root group loads its commands lazily.
+    def walk(command: Any, context: Any, path: tuple[str, ...]) -> None:
         if isinstance(command, typer.core.TyperGroup):
-            for name, sub in command.commands.items():
-                walk(sub, (*path, name))
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                walk(sub, type(context)(sub, parent=context, info_name=name), (*path, name))
             return
         found[path] = sorted(opt for param in command.params for opt in param.opts if opt.startswith("-"))
 
-    walk(typer.main.get_command(app), ())
+    root = typer.main.get_command(app)
+    walk(root, typer.Context(root, info_name="skyvault"), ())
+    assert len(found) > 20, f"the walk found too few commands to fuzz: {sorted(found)}"
     return {
         path: opts
         for path, opts in found.items()

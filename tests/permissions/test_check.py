@@ -9,8 +9,9 @@ from botocore.exceptions import ClientError
 
 from conftest import LabEnv
 from permissions.proof import Proof, Scenario, prepare, proof_tests
+from skyvault.engine.preflight import preflight
 from skyvault.lab.labconfig import TENANT_ACCOUNT_IDS, TENANT_ROLE_NAME
-from skyvault.permissions.check import preflight, principal_arn, sample_arn
+from skyvault.permissions.check import principal_arn, sample_arn
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.registry import Feature
 from skyvault.permissions.render import render_policies

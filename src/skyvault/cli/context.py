@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from skyvault.aws.clients import ClientFactory
 from skyvault.config import SkyvaultConfig, catalog_url, config_path, load_config, save_config, state_dir
 from skyvault.errors import ConfigError
 
 if TYPE_CHECKING:
+    from skyvault.aws.clients import ClientFactory
     from skyvault.catalog import Catalog
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
@@ -81,6 +81,8 @@ class AppState:
 
     def factory(self) -> ClientFactory:
         if self._factory is None:
+            from skyvault.aws.clients import ClientFactory  # boto3: imported by the commands that call AWS only
+
             self._factory = ClientFactory(
                 self.config(),
                 base_dir=self.config_path.resolve().parent,

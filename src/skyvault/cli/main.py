@@ -9,16 +9,80 @@ from typing import Annotated
 import typer
 
 from skyvault import __version__
-from skyvault.cli import accounts, backup, discover, jobs, lab, library, permissions, restore, starter
-from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rds/aurora/docdb/redshift)
-from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
-from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
-from skyvault.cli import catalog as catalog_cli
-from skyvault.cli.context import AppState
-from skyvault.config import CONFIG_ENV
+from skyvault.cli.lazy import LazyCommand, LazyGroup
 from skyvault.errors import SkyvaultError
 
+# Read here, by the CLI, and passed down as ``--config``: the layers below read no environment variables.
+CONFIG_ENV = "SKYVAULT_CONFIG"
+
+# Importing these registers the backup subcommands and the restorers of their recovery-point kinds.
+_REGISTERING_MODULES = (
+    "skyvault.cli.backup_databases",  # rds, aurora, docdb, redshift
+    "skyvault.cli.backup_ec2",
+    "skyvault.cli.backup_image",
+)
+
+# Every top-level command, in the order ``skyvault --help`` lists them; a command's module is imported only when
+# the command runs. tests/core/test_startup.py checks each help text against the module's own.
+COMMANDS: dict[str, LazyCommand] = {
+    "init": LazyCommand("Write a commented starter skyvault.toml.", "skyvault.cli.starter:register"),
+    "discover": LazyCommand(
+        "Inventory of EC2, EBS, RDS, Aurora, Redshift, DocumentDB, DynamoDB and S3 across accounts and regions.",
+        "skyvault.cli.discover:register",
+    ),
+    "policy": LazyCommand(
+        "Render least-privilege IAM policies from the permission registry.", "skyvault.cli.permissions:register"
+    ),
+    "permissions": LazyCommand(
+        "The permission-usage table: each action, the steps that use it, and why.",
+        "skyvault.cli.permissions:register",
+    ),
+    "check": LazyCommand(
+        "Preflight: test an account's real credentials against the registry.", "skyvault.cli.permissions:register"
+    ),
+    "restore": LazyCommand(
+        "Restore a recovery point to a new resource, or over the original only with --yes.",
+        "skyvault.cli.restore:register",
+        _REGISTERING_MODULES,
+    ),
+    "cleanup": LazyCommand(
+        "Remove orphaned skyvault intermediates (snapshots, volumes, AMIs) by tag and age.",
+        "skyvault.cli.jobs:register_unbuilt",
+        _REGISTERING_MODULES,
+    ),
+    "convert": LazyCommand(
+        "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",
+        "skyvault.cli.jobs:register_unbuilt",
+        _REGISTERING_MODULES,
+    ),
+    "schedule": LazyCommand(
+        "Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt", _REGISTERING_MODULES
+    ),
+    "report": LazyCommand(
+        "Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt", _REGISTERING_MODULES
+    ),
+    "lab": LazyCommand(
+        "The local AWS lab: a moto server on 127.0.0.1 with skyvault's fidelity models.", "skyvault.cli.lab:app"
+    ),
+    "accounts": LazyCommand("AWS accounts: add, list, remove.", "skyvault.cli.accounts:app"),
+    "library": LazyCommand(
+        "The library: deduplicated, compressed, encrypted copies (local disk or S3).", "skyvault.cli.library:app"
+    ),
+    "backup": LazyCommand(
+        "Back up resources (one subcommand per service).", "skyvault.cli.backup:app", _REGISTERING_MODULES
+    ),
+    "backups": LazyCommand("Recovery points in the catalog: list, show.", "skyvault.cli.backup:backups_app"),
+    "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app", _REGISTERING_MODULES),
+    "catalog": LazyCommand("The catalog: schema upgrades.", "skyvault.cli.catalog:app"),
+}
+
+
+class RootGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
+
 app = typer.Typer(
+    cls=RootGroup,
     name="skyvault",
     help="Back up and restore AWS resources with least-privilege IAM permissions it generates, explains and proves.",
     no_args_is_help=True,
@@ -44,26 +108,14 @@ def root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: debug).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
+    from skyvault.cli.context import AppState  # here, not at the top: --help and --version need none of it
+
     ctx.obj = AppState(config_option=config, json_output=json_output, verbose=verbose)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:
         for noisy in ("botocore", "boto3", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-starter.register(app)
-app.add_typer(lab.app, name="lab")
-app.add_typer(accounts.app, name="accounts")
-app.add_typer(library.app, name="library")
-discover.register(app)
-permissions.register(app)
-app.add_typer(backup.app, name="backup")
-app.add_typer(backup.backups_app, name="backups")
-restore.register(app)
-app.add_typer(jobs.app, name="jobs")
-app.add_typer(catalog_cli.app, name="catalog")
-jobs.register_unbuilt(app)
 
 
 # Global flags users also type after the command (``skyvault backup ec2 i-1 --json``, as with restic and gh).

@@ -19,8 +19,9 @@ from rich.text import Text
 from skyvault.cli import options
 from skyvault.cli.context import AppState, state
 from skyvault.config import SkyvaultConfig
+from skyvault.engine.preflight import preflight
 from skyvault.errors import ConfigError, PreflightError
-from skyvault.permissions.check import PreflightReport, preflight
+from skyvault.permissions.check import PreflightReport
 from skyvault.permissions.cloudformation import render_cloudformation
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.render import POLICY_ROWS, PolicyDocument, render_policies

@@ -135,7 +135,7 @@ class ControlApp:
         }
 
     def _write_blocks(self, body: dict[str, Any]) -> dict[str, Any]:
-        from skyvault.lab.models import ebs_blocks
+        from skyvault.lab.models import ebs_blocks, ebs_state
 
         indices = body.get("indices")
         if indices is not None and (
@@ -156,12 +156,12 @@ class ControlApp:
                 compressible=float(compressible),
                 zero=bool(body.get("zero", False)),
             )
-        except ebs_blocks.BlockModelError as exc:
+        except ebs_state.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None
         return written
 
     def _checksum(self, body: dict[str, Any]) -> dict[str, Any]:
-        from skyvault.lab.models import ebs_blocks
+        from skyvault.lab.models import ebs_blocks, ebs_state
 
         try:
             return ebs_blocks.logical_checksum(
@@ -169,11 +169,11 @@ class ControlApp:
                 region=_str(body, "region", "us-east-1"),
                 resource_id=_str(body, "id"),
             )
-        except ebs_blocks.BlockModelError as exc:
+        except ebs_state.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None
 
     def _quirks(self, body: dict[str, Any]) -> dict[str, Any]:
-        from skyvault.lab.models import ebs_blocks, ebs_direct
+        from skyvault.lab.models import ebs_direct, ebs_state
 
         empty = body.get("empty_first_page")
         every = body.get("throttle_every")
@@ -183,5 +183,5 @@ class ControlApp:
             every = _int(body, "throttle_every")
         try:
             return ebs_direct.set_quirks(empty_first_page=empty, throttle_every=every)
-        except ebs_blocks.BlockModelError as exc:
+        except ebs_state.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None

@@ -20,14 +20,13 @@ import socket
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from skyvault.errors import LibraryCorruptError, LibraryError
+from skyvault.library.blobstore import BlobStore
 from skyvault.library.format import ID_LEN, MAX_BLOB_SIZE, ZERO_ID, BlobType
+from skyvault.library.reader import BlockReader
 from skyvault.library.snapshots import PAGE_ENTRIES, Manifest
-
-if TYPE_CHECKING:
-    from skyvault.library.repository import Repository
 
 
 @dataclass
@@ -46,7 +45,7 @@ class BlockStats:
 class BlockWriter:
     def __init__(
         self,
-        repo: Repository,
+        repo: BlobStore,
         *,
         kind: str,
         source: str,
@@ -54,8 +53,6 @@ class BlockWriter:
         parent: Manifest | None = None,
         block_size: int | None = None,
     ) -> None:
-        from skyvault.library.reader import BlockReader
-
         self.repo = repo
         self.kind = kind
         self.source = source

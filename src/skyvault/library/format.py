@@ -7,6 +7,7 @@ their stored bytes, so ``check --read-data`` can verify any file without a key a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import IntEnum
 
 from skyvault.errors import LibraryError
@@ -21,6 +22,20 @@ ID_LEN = 32
 ZERO_ID = bytes(ID_LEN)  # block-map entry of a block that is all zeros (never stored)
 LOCK_EXPIRY_S = 30 * 60
 LOCK_REFRESH_S = 5 * 60
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """The library's config file: its identity and the settings every writer of it uses."""
+
+    id: str
+    created: str
+    layout_version: int = LAYOUT_VERSION
+    cipher: str = "aes-256-gcm"
+    blob_hash: str = "blake3-keyed"
+    compression: str = "zstd"
+    block_size: int = DEFAULT_BLOCK_SIZE
+    pack_size: int = DEFAULT_PACK_SIZE
 
 
 class FileType(IntEnum):

@@ -15,14 +15,11 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING
 
 from skyvault.errors import LibraryCorruptError, LibraryError
+from skyvault.library.blobstore import BlobStore
 from skyvault.library.format import DATA, ID_LEN, ZERO_ID, file_name
 from skyvault.library.snapshots import Manifest
-
-if TYPE_CHECKING:
-    from skyvault.library.repository import Repository
 
 RANGE_GAP = 1024 * 1024  # read across gaps up to 1 MiB rather than issue another request
 Writer = Callable[[int, bytes], None]
@@ -30,7 +27,7 @@ Progress = Callable[[int], None]
 
 
 class BlockReader:
-    def __init__(self, repo: Repository, manifest: Manifest) -> None:
+    def __init__(self, repo: BlobStore, manifest: Manifest) -> None:
         if manifest.content.get("type") != "block_map":
             raise LibraryCorruptError(f"snapshot {manifest.id} is not a block map")
         self.repo = repo

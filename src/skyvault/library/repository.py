@@ -21,9 +21,9 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zstandard
 
@@ -36,6 +36,7 @@ from skyvault.errors import (
     WrongPassphraseError,
 )
 from skyvault.library.backends.base import Backend
+from skyvault.library.blockwriter import BlockWriter
 from skyvault.library.crypto import (
     KeyWrapper,
     MasterKey,
@@ -55,30 +56,17 @@ from skyvault.library.format import (
     LAYOUT_VERSION,
     SNAPSHOTS,
     FileType,
+    RepoConfig,
     file_name,
 )
 from skyvault.library.index import Index, load_index
 from skyvault.library.locks import Lock
 from skyvault.library.packer import BlobSink
+from skyvault.library.reader import BlockReader
 from skyvault.library.snapshots import Manifest
-
-if TYPE_CHECKING:
-    from skyvault.library.blockwriter import BlockWriter
 
 KmsOpener = Callable[[str], KeyWrapper | None]
 """A KMS key ID (from a key file) -> a wrapper that opens it, or None for a key the caller does not trust."""
-
-
-@dataclass(frozen=True)
-class RepoConfig:
-    id: str
-    created: str
-    layout_version: int = LAYOUT_VERSION
-    cipher: str = "aes-256-gcm"
-    blob_hash: str = "blake3-keyed"
-    compression: str = "zstd"
-    block_size: int = DEFAULT_BLOCK_SIZE
-    pack_size: int = DEFAULT_PACK_SIZE
 
 
 def _now() -> str:
@@ -358,13 +346,9 @@ class Repository:
         parent: Manifest | None = None,
         block_size: int | None = None,
     ) -> BlockWriter:
-        from skyvault.library.blockwriter import BlockWriter
-
         return BlockWriter(self, kind=kind, source=source, size=size, parent=parent, block_size=block_size)
 
     def read_block(self, manifest: Manifest, index: int) -> bytes:
-        from skyvault.library.reader import BlockReader
-
         return BlockReader(self, manifest).read_block(index)
 
     def close(self) -> None:

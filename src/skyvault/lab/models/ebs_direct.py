@@ -1,4 +1,5 @@
-"""EBS direct APIs over the lab's block maps (part of the ``ebs_blocks`` model, which applies it).
+"""EBS direct APIs over the lab's block maps (part of the ``ebs_blocks`` model, which applies it;
+the block state both keep is ``ebs_state``).
 
 ``ListSnapshotBlocks`` / ``ListChangedBlocks`` (block tokens, ``MaxResults`` 100-10000, ``NextToken``,
 ``StartingBlockIndex``, ``BlockSize`` 524288), ``GetSnapshotBlock`` (data, base64 SHA-256 checksum, data length),
@@ -25,7 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB
-from skyvault.lab.models.ebs_blocks import (
+from skyvault.lab.models.ebs_state import (
     LOCK,
     SNAPSHOT_ATTR,
     UPLOAD_ATTR,

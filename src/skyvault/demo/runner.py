@@ -22,10 +22,10 @@ from rich.console import Console
 from rich.table import Table
 
 from skyvault.cli.context import AppState
-from skyvault.cli.demo_databases import databases_step
-from skyvault.cli.demo_ec2 import ec2_step
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
+from skyvault.demo.databases import databases_step
+from skyvault.demo.ec2 import ec2_step
 from skyvault.engine.discovery import DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
 from skyvault.lab import control
@@ -184,7 +184,3 @@ def main(argv: list[str] | None = None) -> None:
         Console(stderr=True).print(f"[red]demo failed:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)
     sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()

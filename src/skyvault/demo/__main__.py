@@ -1,0 +1,5 @@
+"""``python -m skyvault.demo``."""
+
+from skyvault.demo.runner import main
+
+main()
