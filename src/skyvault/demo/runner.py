@@ -21,7 +21,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from skyvault.cli.context import AppState
+from skyvault.cli.context import PIPED_WIDTH, AppState
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
 from skyvault.demo.databases import databases_step
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1, help="demo estate seed (same seed, same data)")
     parser.add_argument("--dir", type=Path, default=Path.cwd(), help="working folder (default: the current one)")
     args = parser.parse_args(argv)
-    console = Console()
+    # Piped (make demo > log, CI): whole IDs and device names, not an assumed 80 columns cut with "…".
+    console = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
     demo = Demo(workdir=args.dir.resolve(), seed=args.seed, console=console)
     try:
         code = run(demo)
