@@ -1,0 +1,81 @@
+"""Every service driver, listed explicitly: the one place the engine, the CLI, workers and ``cleanup`` look.
+
+Like cloud-custodian's ``resource_map``: names map to ``"module:attribute"`` strings, and a driver's module is
+imported only when its name is used, so ``skyvault --help`` imports none of them. Adding a driver is one package
+under ``services/`` and one line in ``DRIVERS``; the lookup tables below say which driver owns each recovery-point
+kind, job kind and intermediate type without importing anything. ``tests/services/test_registry.py`` checks them
+against the drivers' own declarations, so a table cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from skyvault.errors import NotFoundError, SkyvaultError
+from skyvault.services.contract import Cleaner, Expirer, JobBody, ServiceDriver
+
+DRIVERS: dict[str, str] = {
+    "ec2": "skyvault.services.ec2.driver:DRIVER",
+    "rds": "skyvault.services.rds.driver:DRIVER",  # RDS instances, Aurora and DocumentDB clusters
+    "redshift": "skyvault.services.redshift.driver:DRIVER",
+    "dynamodb": "skyvault.services.dynamodb.driver:DRIVER",
+    "s3": "skyvault.services.s3.driver:DRIVER",
+    "image": "skyvault.services.image.driver:DRIVER",
+}
+
+# recovery-point kind -> driver name
+POINT_KINDS: dict[str, str] = {
+    "ec2": "ec2",
+    "rds": "rds",
+    "aurora": "rds",
+    "docdb": "rds",
+    "redshift": "redshift",
+    "image": "image",
+}
+
+
+@cache
+def driver(name: str) -> ServiceDriver:
+    """The driver called ``name`` (imports its module on first use)."""
+    target = DRIVERS.get(name)
+    if target is None:
+        raise NotFoundError(f"no driver {name!r} (known: {', '.join(sorted(DRIVERS))})")
+    module_name, _, attribute = target.partition(":")
+    found = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(found, ServiceDriver) or found.name != name:
+        raise SkyvaultError(f"registry entry {name!r} -> {target} is not that driver (a skyvault bug)")
+    return found
+
+
+def all_drivers() -> list[ServiceDriver]:
+    return [driver(name) for name in DRIVERS]
+
+
+def driver_for_kind(kind: str) -> ServiceDriver:
+    """The driver of a recovery-point kind."""
+    name = POINT_KINDS.get(kind)
+    if name is None:
+        raise NotFoundError(f"no driver restores or expires recovery points of kind {kind!r}")
+    return driver(name)
+
+
+def job_body(job_kind: str) -> JobBody:
+    """The body of a job kind (``backup-ec2`` -> the ec2 driver's backup body)."""
+    _, _, subject = job_kind.partition("-")
+    owner = driver_for_kind(subject) if subject in POINT_KINDS else None
+    body = owner.jobs.get(job_kind) if owner else None
+    if body is None:
+        raise NotFoundError(f"no driver runs jobs of kind {job_kind!r}")
+    return body
+
+
+def cleaner_for(resource_type: str) -> Cleaner | None:
+    for candidate in all_drivers():
+        if resource_type in candidate.cleaners:
+            return candidate.cleaners[resource_type]
+    return None
+
+
+def expirer_for(kind: str) -> Expirer | None:
+    return driver_for_kind(kind).expirers.get(kind) if kind in POINT_KINDS else None
