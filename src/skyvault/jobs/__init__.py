@@ -5,6 +5,7 @@ to the body its driver declares (``skyvault.services.registry``); any process ca
 one process can be resumed in another.
 """
 
+from skyvault.jobs.context import JobContext, ProgressCallback, ProgressEvent
 from skyvault.jobs.spec import JobSpec
 
-__all__ = ["JobSpec"]
+__all__ = ["JobContext", "JobSpec", "ProgressCallback", "ProgressEvent"]
