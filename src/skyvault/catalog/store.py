@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, String, create_engine, event, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, DateTime, Float, String, create_engine, event, inspect, or_, select, text, update
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.expression import Update
 
 from skyvault.errors import NotFoundError
 
@@ -83,6 +85,16 @@ class Job(Base):
     steps: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(String(4000), nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    def lease_live(self, now: datetime) -> bool:
+        """Someone holds this job's lease at ``now`` (only then is the job alive: nothing else says so)."""
+        expires = self.lease_expires_at
+        if self.lease_owner is None or expires is None:
+            return False
+        return (expires if expires.tzinfo else expires.replace(tzinfo=UTC)) > now
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +137,7 @@ class Catalog:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_lease_columns(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -177,12 +190,6 @@ class Catalog:
         return point
 
     # -- jobs -----------------------------------------------------------------------------------------
-    def start_job(self, kind: str, params: dict[str, Any]) -> Job:
-        job = Job(id=new_id("job"), kind=kind, status="running", params=params, steps={})
-        with self.session() as session, session.begin():
-            session.add(job)
-        return job
-
     def job(self, job_id: str) -> Job:
         with self.session() as session:
             job = session.get(Job, job_id)
@@ -234,3 +241,101 @@ class Catalog:
             query = query.where(IntermediateResource.job_id == job_id)
         with self.session() as session:
             return list(session.scalars(query))
+
+    # -- leases (minimal; branch catalog has the real ones) -------------------------------------------
+    # A running job holds a lease that its process renews (the runner's heartbeat); a job is dead only when its
+    # lease has expired. Taking and renewing are single conditional UPDATEs, so two processes cannot both win.
+    def start_job(
+        self, kind: str, params: dict[str, Any], *, owner: str | None = None, lease_s: float | None = None
+    ) -> Job:
+        now = utcnow()
+        held = owner is not None and lease_s is not None
+        job = Job(
+            id=new_id("job"),
+            kind=kind,
+            status="running",
+            params=params,
+            steps={},
+            lease_owner=owner if held else None,
+            lease_expires_at=now + timedelta(seconds=lease_s) if held and lease_s is not None else None,
+            heartbeat_at=now if held else None,
+        )
+        with self.session() as session, session.begin():
+            session.add(job)
+        return job
+
+    def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Take the job's lease unless another owner's is live at ``now``; True when ``owner`` holds it after."""
+        now = (now or utcnow()).astimezone(UTC)  # stored as naive UTC text: compare like with like
+        free = or_(Job.lease_owner.is_(None), Job.lease_owner == owner, Job.lease_expires_at.is_(None))
+        query = (
+            update(Job)
+            .where(Job.id == job_id, or_(free, Job.lease_expires_at <= now))
+            .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_s), heartbeat_at=now)
+        )
+        with self.session() as session, session.begin():
+            taken = _updated_rows(session, query) == 1
+        if not taken:
+            self.job(job_id)  # NotFoundError for an unknown job rather than "someone else holds it"
+        return taken
+
+    def renew_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Extend ``owner``'s lease; False when someone else holds the job now (the caller must stop)."""
+        now = (now or utcnow()).astimezone(UTC)  # stored as naive UTC text: compare like with like
+        query = (
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner)
+            .values(lease_expires_at=now + timedelta(seconds=lease_s), heartbeat_at=now)
+        )
+        with self.session() as session, session.begin():
+            return _updated_rows(session, query) == 1
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        """Give the lease up (only ``owner``'s: a lease taken over meanwhile stays with its new owner)."""
+        query = (
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        with self.session() as session, session.begin():
+            session.execute(query)
+
+    def stale_intermediates(self, now: datetime) -> list[IntermediateResource]:
+        """Live intermediates of jobs that hold no live lease at ``now`` (or that this catalog does not know)."""
+        now = now.astimezone(UTC)
+        live_jobs = select(Job.id).where(Job.lease_owner.is_not(None), Job.lease_expires_at > now)
+        query = (
+            select(IntermediateResource)
+            .where(IntermediateResource.deleted_at.is_(None), IntermediateResource.job_id.not_in(live_jobs))
+            .order_by(IntermediateResource.job_id, IntermediateResource.created_at)
+        )
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def reset_steps(self, job_id: str, keep: Iterable[str]) -> None:
+        """Forget every recorded step of the job but those named in ``keep`` (they run again on resume)."""
+        kept = set(keep)
+        with self.session() as session, session.begin():
+            job = session.get(Job, job_id)
+            if job is None:
+                raise NotFoundError(f"no job {job_id!r}")
+            job.steps = {name: state for name, state in job.steps.items() if name in kept}
+
+
+def _updated_rows(session: Session, statement: Update) -> int:
+    result = session.execute(statement)
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
+
+
+def _add_lease_columns(engine: Engine) -> None:
+    """Catalogs made before leases existed get the three lease columns (``create_all`` adds no columns)."""
+    present = {column["name"] for column in inspect(engine).get_columns("jobs")}
+    missing = {
+        "lease_owner": "VARCHAR(256)",
+        "lease_expires_at": "DATETIME",
+        "heartbeat_at": "DATETIME",
+    }
+    with engine.begin() as connection:
+        for name, sql_type in missing.items():
+            if name not in present:
+                connection.execute(text(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}"))
