@@ -70,7 +70,8 @@ def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
         return run
 
-    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": counting(_volume), "dynamodb": counting(_table)})
+    found = {"ebs": counting(_volume), "dynamodb": counting(_table)}
+    monkeypatch.setattr(discovery.registry, "discoverers", lambda: found)
     return running
 
 
@@ -121,6 +122,6 @@ def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.Monkey
         events.append(f"lookup {target.account}")
         return []
 
-    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": record})
+    monkeypatch.setattr(discovery.registry, "discoverers", lambda: {"ebs": record})
     discover(SlowFirstAccount(), accounts=["prod", "dev"], services=["ebs"], max_workers=4)  # type: ignore[arg-type]
     assert events.index("lookup dev") < events.index("identity prod")

@@ -1,6 +1,6 @@
 """``skyvault backup <service>`` and ``skyvault backups list|show``.
 
-Each service adds its own ``backup`` subcommand in its own module (imported in ``cli/main.py``).
+Each service's ``backup`` subcommand lives in its own module; ``cli/main.py`` adds them to ``app``.
 """
 
 from __future__ import annotations

@@ -9,10 +9,20 @@ from typing import Annotated
 import typer
 
 from skyvault import __version__
-from skyvault.cli import accounts, backup, discover, jobs, lab, library, permissions, restore, starter
-from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rds/aurora/docdb/redshift)
-from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
-from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
+from skyvault.cli import (
+    accounts,
+    backup,
+    backup_databases,
+    backup_ec2,
+    backup_image,
+    discover,
+    jobs,
+    lab,
+    library,
+    permissions,
+    restore,
+    starter,
+)
 from skyvault.cli.context import AppState
 from skyvault.config import CONFIG_ENV
 from skyvault.errors import SkyvaultError
@@ -57,6 +67,9 @@ app.add_typer(accounts.app, name="accounts")
 app.add_typer(library.app, name="library")
 discover.register(app)
 permissions.register(app)
+backup_databases.register(backup.app)
+backup.app.command("ec2")(backup_ec2.backup_ec2_command)
+backup.app.command("image")(backup_image.backup_image_command)
 app.add_typer(backup.app, name="backup")
 app.add_typer(backup.backups_app, name="backups")
 restore.register(app)

@@ -13,7 +13,7 @@ import importlib
 from functools import cache
 
 from skyvault.errors import NotFoundError, SkyvaultError
-from skyvault.services.contract import Cleaner, Expirer, JobBody, ServiceDriver
+from skyvault.services.contract import AccountDiscoverer, Cleaner, Discoverer, Expirer, JobBody, ServiceDriver
 
 DRIVERS: dict[str, str] = {
     "ec2": "skyvault.services.ec2.driver:DRIVER",
@@ -79,3 +79,23 @@ def cleaner_for(resource_type: str) -> Cleaner | None:
 
 def expirer_for(kind: str) -> Expirer | None:
     return driver_for_kind(kind).expirers.get(kind) if kind in POINT_KINDS else None
+
+
+def discoverers() -> dict[str, Discoverer]:
+    """Every per-region discoverer by ``discover --service`` name (imports every driver)."""
+    return {service: fn for d in all_drivers() for service, fn in d.discoverers.items()}
+
+
+def account_discoverers() -> dict[str, AccountDiscoverer]:
+    """Every once-per-account discoverer (global namespaces: S3) by service name."""
+    return {service: fn for d in all_drivers() for service, fn in d.account_discoverers.items()}
+
+
+def restore_option_owners(option: str) -> list[str]:
+    """What a ``skyvault restore`` option applies to: recovery-point kinds, or the driver's name for a driver
+    whose restores are not built yet (its option exists on the command already)."""
+    owners: list[str] = []
+    for candidate in all_drivers():
+        if option in candidate.restore_options:
+            owners.extend(candidate.recovery_point_kinds or (candidate.name,))
+    return owners

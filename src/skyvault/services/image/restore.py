@@ -12,11 +12,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from skyvault.engine.restore import RestoreRequest, register_restorer
 from skyvault.errors import LibraryError
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
@@ -111,37 +109,3 @@ def restore_image(
             "mb_per_s": round(manifest.size / 1e6 / duration, 1) if duration > 0 else None,
         },
     }
-
-
-class RepositoryOpener(Protocol):
-    """Opens a configured library by name (None: the default); the CLI supplies it (it owns passphrases)."""
-
-    def __call__(self, context: Any, library: str | None) -> Repository: ...
-
-
-class ProgressFactory(Protocol):
-    """Makes a progress callback for ``total`` bytes (the CLI's progress bar); used as a context manager."""
-
-    def __call__(self, context: Any, description: str, total: int, /) -> AbstractContextManager[Progress]: ...
-
-
-def register(open_repository: RepositoryOpener, progress: ProgressFactory | None = None) -> None:
-    """Register the restorer for recovery points of kind "image"."""
-
-    def restorer(request: RestoreRequest) -> dict[str, Any]:
-        point = request.point
-        if request.to_file is None:
-            raise LibraryError("restoring a disk image needs --to-file PATH")
-        if not point.library_snapshot:
-            raise LibraryError(f"recovery point {point.id} has no library copy")
-        repo = open_repository(request.context, point.library)
-        try:
-            manifest = repo.load_snapshot(point.library_snapshot)
-            reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
-            with reporting as advance:
-                result = restore_image(repo, manifest, request.to_file, progress=advance)
-        finally:
-            repo.close()
-        return {"recovery_point": point.id, **result}
-
-    register_restorer("image", restorer)
