@@ -71,10 +71,17 @@ def test_progress_names_the_step_of_the_thread_that_reports(catalog: Catalog) ->
     job = catalog.start_job("backup-test", {})
     events: list[ProgressEvent] = []
     context = _context(catalog, job.id, progress=events.append)
-    context.step("copy vol-1", lambda: context.progress("blocks", 3, 10, "blocks"))
+
+    def copy() -> None:
+        context.progress("blocks", 3, 10, "blocks")
+        with context.executor(2) as pool:
+            pool.submit(context.progress, "from a worker").result()
+
+    context.step("copy vol-1", copy)
     context.progress("outside")
     assert events[0] == ProgressEvent(job.id, "copy vol-1", "blocks", 3, 10, "blocks")
-    assert events[1].step is None
+    assert events[1].step == "copy vol-1" and events[1].message == "from a worker"
+    assert events[2].step is None
 
 
 def test_an_intermediate_needs_a_cleaner(catalog: Catalog) -> None:

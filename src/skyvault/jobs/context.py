@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextvars import copy_context
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 P = ParamSpec("P")
 CLEANUP_STEP = "cleanup"  # the runner's own record of the job-end cleanup (never a body's step)
+# (job ID, step name) being run in this context: progress events name their step, also from executor tasks.
+_CURRENT_STEP: ContextVar[tuple[str, str] | None] = ContextVar("skyvault_current_step", default=None)
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,6 @@ class JobContext:
         self._progress = progress or _no_progress
         self._counter = counter or CallCounter()
         self._lock = threading.Lock()  # one catalog write of the steps at a time (read-modify-write of a row)
-        self._local = threading.local()  # the step each thread is in, for progress events
 
     def step(self, name: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` as the named step, once per job (a resumed job gets the recorded result back)."""
@@ -109,8 +110,7 @@ class JobContext:
             self.progress(f"{name}: done earlier, resuming after it")
             return recorded.get("result")  # type: ignore[return-value]
         started = time.monotonic()
-        previous = self._current_step()
-        self._local.step = name
+        inside = _CURRENT_STEP.set((self.job_id, name))
         self._record(name, {"status": "running", "started_at": datetime.now(UTC).isoformat()})
         try:
             result = fn()
@@ -118,7 +118,7 @@ class JobContext:
             self._record(name, {"status": "failed", "error": str(exc)[:2000]})
             raise
         finally:
-            self._local.step = previous
+            _CURRENT_STEP.reset(inside)
         self._record(name, {"status": "done", "result": result, "duration_s": round(time.monotonic() - started, 3)})
         return result
 
@@ -153,8 +153,8 @@ class JobContext:
             return dict(self._steps)
 
     def _current_step(self) -> str | None:
-        step: str | None = getattr(self._local, "step", None)
-        return step
+        current = _CURRENT_STEP.get()
+        return current[1] if current is not None and current[0] == self.job_id else None
 
     def _record(self, name: str, state: dict[str, Any]) -> None:
         with self._lock:
