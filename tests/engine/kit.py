@@ -18,6 +18,7 @@ from skyvault.catalog import IntermediateResource
 from skyvault.engine.runner import DriverLookup
 from skyvault.errors import AwsError, NotFoundError
 from skyvault.jobs import JobContext, JobSpec
+from skyvault.services import registry
 from skyvault.services.contract import Cleaner, JobBody, ResumePreparer
 
 
@@ -27,8 +28,8 @@ def no_library(_name: str | None) -> Any:
 
 @dataclass
 class DriversForTests:
-    """Job bodies and a cleaner of type ``thing`` that records what it deletes (``gone-*``: already gone,
-    ``stuck-*``: refuses)."""
+    """Job bodies, and a cleaner of type ``thing`` that records what it deletes (``gone-*``: already gone,
+    ``stuck-*``: refuses); the drivers' own cleaners for their intermediate types."""
 
     bodies: dict[str, JobBody] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
@@ -51,7 +52,7 @@ class DriversForTests:
             return lambda _catalog, job: self.prepared.append(job.id)
 
         def cleaner(resource_type: str) -> Cleaner | None:
-            return self.clean if resource_type == "thing" else None
+            return self.clean if resource_type == "thing" else registry.cleaner_for(resource_type)
 
         return DriverLookup(body=body, prepare_resume=prepare, cleaner=cleaner)
 

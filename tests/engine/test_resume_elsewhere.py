@@ -15,8 +15,8 @@ from typing import cast
 import pytest
 from tests.engine.crash_job import CRASHED
 from tests.engine.kit import SetClock
+from tests.library.helpers import PASSPHRASE, make_repo
 
-from library.helpers import PASSPHRASE, make_repo
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog
 from skyvault.engine.runner import JobRunner
