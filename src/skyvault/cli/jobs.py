@@ -45,13 +45,15 @@ def jobs_list(
         st.emit_json([_job_json(j, now) for j in jobs])
         return
     table = Table(title="jobs")
-    for column in ("id", "kind", "status", "lease", "created", "duration", "error"):
+    # Job IDs differ only at their end: never cut them (the error column gives way instead).
+    table.add_column("id", no_wrap=True, min_width=max((len(j.id) for j in jobs), default=2))
+    for column in ("kind", "status", "lease", "created", "duration", "error"):
         table.add_column(column)
     for j in jobs:
         duration = f"{j.duration_s:.1f} s" if j.duration_s is not None else "-"
         created = j.created_at.strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(j.id, j.kind, j.status, _lease_state(j, now), created, duration, (j.error or "")[:60])
-    st.console.print(table)
+    st.table_console.print(table)
 
 
 @app.command("show")

@@ -239,9 +239,9 @@ class JobRunner:
         if self.catalog.acquire_lease(job_id, self.owner, self.lease_s, now=self._clock()):
             return
         held = self.catalog.job(job_id)
-        until = held.lease_expires_at.isoformat() if held.lease_expires_at else "?"
+        until = held.lease_expires_at.strftime("%Y-%m-%d %H:%M:%S UTC") if held.lease_expires_at else "?"
         raise ConflictError(
-            f"job {job_id} is running in {held.lease_owner} (its lease runs until {until} UTC)",
+            f"job {job_id} is running in {held.lease_owner} (its lease runs until {until})",
             hint=hint or "wait for it to finish; a crashed job can be resumed once its lease has expired",
         )
 
