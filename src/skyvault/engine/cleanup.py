@@ -110,6 +110,8 @@ def _registry_sweeps() -> list[OrphanSweep]:
 
 def targets_of(runner: JobRunner, accounts: Sequence[str], regions: Collection[str] | None) -> list[tuple[str, str]]:
     """(account, region) pairs to sweep: each account's configured regions, narrowed to ``regions`` if given."""
+    if not accounts:
+        return []
     config = runner.env.factory.config
     return [(a, r) for a in accounts for r in config.account(a).regions if not regions or r in regions]
 

@@ -28,6 +28,7 @@ executors, counts for this job only (``JobContext.api_calls``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -231,7 +232,8 @@ class JobRunner:
             }
             if failures:
                 state["leftovers"] = failures
-            self.catalog.record_step(job_id, CLEANUP_STEP, state)
+            with contextlib.suppress(NotFoundError):  # a job this catalog does not know: nowhere to record it
+                self.catalog.record_step(job_id, CLEANUP_STEP, state)
         return list(failures)
 
     # -- internals ----------------------------------------------------------------------------------------
