@@ -19,6 +19,7 @@ from sqlalchemy import JSON, DateTime, Float, String, create_engine, event, insp
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.sql.expression import Update
+from sqlalchemy.types import TypeEngine
 
 from skyvault.errors import NotFoundError
 
@@ -330,12 +331,13 @@ def _updated_rows(session: Session, statement: Update) -> int:
 def _add_lease_columns(engine: Engine) -> None:
     """Catalogs made before leases existed get the three lease columns (``create_all`` adds no columns)."""
     present = {column["name"] for column in inspect(engine).get_columns("jobs")}
-    missing = {
-        "lease_owner": "VARCHAR(256)",
-        "lease_expires_at": "DATETIME",
-        "heartbeat_at": "DATETIME",
+    missing: dict[str, TypeEngine[Any]] = {
+        "lease_owner": String(256),
+        "lease_expires_at": DateTime(timezone=True),
+        "heartbeat_at": DateTime(timezone=True),
     }
     with engine.begin() as connection:
-        for name, sql_type in missing.items():
+        for name, column_type in missing.items():
             if name not in present:
+                sql_type = column_type.compile(dialect=engine.dialect)
                 connection.execute(text(f"ALTER TABLE jobs ADD COLUMN {name} {sql_type}"))
