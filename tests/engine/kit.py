@@ -66,8 +66,10 @@ class ManualPace:
     def __init__(self) -> None:
         self._tokens: queue.Queue[None] = queue.Queue()
         self._at_wait = threading.Semaphore(0)
+        self.intervals: list[float] = []  # what the heartbeat asked to wait each time
 
-    def __call__(self, stop: threading.Event, _seconds: float) -> bool:
+    def __call__(self, stop: threading.Event, seconds: float) -> bool:
+        self.intervals.append(seconds)
         self._at_wait.release()
         while not stop.is_set():
             try:

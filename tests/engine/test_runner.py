@@ -156,6 +156,7 @@ def test_the_heartbeat_renews_the_lease_while_the_body_runs(
         assert held.lease_expires_at is not None
         assert held.lease_expires_at.replace(tzinfo=UTC) == clock.now + timedelta(seconds=100)
     assert held.lease_live(clock.now + timedelta(seconds=99))  # 175 s after the start: alive thanks to renewals
+    assert set(pace.intervals) == {25.0}  # every lease_s / 4
     finish.set()
     worker.join()
     assert results == ["ok"] and catalog.job(job_ids[0]).lease_owner is None
