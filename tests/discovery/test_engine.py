@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -36,7 +35,6 @@ class FakeFactory:
 
 
 def _volume(_: Any, target: Target) -> list[Resource]:
-    time.sleep(0.05)  # long enough for lookups to overlap when they run concurrently
     return [
         Resource(target.account, target.region, "ebs", f"vol-{target.region}-{n}", target.arn("ec2", "volume/x"),
                  None, 1024, {"n": str(n)})
@@ -53,8 +51,10 @@ def _table(_: Any, target: Target) -> list[Resource]:
 
 
 @pytest.fixture
-def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    running = {"now": 0, "max": 0}
+def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Stand-in discoverers counting how many run at once. ``running["meet"]``: a barrier the first lookups wait
+    at (so they provably overlap, without sleeping), or None."""
+    running: dict[str, Any] = {"now": 0, "max": 0, "meet": None, "calls": 0}
     lock = threading.Lock()
 
     def counting(driver: Any) -> Any:
@@ -62,7 +62,12 @@ def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
             with lock:
                 running["now"] += 1
                 running["max"] = max(running["max"], running["now"])
+                running["calls"] += 1
+                meet: threading.Barrier | None = running["meet"]
+                waits = meet is not None and running["calls"] <= meet.parties
             try:
+                if waits and meet is not None:
+                    meet.wait()  # the first lookups meet here: they run at the same time, or time out
                 return list(driver(factory, target))
             finally:
                 with lock:
@@ -75,7 +80,7 @@ def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     return running
 
 
-def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
+def test_failures_stay_where_they_happened(drivers: dict[str, Any]) -> None:
     result = discover(FakeFactory(), services=["ebs", "dynamodb"], max_workers=4)  # type: ignore[arg-type]
 
     where = [(f.account, f.region, f.service, type(f.error)) for f in result.failures]
@@ -100,26 +105,32 @@ def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
     assert result.tasks == 3 + 2 * 3  # identities + (prod: 2 regions, dev: 1) x 2 services
 
 
-def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, int]) -> None:
-    discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
-    assert drivers["max"] == 2  # 3 volume lookups of 50 ms each, at most 2 at a time
-    drivers["max"] = 0
+def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, Any]) -> None:
+    drivers["meet"] = threading.Barrier(2, timeout=30)  # two of the 3 volume lookups must run together
+    result = discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
+    assert result.failures == [] and drivers["max"] == 2  # at most 2 at a time
+    drivers.update(max=0, meet=None, calls=0)
     discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=1)  # type: ignore[arg-type]
     assert drivers["max"] == 1
 
 
 def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
+    dev_looked_up = threading.Event()
 
     class SlowFirstAccount(FakeFactory):
         def account_id(self, account: str) -> str:
             if account == "prod":
-                time.sleep(0.3)  # e.g. an AssumeRole that is retried
+                # e.g. an AssumeRole that is retried: it resolves only once dev's lookup ran (or after 30 s, when
+                # the engine waited for prod first and the assertion below fails)
+                dev_looked_up.wait(timeout=30)
             events.append(f"identity {account}")
             return super().account_id(account)
 
     def record(_: Any, target: Target) -> list[Resource]:
         events.append(f"lookup {target.account}")
+        if target.account == "dev":
+            dev_looked_up.set()
         return []
 
     monkeypatch.setattr(discovery.registry, "discoverers", lambda: {"ebs": record})
