@@ -1,10 +1,11 @@
 """Every service driver, listed explicitly: the one place the engine, the CLI, workers and ``cleanup`` look.
 
 Like cloud-custodian's ``resource_map``: names map to ``"module:attribute"`` strings, and a driver's module is
-imported only when its name is used, so ``skyvault --help`` imports none of them. Adding a driver is one package
-under ``services/`` and one line in ``DRIVERS``; the lookup tables below say which driver owns each recovery-point
-kind, job kind and intermediate type without importing anything. ``tests/services/test_registry.py`` checks them
-against the drivers' own declarations, so a table cannot drift from the code.
+imported only when its name is used: importing the registry imports no driver. Adding a driver is one package
+under ``services/`` and one line in ``DRIVERS`` (plus its kinds in ``POINT_KINDS``, the table that says which
+driver owns a recovery-point kind, and so a job kind, without importing the others). Intermediate types are the
+keys of the drivers' ``cleaners`` (``cleaner_for`` looks through every driver). ``tests/services/test_registry.py``
+checks the tables against the drivers' own declarations, so a table cannot drift from the code.
 """
 
 from __future__ import annotations
