@@ -16,7 +16,7 @@ from skyvault.catalog import Catalog
 from skyvault.engine.runner import JobRunner
 from skyvault.jobs.context import JobContext
 from skyvault.services.ec2 import backup as ec2_backup
-from skyvault.services.ec2 import snapshots
+from skyvault.services.ec2 import launch, snapshots
 from skyvault.services.ec2.copy import copy_snapshot
 
 from .conftest import Ec2Env
@@ -123,3 +123,18 @@ def test_volumes_of_one_instance_are_copied_at_the_same_time(
     result = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))
     assert set(result["stats"]["volumes"]) == {ec2_env.root_volume, ec2_env.data_volume}
     assert result["stats"]["api_calls"]["GetSnapshotBlock"] == 24 + 16  # reads in the pool count for the job
+
+
+def test_restore_killed_after_writing_snapshots_resumes_with_new_ones(ec2_env: Ec2Env, cli: Cli) -> None:
+    catalog = Catalog.open(ec2_env.env.state_dir)
+    point = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))["recovery_point"]
+    with killed_at(launch, "register_image"):  # dies after the library was written into new snapshots
+        cli("--json", "restore", point, "--from", "library")
+    job_id = _crashed_job(catalog, "restore-ec2")
+    written = set(catalog.job(job_id).steps["write snapshots"]["result"]["snapshots"].values())
+    assert written <= _live_snapshots(ec2_env)
+
+    restored = _ok(cli("--json", "jobs", "resume", job_id))
+    assert restored["from"] == "library" and restored["instance_id"]
+    assert written.isdisjoint(restored["snapshot_ids"])  # written again: the crashed run's were intermediates
+    assert written.isdisjoint(_live_snapshots(ec2_env)) and catalog.live_intermediates(job_id) == []

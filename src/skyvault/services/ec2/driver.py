@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from skyvault.catalog import Catalog, Job
 from skyvault.services.contract import ServiceDriver
 from skyvault.services.ec2 import backup, cleanup, restore, snapshots
 from skyvault.services.ec2.discover import discover_instances, discover_volumes
+
+
+def prepare_resume(catalog: Catalog, job: Job) -> None:
+    """Backups and restores forget different things before they run again."""
+    if job.kind == backup.JOB_KIND:
+        backup.prepare_resume(catalog, job)
+    elif job.kind == restore.JOB_KIND:
+        restore.prepare_resume(catalog, job)
+
 
 DRIVER = ServiceDriver(
     name="ec2",
@@ -18,6 +28,6 @@ DRIVER = ServiceDriver(
     restore_options=frozenset(
         {"target", "account", "region", "source", "name", "instance_type", "subnet", "volumes_only"}
     ),
-    prepare_resume=backup.prepare_resume,
+    prepare_resume=prepare_resume,
     orphan_sweep=cleanup.SWEEP,
 )

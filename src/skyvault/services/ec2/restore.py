@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.catalog import RecoveryPoint
+from skyvault.catalog import Catalog, Job, RecoveryPoint
 from skyvault.errors import (
     ConfirmationRequiredError,
     ConflictError,
@@ -351,6 +351,12 @@ class _Restore:
         kept = [v.volume_id for v in self.config.volumes if not v.delete_on_termination]
         if kept:
             outcome.actions.append(f"original volumes kept (DeleteOnTermination=false): {', '.join(kept)}")
+
+
+def prepare_resume(catalog: Catalog, job: Job) -> None:
+    """A resumed restore keeps only its choice of source: the snapshots it wrote from the library were
+    intermediates, deleted before it runs again, so they are written again (the AMI and instance steps follow)."""
+    catalog.reset_steps(job.id, ("choose source",))
 
 
 def restore_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> dict[str, Any]:
