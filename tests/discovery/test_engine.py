@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from skyvault.config import AccountConfig, SkyvaultConfig
-from skyvault.engine import discovery
 from skyvault.engine.discovery import InternalError, discover
 from skyvault.errors import AuthError, ThrottledError
+from skyvault.services import registry
 from skyvault.services.base import Resource, Target
 
 CONFIG = SkyvaultConfig(
@@ -76,7 +76,7 @@ def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return run
 
     found = {"ebs": counting(_volume), "dynamodb": counting(_table)}
-    monkeypatch.setattr(discovery.registry, "discoverers", lambda: found)
+    monkeypatch.setattr(registry, "discoverers", lambda: found)
     return running
 
 
@@ -133,6 +133,6 @@ def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.Monkey
             dev_looked_up.set()
         return []
 
-    monkeypatch.setattr(discovery.registry, "discoverers", lambda: {"ebs": record})
+    monkeypatch.setattr(registry, "discoverers", lambda: {"ebs": record})
     discover(SlowFirstAccount(), accounts=["prod", "dev"], services=["ebs"], max_workers=4)  # type: ignore[arg-type]
     assert events.index("lookup dev") < events.index("identity prod")
