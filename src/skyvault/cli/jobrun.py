@@ -43,8 +43,10 @@ def environment(st: AppState, progress: ProgressCallback | None = None) -> JobEn
     """What this process gives a job: the catalog, its clients, libraries opened with the passphrase it holds."""
     from skyvault.cli.library import open_library  # cli.library imports this module's neighbours
 
+    asked: dict[str, str | None] = {}  # one passphrase prompt per library, however many jobs open it
+
     def open_named(name: str | None) -> Repository:
-        return open_library(st, name)
+        return open_library(st, name, asked=asked)
 
     return JobEnvironment(
         catalog=Catalog.open(st.state_dir), factory=st.factory(), open_library=open_named, progress=progress
