@@ -19,7 +19,7 @@ Cli = Callable[..., CliResult]
 def _plan_point(monkeypatch: pytest.MonkeyPatch) -> str:
     """Fix the next recovery point ID, so the test knows the snapshot name skyvault will use."""
     planned = new_id("rp")
-    monkeypatch.setattr("skyvault.engine.databases.new_id", lambda _prefix: planned)
+    monkeypatch.setattr("skyvault.services.rds.jobs.new_id", lambda _prefix: planned)
     return planned
 
 

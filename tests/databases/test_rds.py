@@ -126,7 +126,7 @@ def test_overwrite_refused_without_yes_then_rename_swap(dbs: Databases, cli: Cli
 def test_failed_vault_copy_cleans_up_intermediates(dbs: Databases, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     dbs.rds()
     planned = new_id("rp")  # fix the point's ID so the test knows the snapshot name skyvault will use
-    monkeypatch.setattr("skyvault.engine.databases.new_id", lambda _prefix: planned)
+    monkeypatch.setattr("skyvault.services.rds.jobs.new_id", lambda _prefix: planned)
     # Make the vault-side copy fail: a snapshot with the name skyvault will use already exists there.
     vault_rds = dbs.client("rds", VAULT)
     vault_rds.create_db_instance(

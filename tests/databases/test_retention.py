@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from conftest import CliResult
-from skyvault.engine import databases  # noqa: F401 (registers the database expirers)
 from skyvault.engine.retention import expire_due
 
 from .conftest import OTHER_REGION, TENANT, VAULT, Databases

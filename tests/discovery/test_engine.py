@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from skyvault.config import AccountConfig, SkyvaultConfig
-from skyvault.engine import discovery
 from skyvault.engine.discovery import InternalError, discover
 from skyvault.errors import AuthError, ThrottledError
+from skyvault.services import registry
 from skyvault.services.base import Resource, Target
 
 CONFIG = SkyvaultConfig(
@@ -50,39 +50,37 @@ def _table(_: Any, target: Target) -> list[Resource]:
     return [Resource(target.account, target.region, "dynamodb", "t", target.arn("dynamodb", "table/t"), "t", 0)]
 
 
-# How long a lookup waits for the others it expects to overlap with: only reached when the engine fails to run
-# them concurrently (the test then fails on its assertion, it never depends on this timing to pass).
-OVERLAP_WAIT_S = 10.0
-
-
 @pytest.fixture
-def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Counts lookups running at once. ``running["overlap"]`` (default 1) makes each lookup wait until that many
-    lookups have started, so lookups that may run concurrently provably do, whatever the machine's load."""
-    running = {"now": 0, "max": 0, "started": 0, "overlap": 1}
-    changed = threading.Condition()
+def drivers(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Stand-in discoverers counting how many run at once. ``running["meet"]``: a barrier the first lookups wait
+    at (so they provably overlap, without sleeping), or None."""
+    running: dict[str, Any] = {"now": 0, "max": 0, "meet": None, "calls": 0}
+    lock = threading.Lock()
 
     def counting(driver: Any) -> Any:
         def run(factory: Any, target: Target) -> list[Resource]:
-            with changed:
+            with lock:
                 running["now"] += 1
-                running["started"] += 1
                 running["max"] = max(running["max"], running["now"])
-                changed.notify_all()
-                changed.wait_for(lambda: running["started"] >= running["overlap"], timeout=OVERLAP_WAIT_S)
+                running["calls"] += 1
+                meet: threading.Barrier | None = running["meet"]
+                waits = meet is not None and running["calls"] <= meet.parties
             try:
+                if waits and meet is not None:
+                    meet.wait()  # the first lookups meet here: they run at the same time, or time out
                 return list(driver(factory, target))
             finally:
-                with changed:
+                with lock:
                     running["now"] -= 1
 
         return run
 
-    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": counting(_volume), "dynamodb": counting(_table)})
+    found = {"ebs": counting(_volume), "dynamodb": counting(_table)}
+    monkeypatch.setattr(registry, "discoverers", lambda: found)
     return running
 
 
-def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
+def test_failures_stay_where_they_happened(drivers: dict[str, Any]) -> None:
     result = discover(FakeFactory(), services=["ebs", "dynamodb"], max_workers=4)  # type: ignore[arg-type]
 
     where = [(f.account, f.region, f.service, type(f.error)) for f in result.failures]
@@ -107,12 +105,11 @@ def test_failures_stay_where_they_happened(drivers: dict[str, int]) -> None:
     assert result.tasks == 3 + 2 * 3  # identities + (prod: 2 regions, dev: 1) x 2 services
 
 
-def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, int]) -> None:
-    # 3 volume lookups; each waits until 2 have started: concurrent lookups meet, a serial engine would not.
-    drivers.update(overlap=2)
-    discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
-    assert drivers["max"] == 2  # overlapping, and never more than the bound
-    drivers.update(max=0, started=0, overlap=1)
+def test_lookups_run_concurrently_within_the_bound(drivers: dict[str, Any]) -> None:
+    drivers["meet"] = threading.Barrier(2, timeout=30)  # two of the 3 volume lookups must run together
+    result = discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=2)  # type: ignore[arg-type]
+    assert result.failures == [] and drivers["max"] == 2  # at most 2 at a time
+    drivers.update(max=0, meet=None, calls=0)
     discover(FakeFactory(), accounts=["prod", "dev"], services=["ebs"], max_workers=1)  # type: ignore[arg-type]
     assert drivers["max"] == 1
 
@@ -124,9 +121,9 @@ def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.Monkey
     class SlowFirstAccount(FakeFactory):
         def account_id(self, account: str) -> str:
             if account == "prod":
-                # e.g. an AssumeRole that is retried: prod's identity is answered only once dev's lookup ran (a
-                # serial engine never gets there, waits in vain and fails the order assertion below).
-                dev_looked_up.wait(timeout=OVERLAP_WAIT_S)
+                # e.g. an AssumeRole that is retried: it resolves only once dev's lookup ran (or after 30 s, when
+                # the engine waited for prod first and the assertion below fails)
+                dev_looked_up.wait(timeout=30)
             events.append(f"identity {account}")
             return super().account_id(account)
 
@@ -136,6 +133,6 @@ def test_a_slow_account_does_not_hold_back_the_others(monkeypatch: pytest.Monkey
             dev_looked_up.set()
         return []
 
-    monkeypatch.setattr(discovery, "REGIONAL", {"ebs": record})
+    monkeypatch.setattr(registry, "discoverers", lambda: {"ebs": record})
     discover(SlowFirstAccount(), accounts=["prod", "dev"], services=["ebs"], max_workers=4)  # type: ignore[arg-type]
     assert events.index("lookup dev") < events.index("identity prod")

@@ -56,14 +56,15 @@ def test_failed_backup_resumes_with_new_snapshots(ec2_env: Ec2Env, cli: Cli, mon
 
 def test_cancel_crashed_job_removes_its_intermediates(ec2_env: Ec2Env, cli: Cli) -> None:
     catalog = Catalog.open(ec2_env.env.state_dir)
-    crashed = catalog.start_job("backup-ec2", {"instance_id": ec2_env.instance_id})
+    # Its lease says another process holds it: alive as far as anyone can tell.
+    crashed = catalog.start_job("backup-ec2", {"instance_id": ec2_env.instance_id}, owner="elsewhere", lease_s=600)
     token = "svt-cancelme0001"
     catalog.record_intermediate(crashed.id, SNAPSHOTS, token, "admin", "us-east-1")
     tags = [{"Key": "skyvault:managed", "Value": "true"}, {"Key": "skyvault:token", "Value": token}]
     snapshot = ec2_env.ec2().create_snapshot(
         VolumeId=ec2_env.root_volume, TagSpecifications=[{"ResourceType": "snapshot", "Tags": tags}]
     )["SnapshotId"]
-    refused = cli("--json", "jobs", "cancel", crashed.id)  # it looks alive (just updated)
+    refused = cli("--json", "jobs", "cancel", crashed.id)  # it looks alive (its lease is live)
     assert refused.exit_code == 17
     result = _ok(cli("--json", "jobs", "cancel", crashed.id, "--force"))
     assert result == {"job": crashed.id, "status": "cancelled", "leftovers": []}
@@ -101,18 +102,18 @@ def test_failing_pre_script_takes_no_snapshot(ec2_env: Ec2Env, cli: Cli, monkeyp
 def test_crashed_backup_resumes_without_reading_deleted_snapshots(
     ec2_env: Ec2Env, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skyvault.engine.jobs import JobRunner
+    from skyvault.engine.runner import JobRunner
 
     def crash(*_: Any, **__: Any) -> Any:
         raise KeyboardInterrupt  # the process dies mid-copy
 
     with monkeypatch.context() as patch:
         patch.setattr(ec2_backup, "copy_snapshot", crash)
-        patch.setattr(JobRunner, "cleanup", lambda self, job_id, context=None: [])  # a dead process cleans nothing
+        patch.setattr(JobRunner, "cleanup", lambda self, job_id: [])  # a dead process cleans nothing
         cli("--json", "backup", "ec2", ec2_env.instance_id)
     catalog = Catalog.open(ec2_env.env.state_dir)
     [job] = catalog.jobs()
-    catalog.update_job(job.id, status="running")  # what a killed process leaves
+    catalog.update_job(job.id, status="running")  # what a killed process leaves (its lease has expired)
     crashed_snapshots = set(catalog.job(job.id).steps["snapshot"]["result"]["snapshots"].values())
     assert len(catalog.live_intermediates(job.id)) == 1
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from skyvault.catalog import Job
-from skyvault.services.ec2.cleanup import _judge, job_alive
+from skyvault.services.contract import SweepScope
+from skyvault.services.ec2.cleanup import _judge
 from skyvault.services.ec2.tagging import ROLE_BASE, ROLE_INTERMEDIATE, ROLE_RESTORED, skyvault_tags
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -22,7 +23,12 @@ def _job(status: str, updated: datetime) -> Job:
 
 
 def judge(
-    tags: dict[str, str], *, jobs: dict[str, Job] | None = None, created: datetime = OLD, **kw: Any
+    tags: dict[str, str],
+    *,
+    jobs: dict[str, Job] | None = None,
+    created: datetime = OLD,
+    live: frozenset[str] = frozenset(),
+    **kw: Any,
 ) -> str | None:
     return _judge(
         tags,
@@ -31,8 +37,7 @@ def judge(
         snapshot_id=kw.get("snapshot_id", "snap-1"),
         jobs=jobs or {},
         referenced=kw.get("referenced", set()),
-        now=NOW,
-        older_than=HOUR,
+        scope=SweepScope(older_than=HOUR, now=NOW, live_jobs=live),
     )
 
 
@@ -44,10 +49,11 @@ def test_only_managed_and_old_enough() -> None:
     assert judge(tags) is not None
 
 
-def test_intermediate_of_a_live_job_stays_until_it_stops_moving() -> None:
+def test_intermediate_of_a_live_job_stays_while_its_lease_is_live() -> None:
     tags = skyvault_tags(job_id="job-1", source="i-1", role=ROLE_INTERMEDIATE)
-    assert judge(tags, jobs={"job-1": _job("running", NOW - HOUR / 4)}) is None
-    assert "job-1" in (judge(tags, jobs={"job-1": _job("running", NOW - 3 * HOUR)}) or "")  # crashed
+    running = {"job-1": _job("running", NOW - 3 * HOUR)}  # no step for hours: a long copy, or a crash
+    assert judge(tags, jobs=running, live=frozenset({"job-1"})) is None  # its heartbeat runs: it stays
+    assert "job-1" in (judge(tags, jobs=running) or "")  # its lease expired: crashed
     assert "failed" in (judge(tags, jobs={"job-1": _job("failed", OLD)}) or "")
     assert "unknown" in (judge(tags) or "")  # an intermediate never outlives its job, whoever ran it
 
@@ -64,10 +70,3 @@ def test_snapshots_of_recovery_points_are_judged_by_this_catalog_only() -> None:
 def test_restored_resources_are_never_orphans() -> None:
     tags = skyvault_tags(job_id="job-1", source="rp-1", role=ROLE_RESTORED)
     assert judge(tags, jobs={"job-1": _job("failed", OLD)}) is None
-
-
-def test_job_alive() -> None:
-    assert job_alive(_job("running", NOW - HOUR / 2), NOW, HOUR)
-    assert not job_alive(_job("running", NOW - 2 * HOUR), NOW, HOUR)
-    assert not job_alive(_job("completed", NOW), NOW, HOUR)
-    assert not job_alive(None, NOW, HOUR)

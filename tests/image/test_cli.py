@@ -62,6 +62,12 @@ def test_backup_restore_check_stats_prune(cli: Cli, workdir: Path) -> None:
 
     points = ok(cli("--json", "backups", "list", "--kind", "image"))
     assert [p["resource_id"] for p in points] == [str(image.resolve())] * 2
+    jobs = ok(cli("--json", "jobs", "list"))  # the job runner ran both backups; the job wrote the points
+    assert [(j["kind"], j["status"]) for j in jobs] == [("backup-image", "completed")] * 2
+    assert [p["job_id"] for p in points] == [j["id"] for j in jobs]
+    source = str(image.resolve())
+    assert jobs[1]["params"] == {"paths": [source], "library": "main"}
+    assert [name for name in jobs[1]["steps"]] == [f"{source}: copy", f"{source}: record"]
     assert points[1]["library"] == "main" and points[1]["library_snapshot"] == second["library_snapshot"]
 
     out = workdir / "restored.img"

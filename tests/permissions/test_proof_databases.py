@@ -18,16 +18,16 @@ from typing import Any
 
 from permissions.proof import Proof, Scenario, proof_tests
 from skyvault.catalog import Catalog
-from skyvault.engine import databases
-from skyvault.engine.jobs import JobRunner, cleaner_for
 from skyvault.engine.retention import expire_due
+from skyvault.engine.runner import JobRunner
+from skyvault.jobs.spec import JobSpec
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry
 from skyvault.permissions.render import render_policies
-from skyvault.services.rds import restore as rds_restore
-from skyvault.services.rds.snapshots import RDS
+from skyvault.services import registry
+from skyvault.services.contract import JobEnvironment
+from skyvault.services.rds.jobs import backup_params
 from skyvault.services.rds.waiting import WaitPolicy
-from skyvault.services.redshift import restore as redshift_restore
 
 TENANT = "tenant-a"
 OTHER_REGION = "eu-west-1"
@@ -56,13 +56,26 @@ def _catalog(proof: Proof) -> Catalog:
     return Catalog.open(proof.env.state_dir)
 
 
+def _runner(proof: Proof) -> JobRunner:
+    return JobRunner(JobEnvironment(_catalog(proof), proof.factory(), open_library=_no_library))
+
+
+def _no_library(name: str | None) -> Any:
+    raise AssertionError(f"database jobs open no library (asked for {name!r})")
+
+
+def _restore(proof: Proof, kind: str, **params: Any) -> dict[str, Any]:
+    spec = JobSpec(f"restore-{kind}", {"recovery_point": proof.state["point"], **params})
+    result: dict[str, Any] = _runner(proof).run(spec)
+    return result
+
+
 def _backup(proof: Proof, kind: str, source: str, **options: Any) -> dict[str, Any]:
     factory, catalog = proof.factory(), _catalog(proof)
-    request = databases.BackupRequest(kind=kind, resources=[source], account=TENANT, region=proof.region, wait=WAIT,
-                                      **options)  # fmt: skip
-    (result,) = databases.backup(catalog, factory, request)
+    params = backup_params(resources=[source], account=TENANT, region=proof.region, wait=WAIT, **options)
+    (result,) = _runner(proof).run(JobSpec(f"backup-{kind}", params))
     for item in catalog.live_intermediates():  # a cleanup the policy did not allow: surface its denial
-        cleaner = cleaner_for(item.resource_type)
+        cleaner = registry.cleaner_for(item.resource_type)
         assert cleaner is not None
         cleaner(factory, item)
     assert catalog.recovery_point(result["recovery_point"]).status == "completed"
@@ -95,24 +108,12 @@ def setup_rds_restore(proof: Proof) -> None:
 
 
 def run_rds_restore(proof: Proof) -> None:
-    factory, catalog = proof.factory(), _catalog(proof)
-    point = catalog.recovery_point(proof.state["point"])
-    result = JobRunner(catalog, factory).run(
-        "restore-rds", {}, lambda job: rds_restore.restore(job, factory, RDS, point, target="new", confirmed=False,
-                                                         name="orders-copy", account=None, region=None, options={},
-                                                         wait=WAIT),
-    )  # fmt: skip
+    result = _restore(proof, "rds", name="orders-copy", timeout_s=WAIT.timeout_s, poll_s=WAIT.poll_s)
     assert result["identifier"] == "orders-copy" and result["port"] == 6543
 
 
 def run_rds_overwrite(proof: Proof) -> None:
-    factory, catalog = proof.factory(), _catalog(proof)
-    point = catalog.recovery_point(proof.state["point"])
-    result = JobRunner(catalog, factory).run(
-        "restore-rds", {}, lambda job: rds_restore.restore(job, factory, RDS, point, target="original", confirmed=True,
-                                                         name=None, account=None, region=None, options={},
-                                                         wait=WAIT),
-    )  # fmt: skip
+    result = _restore(proof, "rds", target="original", confirmed=True, timeout_s=WAIT.timeout_s, poll_s=WAIT.poll_s)
     assert result["identifier"] == "orders" and result["original_renamed_to"].startswith("orders-pre-restore-")
 
 
@@ -199,14 +200,7 @@ def setup_redshift_restore(proof: Proof) -> None:
 
 
 def run_redshift_restore(proof: Proof) -> None:
-    factory, catalog = proof.factory(), _catalog(proof)
-    point = catalog.recovery_point(proof.state["point"])
-    result = JobRunner(catalog, factory).run(
-        "restore-redshift", {}, lambda job: redshift_restore.restore(job, factory, point, target="new",
-                                                                     confirmed=False, name="warehouse-copy",
-                                                                     account=None, region=None, options={},
-                                                                     wait=WAIT),
-    )  # fmt: skip
+    result = _restore(proof, "redshift", name="warehouse-copy", timeout_s=WAIT.timeout_s, poll_s=WAIT.poll_s)
     assert result["identifier"] == "warehouse-copy" and result["node_type"] == "ra3.xlplus"
 
 

@@ -26,8 +26,9 @@ import pytest
 from conftest import LabEnv
 from permissions.proof import Proof, Scenario, denied_actions, prepare, proof_tests, without
 from skyvault.catalog import Catalog
-from skyvault.engine.jobs import JobRunner, cleaner_for
+from skyvault.engine.runner import JobRunner
 from skyvault.errors import AccessDeniedError
+from skyvault.jobs.spec import JobSpec
 from skyvault.lab import control
 from skyvault.lab.labconfig import TENANT_ACCOUNT_IDS
 from skyvault.library.backends.local import LocalBackend
@@ -36,6 +37,8 @@ from skyvault.library.repository import Repository
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.registry import REGISTRY, Feature, Permission, Registry
 from skyvault.permissions.render import render_policies
+from skyvault.services import registry
+from skyvault.services.contract import JobEnvironment
 from skyvault.services.ec2 import agents, backup, capture, cleanup, copy, ebs_direct, launch, restore, snapshots
 
 TENANT = "tenant-a"
@@ -87,17 +90,17 @@ def setup_instance(proof: Proof) -> None:
     control.write_blocks(proof.env.lab.endpoint, root, 8, seed=3, account_id=TENANT_ID, region=proof.region)
 
 
-def _backup(proof: Proof) -> backup.BackupOutcome:
-    factory, catalog = proof.factory(), Catalog.open(proof.env.state_dir)
-    repo = _library(proof)
-    try:
-        outcome = backup.backup_instance(
-            JobRunner(catalog, factory), catalog=catalog, account=TENANT, region=proof.region,
-            instance_id=proof.state["instance"], repo=repo, options=backup.BackupOptions(copy=True, library="proof"),
-        )  # fmt: skip
-    finally:
-        repo.close()
-    _surface_denied_warnings(outcome.warnings)
+def _runner(proof: Proof) -> JobRunner:
+    env = JobEnvironment(Catalog.open(proof.env.state_dir), proof.factory(), open_library=lambda _name: _library(proof))
+    return JobRunner(env)
+
+
+def _backup(proof: Proof) -> dict[str, Any]:
+    params = backup.backup_params(
+        instance_id=proof.state["instance"], account=TENANT, region=proof.region, library="proof"
+    )
+    outcome: dict[str, Any] = _runner(proof).run(JobSpec(backup.JOB_KIND, params))
+    _surface_denied_warnings(outcome["warnings"])
     return outcome
 
 
@@ -113,7 +116,7 @@ def _run_leftover_cleaners(proof: Proof) -> None:
     factory = proof.factory()
     # Newest first, as the job runner does: an AMI pins the snapshots it was registered from.
     for item in sorted(catalog.live_intermediates(), key=lambda i: i.created_at, reverse=True):
-        cleaner = cleaner_for(item.resource_type)
+        cleaner = registry.cleaner_for(item.resource_type)
         assert cleaner is not None
         cleaner(factory, item)
 
@@ -121,31 +124,30 @@ def _run_leftover_cleaners(proof: Proof) -> None:
 # -- scenarios ----------------------------------------------------------------------------------------------
 def run_backup_incremental(proof: Proof) -> None:
     first = _backup(proof)
-    assert first.stats["blocks_read"] == 8
+    assert first["stats"]["blocks_read"] == 8
     control.write_blocks(proof.env.lab.endpoint, proof.state["root"], 2, seed=4, account_id=TENANT_ID,
                          region=proof.region, indices=[100, 101])  # fmt: skip
     second = _backup(proof)
-    assert second.stats["api_calls"].get("ListChangedBlocks") == 1
-    assert second.stats["blocks_read"] == 2
+    assert second["stats"]["api_calls"].get("ListChangedBlocks") == 1
+    assert second["stats"]["blocks_read"] == 2
 
 
 def setup_backed_up(proof: Proof) -> None:
     setup_instance(proof)
     proof.state["checksum"] = control.checksum(proof.env.lab.endpoint, proof.state["root"], account_id=TENANT_ID,
                                                region=proof.region).sha256  # fmt: skip
-    proof.state["point"] = _backup(proof).recovery_point
+    proof.state["point"] = _backup(proof)["recovery_point"]
 
 
-def _restore(proof: Proof, *, source: str, target: str = "new") -> restore.RestoreOutcome:
-    catalog = Catalog.open(proof.env.state_dir)
-    point = catalog.recovery_point(proof.state["point"])
-    outcome = restore.restore_point(
-        JobRunner(catalog, proof.factory()), point, account=TENANT, region=proof.region, source=source,
-        target=target, options={}, confirmed=True, repo_opener=lambda: _library(proof),
-    )  # fmt: skip
+def _restore(proof: Proof, *, source: str, target: str = "new") -> dict[str, Any]:
+    params = {
+        "recovery_point": proof.state["point"], "account": TENANT, "region": proof.region, "source": source,
+        "target": target, "confirmed": True,
+    }  # fmt: skip
+    outcome: dict[str, Any] = _runner(proof).run(JobSpec(restore.JOB_KIND, params))
     _run_leftover_cleaners(proof)
-    assert outcome.instance_id
-    got = control.checksum(proof.env.lab.endpoint, outcome.volume_ids[0], account_id=TENANT_ID, region=proof.region)
+    assert outcome["instance_id"]
+    got = control.checksum(proof.env.lab.endpoint, outcome["volume_ids"][0], account_id=TENANT_ID, region=proof.region)
     assert got.sha256 == proof.state["checksum"]
     return outcome
 
@@ -156,17 +158,16 @@ def run_restore_library(proof: Proof) -> None:
 
 def run_restore_original(proof: Proof) -> None:
     outcome = _restore(proof, source="snapshot", target="original")
-    assert outcome.replaced_instance_id == proof.state["instance"]
+    assert outcome["replaced_instance_id"] == proof.state["instance"]
 
 
 def run_app_consistent(proof: Proof) -> None:
-    factory, catalog = proof.factory(), Catalog.open(proof.env.state_dir)
-    outcome = backup.backup_instance(
-        JobRunner(catalog, factory), catalog=catalog, account=TENANT, region=proof.region,
-        instance_id=proof.state["instance"], repo=None,
-        options=backup.BackupOptions(copy=False, app_consistent=True),
+    params = backup.backup_params(
+        instance_id=proof.state["instance"], account=TENANT, region=proof.region, library=None, copy=False,
+        app_consistent=True,
     )  # fmt: skip
-    assert outcome.stats["api_calls"]["SendCommand"] == 2
+    outcome = _runner(proof).run(JobSpec(backup.JOB_KIND, params))
+    assert outcome["stats"]["api_calls"]["SendCommand"] == 2
 
 
 BACKUP_FEATURES = (Feature.BACKUP, Feature.COPY)

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from skyvault.catalog import Job
+from skyvault.cli import jobrun, results
 from skyvault.cli.context import state
 from skyvault.cli.unbuilt import not_built
-from skyvault.engine.jobs import JobRunner
-from skyvault.errors import ConflictError, NotBuiltError
-from skyvault.services.ec2.cleanup import job_alive
+from skyvault.engine.runner import JobRunner
 
 app = typer.Typer(help="Jobs: list, show, resume, cancel.", no_args_is_help=True)
-FINISHED = ("completed", "completed-with-leftovers", "cancelled")
+
+
+def _lease_state(job: Job, now: datetime) -> str:
+    if job.lease_live(now):
+        return "alive"
+    return "expired" if job.lease_owner is not None else "-"
+
+
+def _job_json(job: Job, now: datetime) -> dict[str, Any]:
+    data = job.to_dict()
+    data["lease_owner"] = job.lease_owner
+    data["lease_expires_at"] = job.lease_expires_at.isoformat() if job.lease_expires_at else None
+    data["heartbeat_at"] = job.heartbeat_at.isoformat() if job.heartbeat_at else None
+    data["lease"] = _lease_state(job, now)
+    return data
 
 
 @app.command("list")
@@ -23,29 +37,31 @@ def jobs_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="Only jobs in this state (running, failed, completed...).")] = None,
 ) -> None:
-    """List jobs, oldest first."""
+    """List jobs, oldest first. ``lease``: alive (its process renews it), expired (its process died), - (none)."""
     st = state(ctx)
     jobs = st.catalog().jobs(status=status)
+    now = datetime.now(UTC)
     if st.json_output:
-        st.emit_json([j.to_dict() for j in jobs])
+        st.emit_json([_job_json(j, now) for j in jobs])
         return
     table = Table(title="jobs")
-    for column in ("id", "kind", "status", "created", "duration", "error"):
+    # Job IDs differ only at their end: never cut them (the error column gives way instead).
+    table.add_column("id", no_wrap=True, min_width=max((len(j.id) for j in jobs), default=2))
+    for column in ("kind", "status", "lease", "created", "duration", "error"):
         table.add_column(column)
     for j in jobs:
         duration = f"{j.duration_s:.1f} s" if j.duration_s is not None else "-"
-        table.add_row(
-            j.id, j.kind, j.status, j.created_at.strftime("%Y-%m-%d %H:%M:%S"), duration, (j.error or "")[:60]
-        )
-    st.console.print(table)
+        created = j.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(j.id, j.kind, j.status, _lease_state(j, now), created, duration, (j.error or "")[:60])
+    st.table_console.print(table)
 
 
 @app.command("show")
 def jobs_show(ctx: typer.Context, job_id: str) -> None:
-    """One job with its parameters, steps and the intermediates it still holds."""
+    """One job with its parameters, steps, lease and the intermediates it still holds."""
     st = state(ctx)
     catalog = st.catalog()
-    data = catalog.job(job_id).to_dict()
+    data = _job_json(catalog.job(job_id), datetime.now(UTC))
     data["live_intermediates"] = [
         {"type": i.resource_type, "id": i.id, "account": i.account, "region": i.region}
         for i in catalog.live_intermediates(job_id)
@@ -60,54 +76,28 @@ def jobs_show(ctx: typer.Context, job_id: str) -> None:
 
 @app.command("resume")
 def jobs_resume(ctx: typer.Context, job_id: str) -> None:
-    """Run a failed or crashed job again; steps that finished are not repeated."""
+    """Run a failed or crashed job again; steps that finished are not repeated. A live job is refused."""
     st = state(ctx)
-    catalog = st.catalog()
-    job = catalog.job(job_id)
-    if job.status in FINISHED:
-        raise ConflictError(f"job {job_id} is {job.status}: nothing to resume")
-    from skyvault.cli.backup_databases import JOB_KINDS as DATABASE_JOBS
-
-    if job.kind in DATABASE_JOBS:  # backup-rds|aurora|docdb|redshift (cli/backup_databases.py)
-        from skyvault.cli.backup_databases import resume_database_backup
-
-        resume_database_backup(st, catalog, job_id)
-        return
-    if job.kind != "backup-ec2":
-        raise NotBuiltError(f"resuming {job.kind!r} jobs is not built yet", hint="cancel it and run the command again")
-    from skyvault.cli.backup_ec2 import resume_backup
-
-    result = resume_backup(st, catalog, job_id)
-    if st.json_output:
-        st.emit_json(result)
-    else:
-        st.info(f"{job_id}: resumed, recovery point {result['recovery_point']}")
+    kind = st.catalog().job(job_id).kind
+    result = jobrun.runner(st).resume(job_id)
+    results.print_result(st, kind, result)
 
 
 @app.command("cancel")
 def jobs_cancel(
     ctx: typer.Context,
     job_id: str,
-    force: Annotated[bool, typer.Option("--force", help="Also a job that looks alive (its process is gone).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also a job whose lease is live (its process is gone, or must stop).")
+    ] = False,
 ) -> None:
     """Give up a failed or crashed job: delete the intermediates it holds and mark it cancelled."""
     st = state(ctx)
-    catalog = st.catalog()
-    job = catalog.job(job_id)
-    if job.status in FINISHED:
-        raise ConflictError(f"job {job_id} is already {job.status}")
-    # Jobs run in the process that started them: a live one cannot be interrupted from here.
-    if job_alive(job, datetime.now(UTC), timedelta(minutes=60)) and not force:
-        raise ConflictError(
-            f"job {job_id} is running (updated {job.updated_at.isoformat()})",
-            hint="stop its process (Ctrl-C), or --force if that process is gone",
-        )
-    leftovers = JobRunner(catalog, st.factory()).cleanup(job_id)
-    catalog.update_job(job_id, status="cancelled", error=job.error or "cancelled by the user")
-    result = {"job": job_id, "status": "cancelled", "leftovers": leftovers}
+    result = JobRunner(jobrun.environment(st)).cancel(job_id, force=force)
     if st.json_output:
         st.emit_json(result)
     else:
+        leftovers = result["leftovers"]
         st.info(f"{job_id}: cancelled" + (f"; could not delete {', '.join(leftovers)}" if leftovers else ""))
 
 

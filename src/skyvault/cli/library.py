@@ -71,11 +71,20 @@ def _kms_opener(st: AppState, cfg: LibraryConfig) -> Callable[[str], KeyWrapper 
     return lambda key_id: KmsKeyWrapper(st.factory(), account, region, key_id) if key_id == trusted else None
 
 
-def open_library(st: AppState, name: str | None) -> Repository:
-    _name, cfg = library_config(st, name)
+def open_library(st: AppState, name: str | None, *, asked: dict[str, str | None] | None = None) -> Repository:
+    """Open a configured library; ``asked`` remembers passphrases already read (one prompt per library when
+    a command runs several jobs)."""
+    chosen, cfg = library_config(st, name)
     backend = open_backend(cfg, st.factory() if cfg.kind == "s3" else None)
     kms = _kms_opener(st, cfg)
-    passphrase = read_passphrase() if kms is None or os.environ.get(PASSPHRASE_ENV) else None
+    passphrase = None
+    if kms is None or os.environ.get(PASSPHRASE_ENV):
+        if asked is not None and chosen in asked:
+            passphrase = asked[chosen]
+        else:
+            passphrase = read_passphrase()
+            if asked is not None:
+                asked[chosen] = passphrase
     return Repository.open(
         backend, passphrase=passphrase, kms=kms, compression_level=cfg.compression_level, threads=default_threads()
     )

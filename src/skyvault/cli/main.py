@@ -15,13 +15,6 @@ from skyvault.errors import SkyvaultError
 # Read here, by the CLI, and passed down as ``--config``: the layers below read no environment variables.
 CONFIG_ENV = "SKYVAULT_CONFIG"
 
-# Importing these registers the backup subcommands and the restorers of their recovery-point kinds.
-_REGISTERING_MODULES = (
-    "skyvault.cli.backup_databases",  # rds, aurora, docdb, redshift
-    "skyvault.cli.backup_ec2",
-    "skyvault.cli.backup_image",
-)
-
 # Every top-level command, in the order ``skyvault --help`` lists them; a command's module is imported only when
 # the command runs. tests/core/test_startup.py checks each help text against the module's own.
 COMMANDS: dict[str, LazyCommand] = {
@@ -43,24 +36,17 @@ COMMANDS: dict[str, LazyCommand] = {
     "restore": LazyCommand(
         "Restore a recovery point to a new resource, or over the original only with --yes.",
         "skyvault.cli.restore:register",
-        _REGISTERING_MODULES,
     ),
     "cleanup": LazyCommand(
         "Remove orphaned skyvault intermediates (snapshots, volumes, AMIs) by tag and age.",
         "skyvault.cli.jobs:register_unbuilt",
-        _REGISTERING_MODULES,
     ),
     "convert": LazyCommand(
         "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",
         "skyvault.cli.jobs:register_unbuilt",
-        _REGISTERING_MODULES,
     ),
-    "schedule": LazyCommand(
-        "Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt", _REGISTERING_MODULES
-    ),
-    "report": LazyCommand(
-        "Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt", _REGISTERING_MODULES
-    ),
+    "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt"),
+    "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt"),
     "lab": LazyCommand(
         "The local AWS lab: a moto server on 127.0.0.1 with skyvault's fidelity models.", "skyvault.cli.lab:app"
     ),
@@ -68,11 +54,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "library": LazyCommand(
         "The library: deduplicated, compressed, encrypted copies (local disk or S3).", "skyvault.cli.library:app"
     ),
-    "backup": LazyCommand(
-        "Back up resources (one subcommand per service).", "skyvault.cli.backup:app", _REGISTERING_MODULES
-    ),
+    "backup": LazyCommand("Back up resources (one subcommand per service).", "skyvault.cli.backup:register"),
     "backups": LazyCommand("Recovery points in the catalog: list, show.", "skyvault.cli.backup:backups_app"),
-    "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app", _REGISTERING_MODULES),
+    "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app"),
     "catalog": LazyCommand("The catalog: schema upgrades.", "skyvault.cli.catalog:app"),
 }
 

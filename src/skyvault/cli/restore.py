@@ -1,17 +1,62 @@
-"""``skyvault restore RECOVERY_POINT``: one command for every kind; the handler is chosen by the point's kind."""
+"""``skyvault restore RECOVERY_POINT``: one command for every kind; the point's driver runs ``restore-<kind>``.
+
+Options that do not apply to the point's kind (each driver lists its ``restore_options``) are refused with a
+usage error naming the kinds they apply to, before anything happens: ``--to-file`` on an EC2 point must not
+launch an instance.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from skyvault.cli import options
-from skyvault.cli.context import state
-from skyvault.engine.restore import RestoreRequest, restore
-from skyvault.errors import ConfirmationRequiredError
+from skyvault.catalog import RecoveryPoint
+from skyvault.cli import options as checks
+from skyvault.cli.context import AppState, state
+from skyvault.cli.jobrun import runner
+from skyvault.cli.results import print_result
+from skyvault.errors import ConfirmationRequiredError, NotBuiltError
+from skyvault.jobs.spec import JobSpec
+from skyvault.services import registry
+
+_FLAGS = {"source": "--from"}  # option names whose flag is not --<name with hyphens>
+
+
+def _flag(option: str) -> str:
+    return _FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def _refuse_foreign_options(point: RecoveryPoint, given: dict[str, Any]) -> None:
+    """A usage error (exit 2) for the first given option the point's driver does not take."""
+    accepted = registry.driver_for_kind(point.kind).restore_options
+    for option in given:
+        if option not in accepted:
+            owners = registry.restore_option_owners(option)
+            applies = f"applies to {', '.join(owners)} recovery points" if owners else "applies to no kind yet"
+            raise typer.BadParameter(
+                f"{applies}, not to {point.id} (kind {point.kind})", param_hint=f"'{_flag(option)}'"
+            )
+
+
+def _confirm(st: AppState, recovery_point: str, yes: bool) -> bool:
+    if yes:
+        return True
+    confirmed = False
+    if sys.stdin.isatty() and not st.json_output:
+        confirmed = typer.confirm(
+            f"Replace the ORIGINAL resource of {recovery_point}? The original is stopped or renamed and "
+            "kept until the replacement is verified (see the service's docs for what happens to it then)",
+            default=False,
+        )
+    if not confirmed:
+        raise ConfirmationRequiredError(
+            "restoring over the original needs explicit confirmation; nothing was changed",
+            hint="add --yes (or restore with --target new)",
+        )
+    return True
 
 
 def register(app: typer.Typer) -> None:
@@ -28,8 +73,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--to-file", help="Disk images: write to this file (or onto this block device)."),
         ] = None,
         account: Annotated[str | None, typer.Option(help="Restore into this configured account.")] = None,
-        region: Annotated[str | None, typer.Option(help="Restore into this region.", callback=options.region)] = None,
-        source: Annotated[str | None, typer.Option("--from", help="snapshot | library")] = None,
+        region: Annotated[str | None, typer.Option(help="Restore into this region.", callback=checks.region)] = None,
+        source: Annotated[str | None, typer.Option("--from", help="EC2: snapshot | library")] = None,
         name: Annotated[str | None, typer.Option(help="Name/identifier of the new resource.")] = None,
         instance_type: Annotated[str | None, typer.Option(help="EC2: instance type.")] = None,
         subnet: Annotated[str | None, typer.Option(help="EC2: subnet ID.")] = None,
@@ -45,53 +90,37 @@ def register(app: typer.Typer) -> None:
         st = state(ctx)
         if target not in ("new", "original"):
             raise typer.BadParameter("must be 'new' or 'original'", param_hint="--target")
-        confirmed = yes
-        if target == "original" and not yes:
-            if sys.stdin.isatty() and not st.json_output:
-                confirmed = typer.confirm(
-                    f"Replace the ORIGINAL resource of {recovery_point}? The original is stopped or renamed and "
-                    "kept until the replacement is verified (see the service's docs for what happens to it then)",
-                    default=False,
-                )
-            if not confirmed:
-                raise ConfirmationRequiredError(
-                    "restoring over the original needs explicit confirmation; nothing was changed",
-                    hint="add --yes (or restore with --target new)",
-                )
-        catalog = st.catalog()
-        point = catalog.recovery_point(recovery_point)
+        point = st.catalog().recovery_point(recovery_point)
+        job_kind = f"restore-{point.kind}"
+        if point.kind not in registry.POINT_KINDS or job_kind not in registry.driver_for_kind(point.kind).jobs:
+            raise NotBuiltError(f"restoring {point.kind!r} recovery points is not built yet")
         options = {
-            key: value
-            for key, value in {
-                "instance_type": instance_type,
-                "subnet": subnet,
-                "volumes_only": volumes_only or None,
-                "instance_class": instance_class,
-                "subnet_group": subnet_group,
-                "node_type": node_type,
-                "table_name": table_name,
-                "bucket": bucket,
-                "prefix": prefix,
-            }.items()
-            if value is not None
+            "instance_type": instance_type,
+            "subnet": subnet,
+            "volumes_only": volumes_only or None,
+            "instance_class": instance_class,
+            "subnet_group": subnet_group,
+            "node_type": node_type,
+            "table_name": table_name,
+            "bucket": bucket,
+            "prefix": prefix,
         }
-        result = restore(
-            RestoreRequest(
-                point=point,
-                catalog=catalog,
-                target=target,
-                confirmed=confirmed,
-                to_file=to_file,
-                account=account,
-                region=region,
-                source=source,
-                name=name,
-                options=options,
-                context=st,
-            )
-        )
-        if st.json_output:
-            st.emit_json(result)
-        else:
-            for key, value in result.items():
-                st.info(f"{key}: {value}")
+        common = {
+            "target": target if target != "new" else None,
+            "to_file": str(to_file.resolve()) if to_file is not None else None,
+            "account": account,
+            "region": region,
+            "source": source,
+            "name": name,
+        }
+        given = {key: value for key, value in {**common, **options}.items() if value is not None}
+        _refuse_foreign_options(point, given)
+        confirmed = _confirm(st, recovery_point, yes) if target == "original" else yes
+        params = {
+            "recovery_point": point.id,
+            **{key: value for key, value in common.items() if value is not None},
+            "target": target,
+            "confirmed": confirmed,
+            "options": {key: value for key, value in options.items() if value is not None},
+        }
+        print_result(st, job_kind, runner(st).run(JobSpec(job_kind, params)))

@@ -12,11 +12,12 @@ from typing import Any, Protocol
 
 from rich.console import Console
 
-from skyvault.cli import backup_databases as _restorers  # noqa: F401 (registers the database restorers)
 from skyvault.cli.context import AppState
-from skyvault.engine import databases
-from skyvault.engine.restore import RestoreRequest, restore
+from skyvault.cli.jobrun import environment
+from skyvault.engine.runner import JobRunner
+from skyvault.jobs.spec import JobSpec
 from skyvault.lab.accounts import ADMIN_ACCOUNT_NAME
+from skyvault.services.rds.jobs import backup_params
 from skyvault.services.rds.waiting import WaitPolicy
 
 LAB_WAIT = WaitPolicy(timeout_s=120, poll_s=1.0)
@@ -48,14 +49,17 @@ def databases_step(demo: DemoLike) -> str:
     regions = config.account(tenant).regions
     region, second = regions[0], (regions[1] if len(regions) > 1 else regions[0])
     catalog = app.catalog()
+    runner = JobRunner(environment(app))
     for kind, source, copy in _plan(tenant, second):
         started = time.monotonic()
-        request = databases.BackupRequest(
-            kind, [source], tenant, region, copy.get("copy_to_region"), copy.get("copy_to_account"), wait=LAB_WAIT
-        )
-        (result,) = databases.backup(catalog, app.factory(), request)
+        params = backup_params(
+            resources=[source], account=tenant, region=region, copy_to_region=copy.get("copy_to_region"),
+            copy_to_account=copy.get("copy_to_account"), wait=LAB_WAIT,
+        )  # fmt: skip
+        (result,) = runner.run(JobSpec(f"backup-{kind}", params))
         point = catalog.recovery_point(result["recovery_point"])
-        restored = restore(RestoreRequest(point=point, catalog=catalog, context=app))
+        restore_params = {"recovery_point": point.id, "timeout_s": LAB_WAIT.timeout_s, "poll_s": LAB_WAIT.poll_s}
+        restored = runner.run(JobSpec(f"restore-{kind}", restore_params))
         copies = ", ".join(f"{c['account']}/{c['region']}" for c in point.native["copies"])
         demo.console.print(
             f"  [bold]{kind:8}[/bold] {source} -> {point.id} (copy in {copies})\n"

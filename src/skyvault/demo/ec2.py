@@ -19,16 +19,17 @@ from rich.table import Table
 from skyvault.catalog import Catalog
 from skyvault.cli.context import AppState
 from skyvault.cli.library import PASSPHRASE_ENV, open_library
-from skyvault.engine.jobs import JobRunner
+from skyvault.engine.runner import JobRunner
 from skyvault.errors import NotFoundError, SkyvaultError
+from skyvault.jobs.spec import JobSpec
 from skyvault.lab import control
 from skyvault.lab.accounts import ADMIN_ACCOUNT_NAME
 from skyvault.library.backends.local import LocalBackend
 from skyvault.library.repository import Repository
 from skyvault.services.base import tags_from_list
+from skyvault.services.contract import JobEnvironment
 from skyvault.services.ec2 import cleanup, waiting
-from skyvault.services.ec2 import restore as ec2_restore
-from skyvault.services.ec2.backup import BackupOptions, backup_instance
+from skyvault.services.ec2.backup import backup_params
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE
 
 DEMO_LIBRARY = "demo-library"
@@ -72,16 +73,13 @@ def _app_instance(app: AppState, region: str) -> dict[str, Any]:
     return dict(sorted(found, key=lambda i: i["InstanceId"])[0])
 
 
+def _runner(app: AppState, catalog: Catalog, opener: Any) -> JobRunner:
+    return JobRunner(JobEnvironment(catalog=catalog, factory=app.factory(), open_library=lambda _name: opener()))
+
+
 def _backup(app: AppState, catalog: Catalog, opener: Any, library: str, region: str, instance_id: str) -> Any:
-    repo = opener()
-    try:
-        with repo.lock(purpose="demo backup ec2"):
-            return backup_instance(
-                JobRunner(catalog, app.factory()), catalog=catalog, account=ADMIN_ACCOUNT_NAME, region=region,
-                instance_id=instance_id, repo=repo, options=BackupOptions(copy=True, library=library),
-            )  # fmt: skip
-    finally:
-        repo.close()
+    params = backup_params(instance_id=instance_id, account=ADMIN_ACCOUNT_NAME, region=region, library=library)
+    return _runner(app, catalog, opener).run(JobSpec("backup-ec2", params))
 
 
 def _line(label: str, stats: dict[str, Any]) -> str:
@@ -123,7 +121,7 @@ def ec2_step(demo: DemoLike) -> str:
     instance_id = instance["InstanceId"]
 
     first = _backup(app, catalog, opener, library, region, instance_id)
-    demo.console.print(_line("backup", first.stats), highlight=False)
+    demo.console.print(_line("backup", first["stats"]), highlight=False)
     data = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] != instance.get("RootDeviceName")]
     target = (data or instance["BlockDeviceMappings"])[0]
     written = control.write_blocks(
@@ -140,19 +138,17 @@ def ec2_step(demo: DemoLike) -> str:
         highlight=False,
     )
     second = _backup(app, catalog, opener, library, region, instance_id)
-    demo.console.print(_line("incremental", second.stats), highlight=False)
+    demo.console.print(_line("incremental", second["stats"]), highlight=False)
 
-    point = catalog.recovery_point(second.recovery_point)
-    restored = ec2_restore.restore_point(
-        JobRunner(catalog, app.factory()), point, account=ADMIN_ACCOUNT_NAME, region=other, source="library",
-        target="new", options={}, confirmed=False, repo_opener=opener,
-    )  # fmt: skip
-    table = Table(title=f"{instance_id} -> {restored.instance_id} ({other})", box=box.SIMPLE_HEAD)
+    point = catalog.recovery_point(second["recovery_point"])
+    params = {"recovery_point": point.id, "account": ADMIN_ACCOUNT_NAME, "region": other, "source": "library"}
+    restored = _runner(app, catalog, opener).run(JobSpec("restore-ec2", params))
+    table = Table(title=f"{instance_id} -> {restored['instance_id']} ({other})", box=box.SIMPLE_HEAD)
     for column in ("device", "sha256 at backup (snapshot)", "sha256 restored (volume)", ""):
         table.add_column(column, no_wrap=True)
     devices = sorted(point.native.items())
     mismatches = 0
-    for (device, snapshot_id), volume_id in zip(devices, restored.volume_ids, strict=True):
+    for (device, snapshot_id), volume_id in zip(devices, restored["volume_ids"], strict=True):
         source = control.checksum(endpoint, snapshot_id, account_id=account_id, region=region).sha256
         copy = control.checksum(endpoint, volume_id, account_id=account_id, region=other).sha256
         mismatches += source != copy
@@ -161,9 +157,9 @@ def ec2_step(demo: DemoLike) -> str:
     demo.console.print(table)
     if mismatches:
         raise SkyvaultError(f"{mismatches} restored volume(s) differ from the backup")
-    _remove_restored(app, other, restored.instance_id, restored.volume_ids)
+    _remove_restored(app, other, restored["instance_id"], restored["volume_ids"])
     return (
-        f"{instance_id}: {point.id} restored from the library to {restored.instance_id} in {other}; "
-        f"{len(devices)} volume(s) byte-identical (then removed); incremental read {second.stats['blocks_read']} "
+        f"{instance_id}: {point.id} restored from the library to {restored['instance_id']} in {other}; "
+        f"{len(devices)} volume(s) byte-identical (then removed); incremental read {second['stats']['blocks_read']} "
         "changed blocks"
     )

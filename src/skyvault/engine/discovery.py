@@ -1,9 +1,11 @@
 """Discovery fan-out: every selected account x region x service, concurrently, on a bounded thread pool.
 
 First each account's identity is resolved (for tenants this is where the role is assumed), then one task runs
-per (account, region, service); S3 runs once per account because its namespace is global. A failure is kept
-with where it happened and never hides the other results: an account that cannot be reached is reported once,
-not once per region and service. ``DiscoveryResult.exit_code`` is the exit code of the worst failure class.
+per (account, region, service); S3 runs once per account because its namespace is global. The discovery
+functions come from the drivers (``services.registry``: each driver's ``discoverers`` and ``account_discoverers``).
+A failure is kept with where it happened and never hides the other results: an account that cannot be reached
+is reported once, not once per region and service. ``DiscoveryResult.exit_code`` is the exit code of the worst
+failure class.
 """
 
 from __future__ import annotations
@@ -27,26 +29,11 @@ from skyvault.errors import (
     SkyvaultError,
     ThrottledError,
 )
+from skyvault.services import registry
 from skyvault.services.base import SERVICES, Resource, Target
-from skyvault.services.dynamodb.discover import discover_tables
-from skyvault.services.ec2.discover import discover_instances, discover_volumes
-from skyvault.services.rds.discover import discover_aurora, discover_docdb, discover_rds
-from skyvault.services.redshift.discover import discover_clusters
-from skyvault.services.s3.discover import discover_buckets
 
 log = logging.getLogger(__name__)
 
-Discoverer = Callable[[ClientFactory, Target], list[Resource]]
-
-REGIONAL: dict[str, Discoverer] = {
-    "ec2": discover_instances,
-    "ebs": discover_volumes,
-    "rds": discover_rds,
-    "aurora": discover_aurora,
-    "redshift": discover_clusters,
-    "docdb": discover_docdb,
-    "dynamodb": discover_tables,
-}
 DEFAULT_WORKERS = 8
 
 # Worst first. An account that cannot be reached hides the most; a policy gap needs a fix; a service error may
@@ -199,6 +186,8 @@ def discover(
 ) -> DiscoveryResult:
     """Inventory of the selected scope. Raises only for invalid filters; AWS errors land in ``failures``."""
     scope = plan_scope(factory.config, accounts=accounts, regions=regions, services=services)
+    regional = registry.discoverers()
+    per_account = registry.account_discoverers()
     started = time.monotonic()
     result = DiscoveryResult()
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="discover") as pool:
@@ -218,15 +207,17 @@ def discover(
             for region in account_regions:
                 target = Target(account=account, region=region, account_id=account_id)
                 pending.extend(
-                    pool.submit(_guarded, account, region, service, partial(REGIONAL[service], factory, target))
+                    pool.submit(_guarded, account, region, service, partial(regional[service], factory, target))
                     for service in scope.services
-                    if service in REGIONAL
+                    if service in regional
                 )
-            if "s3" in scope.services:
-                buckets = partial(
-                    discover_buckets, factory, account=account, list_region=account_regions[0], regions=account_regions
-                )
-                pending.append(pool.submit(_guarded, account, None, "s3", buckets))
+            for service in scope.services:
+                if service in per_account:
+                    whole = partial(
+                        per_account[service], factory, account=account, list_region=account_regions[0],
+                        regions=account_regions,
+                    )  # fmt: skip
+                    pending.append(pool.submit(_guarded, account, None, service, whole))
         for task in pending:
             outcome = task.result()
             if isinstance(outcome, Failure):

@@ -1,25 +1,22 @@
 """Retention: recovery points past their ``expires_at`` are expired by the driver of their kind.
 
-A driver registers an expirer per kind (``register_expirer``): it deletes the point's native snapshots and copies
-that carry skyvault's tag (never anything else) and returns how many it deleted. The point is then marked
+The driver of a point's kind declares its expirer (``ServiceDriver.expirers``, found with
+``registry.expirer_for``): it deletes the point's native snapshots and copies that carry skyvault's tag (never
+anything else) and returns how many it deleted. The point is then marked
 ``expired`` in the catalog; its captured configuration and stats stay for the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from skyvault.catalog import Catalog, RecoveryPoint
+from skyvault.services import registry
 
-Expirer = Callable[[Any, RecoveryPoint], int]
-_EXPIRERS: dict[str, Expirer] = {}
-
-
-def register_expirer(kind: str, expirer: Expirer) -> None:
-    _EXPIRERS[kind] = expirer
+if TYPE_CHECKING:
+    from skyvault.aws.clients import ClientFactory
 
 
 @dataclass
@@ -36,14 +33,14 @@ def due(catalog: Catalog, now: datetime) -> list[RecoveryPoint]:
 
 
 def expire_due(
-    catalog: Catalog, factory: Any, *, now: datetime | None = None, only: set[str] | None = None
+    catalog: Catalog, factory: ClientFactory, *, now: datetime | None = None, only: set[str] | None = None
 ) -> ExpiryReport:
     """Expire every completed point whose time has come (or those of ``only``); one failure stops no other."""
     report = ExpiryReport()
     for point in due(catalog, now or datetime.now(UTC)):
         if only is not None and point.id not in only:
             continue
-        expirer = _EXPIRERS.get(point.kind)
+        expirer = registry.expirer_for(point.kind)
         if expirer is None:
             report.skipped_kinds.add(point.kind)
             continue

@@ -1,67 +1,81 @@
 """Back up one EC2 instance: capture, crash-consistent snapshots, changed-block copy into the library, catalog.
 
-Steps (job steps: a resumed job skips the finished ones):
+The ``backup-ec2`` job body. Its params say everything (``backup_params``): the instance, where it lives, whether
+to copy into which library, SSM scripts, read workers; a resumed job (in any process) is rebuilt from them.
+Steps (a resumed job skips the finished ones):
 
-1. ``capture``: the configuration needed to rebuild the instance (``capture.InstanceConfig``);
-2. ``snapshot``: ``CreateSnapshots`` of all volumes at once, tagged (role ``base`` with a copy, else
+1. ``plan``: the recovery point's ID and the previous copy point of this instance in this library, chosen once:
+   a resumed job must not find its own point as "previous", nor pick a second ID for the same point;
+2. ``capture``: the configuration needed to rebuild the instance (``capture.InstanceConfig``);
+3. ``snapshot``: ``CreateSnapshots`` of all volumes at once, tagged (role ``base`` with a copy, else
    ``recovery-point``), recorded as the job's intermediates by token *before* the call: a job that fails before
    its recovery point is recorded leaves no snapshot behind. With ``app_consistent`` the SSM pre script runs just
    before and the post script right after (always, even when the snapshot call fails);
-3. ``wait``: until the snapshots are completed;
-4. ``copy <volume>``: each snapshot into the library, incremental against the previous recovery point's
-   manifest, listing changed blocks against its base snapshot;
-5. ``record``: the recovery point (native snapshot per device, library manifest per volume, configuration,
-   stats); the snapshots stop being intermediates;
-6. ``retire bases``: with a copy, the previous recovery point's base snapshots are deleted (one base per volume
-   is enough for the next changed-block copy; the library holds the older points).
+4. ``wait``: until the snapshots are completed;
+5. ``copy <volume>``: each snapshot into the library, incremental against the previous recovery point's
+   manifest, listing changed blocks against its base snapshot; up to ``VOLUMES_AT_ONCE`` volumes in parallel;
+6. ``record``: the recovery point under the planned ID (written or updated: a run killed after writing it
+   does not make a second one), then the snapshots stop being intermediates;
+7. ``retire bases``: with a copy, the previous point's base snapshots are deleted (one base per volume is enough
+   for the next changed-block copy; the library holds the older points). Idempotent: a snapshot already gone
+   counts as retired, so a run killed halfway retires the rest on resume.
+
+``prepare_resume`` decides what a resumed job repeats: once the point is written, nothing but the unfinished
+steps; before that, everything after ``capture`` (the runner deletes the crashed run's snapshots first).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from concurrent.futures import Future, as_completed
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.catalog import Catalog, RecoveryPoint
-from skyvault.engine.jobs import JobContext, JobRunner
+from skyvault.catalog import Catalog, Job, RecoveryPoint
+from skyvault.catalog.store import new_id
 from skyvault.errors import NotFoundError
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 from skyvault.services.base import Target
+from skyvault.services.contract import JobEnvironment
 from skyvault.services.ec2 import agents, snapshots
 from skyvault.services.ec2.capture import InstanceConfig, capture_instance
 from skyvault.services.ec2.cleanup import SNAPSHOTS
 from skyvault.services.ec2.copy import DEFAULT_WORKERS, CopySource, copy_snapshot
 from skyvault.services.ec2.tagging import ROLE_BASE, ROLE_RECOVERY_POINT, new_token, skyvault_tags
 
+if TYPE_CHECKING:
+    from skyvault.jobs.context import JobContext
+    from skyvault.jobs.spec import JobSpec
+
 KIND = "ec2"
 JOB_KIND = "backup-ec2"
+VOLUMES_AT_ONCE = 4  # volumes of one instance copied in parallel (each with its own block readers)
+FIRST_STEPS = ("plan", "capture")  # what a resumed job keeps when its snapshots are gone
 
 
-@dataclass(frozen=True)
-class BackupOptions:
-    copy: bool = True
-    library: str | None = None  # the configured library's name (recorded with the recovery point)
-    app_consistent: bool = False
-    workers: int = DEFAULT_WORKERS
-
-
-@dataclass
-class BackupOutcome:
-    recovery_point: str
-    job_id: str
-    stats: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"recovery_point": self.recovery_point, "job_id": self.job_id, "stats": self.stats}
-
-
-def _api_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-    return {op: n - before.get(op, 0) for op, n in sorted(after.items()) if n - before.get(op, 0) > 0}
+def backup_params(
+    *,
+    instance_id: str,
+    account: str,
+    region: str,
+    library: str | None,
+    copy: bool = True,
+    app_consistent: bool = False,
+    workers: int = DEFAULT_WORKERS,
+) -> dict[str, Any]:
+    """The ``params`` of a ``backup-ec2`` job. ``copy`` needs ``library`` (a configured library's name)."""
+    return {
+        "instance_id": instance_id,
+        "account": account,
+        "region": region,
+        "copy": bool(copy and library),
+        "library": library if copy else None,
+        "app_consistent": app_consistent,
+        "workers": workers,
+    }
 
 
 def previous_copy_point(
@@ -76,37 +90,75 @@ def previous_copy_point(
     return None
 
 
-class _InstanceBackup:
-    """One job body: the instance's backup, step by step."""
+def _point_or_none(catalog: Catalog, point_id: str | None) -> RecoveryPoint | None:
+    if not point_id:
+        return None
+    try:
+        return catalog.recovery_point(point_id)
+    except NotFoundError:
+        return None
 
-    def __init__(
-        self,
-        factory: ClientFactory,
-        catalog: Catalog,
-        repo: Repository | None,
-        account: str,
-        region: str,
-        instance_id: str,
-        options: BackupOptions,
-        progress: Callable[[str], None],
-    ) -> None:
-        self.factory = factory
-        self.catalog = catalog
+
+def backup_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> dict[str, Any]:
+    """``backup-ec2``: ``{"recovery_point", "stats", "warnings"}`` for one instance."""
+    params = spec.params
+    library = params.get("library")
+    if not (params.get("copy") and library):
+        return _InstanceBackup(ctx, env, params, None)()
+    repo = env.open_library(str(library))
+    try:
+        with repo.lock(purpose="backup ec2"):
+            return _InstanceBackup(ctx, env, params, repo)()
+    finally:
+        repo.close()
+
+
+def prepare_resume(catalog: Catalog, job: Job) -> None:
+    """Once the recovery point is written its snapshots are its own (release them: the runner must not delete
+    them) and every finished step stands; before that, the snapshots go and everything after ``capture`` runs
+    again rather than read snapshots that are gone."""
+    plan = job.steps.get("plan") or {}
+    planned = (plan.get("result") or {}).get("point_id") if plan.get("status") == "done" else None
+    recorded = (job.steps.get("record") or {}).get("status") == "done"
+    if recorded or _point_or_none(catalog, planned) is not None:
+        for item in catalog.live_intermediates(job.id):
+            if item.resource_type == SNAPSHOTS:
+                catalog.mark_deleted(item.id)
+        return
+    catalog.reset_steps(job.id, FIRST_STEPS)
+
+
+class _InstanceBackup:
+    """One run of the job body: the instance's backup, step by step."""
+
+    def __init__(self, job: JobContext, env: JobEnvironment, params: dict[str, Any], repo: Repository | None) -> None:
+        self.job = job
+        self.factory: ClientFactory = env.factory
+        self.catalog = env.catalog
         self.repo = repo
-        self.account = account
-        self.region = region
-        self.instance_id = instance_id
-        self.options = options
-        self.say = progress
+        self.account = str(params["account"])
+        self.region = str(params["region"])
+        self.instance_id = str(params["instance_id"])
+        self.library: str | None = params.get("library")
+        self.app_consistent = bool(params.get("app_consistent"))
+        self.workers = int(params.get("workers") or DEFAULT_WORKERS)
         self.warnings: list[str] = []
+        self._warnings_lock = threading.Lock()
 
     @property
     def copying(self) -> bool:
-        return self.options.copy and self.repo is not None and self.options.library is not None
+        return self.repo is not None and self.library is not None
 
-    def __call__(self, job: JobContext) -> BackupOutcome:
+    def warn(self, message: str) -> None:
+        with self._warnings_lock:  # copies of several volumes run at once
+            self.warnings.append(message)
+
+    def __call__(self) -> dict[str, Any]:
+        job = self.job
         started = time.monotonic()
-        before = self.factory.guard.counts()
+        plan: dict[str, Any] = job.step("plan", self._plan)
+        point_id = str(plan["point_id"])
+        previous = _point_or_none(self.catalog, plan.get("previous_point"))
         account_id = self.factory.account_id(self.account)
         target = Target(self.account, account_id, self.region)
         config = InstanceConfig.from_json(
@@ -117,43 +169,40 @@ class _InstanceBackup:
                 ).to_json(),
             )
         )
-        snapped: dict[str, Any] = job.step("snapshot", lambda: self._snapshot(job, config))
+        snapped: dict[str, Any] = job.step("snapshot", lambda: self._snapshot(config))
         token, taken = str(snapped["token"]), dict(snapped["snapshots"])
         job.step(
             "wait", lambda: snapshots.wait_completed(self.factory, self.account, self.region, sorted(taken.values()))
         )
-        previous = (
-            previous_copy_point(self.catalog, self.account, self.region, self.instance_id, self.options.library or "")
-            if self.copying
-            else None
-        )
-        copies: dict[str, dict[str, Any]] = {}
-        if self.copying:
-            for volume in config.volumes:
-                snapshot_id = taken.get(volume.volume_id)
-                if snapshot_id is None:
-                    continue
-                copy_one = functools.partial(self._copy, job, target, config, volume.volume_id, snapshot_id, previous)
-                copies[volume.volume_id] = job.step(f"copy {volume.volume_id}", copy_one)
+        copies = self._copy_all(target, config, taken, previous) if self.copying else {}
         for copy in copies.values():
             self.warnings.extend(copy.get("warnings", []))
-        stats = self._stats(copies, before, started)
-        point_id: str = job.step("record", lambda: self._record(job, config, token, taken, copies, stats))
+        stats = self._stats(copies, started)
+        job.step("record", lambda: self._record(point_id, config, token, taken, copies, stats))
         if self.copying and previous is not None:
-            job.step("retire bases", lambda: self._retire(previous, set(taken.values())))
-        stats["api_calls"] = _api_delta(before, self.factory.guard.counts())
+            job.step("retire bases", lambda: self._retire(previous.id, set(taken.values())))
+        stats["api_calls"] = dict(sorted(job.api_calls().items()))
         stats["duration_s"] = round(time.monotonic() - started, 3)
         stats["warnings"] = list(self.warnings)  # retiring old bases may have added some
         self.catalog.update_recovery_point(point_id, stats=stats)
-        return BackupOutcome(recovery_point=point_id, job_id=job.job_id, stats=stats, warnings=self.warnings)
+        return {"recovery_point": point_id, "stats": stats, "warnings": list(self.warnings)}
 
-    def _snapshot(self, job: JobContext, config: InstanceConfig) -> dict[str, Any]:
+    def _plan(self) -> dict[str, Any]:
+        previous = (
+            previous_copy_point(self.catalog, self.account, self.region, self.instance_id, self.library or "")
+            if self.copying
+            else None
+        )
+        return {"point_id": new_id("rp"), "previous_point": previous.id if previous else None}
+
+    def _snapshot(self, config: InstanceConfig) -> dict[str, Any]:
+        job = self.job
         token = new_token()
         role = ROLE_BASE if self.copying else ROLE_RECOVERY_POINT
         tags = skyvault_tags(job_id=job.job_id, source=self.instance_id, role=role, token=token)
         job.intermediate(SNAPSHOTS, token, self.account, self.region)
-        self.say(f"snapshotting {len(config.volumes)} volume(s) of {self.instance_id}")
-        if self.options.app_consistent:
+        job.progress(f"snapshotting {len(config.volumes)} volume(s) of {self.instance_id}")
+        if self.app_consistent:
             agents.run_script(
                 self.factory,
                 self.account,
@@ -172,7 +221,7 @@ class _InstanceBackup:
                 description=f"skyvault {job.job_id} {self.instance_id}",
             )
         finally:
-            if self.options.app_consistent:
+            if self.app_consistent:
                 agents.run_script(
                     self.factory,
                     self.account,
@@ -183,9 +232,32 @@ class _InstanceBackup:
                 )
         return {"token": token, "snapshots": taken}
 
+    def _copy_all(
+        self, target: Target, config: InstanceConfig, taken: dict[str, str], previous: RecoveryPoint | None
+    ) -> dict[str, dict[str, Any]]:
+        """One ``copy <volume>`` step per volume, up to ``VOLUMES_AT_ONCE`` at a time; the first failure stops
+        the volumes not started yet and is raised once the running ones end."""
+        todo = [(v.volume_id, taken[v.volume_id]) for v in config.volumes if v.volume_id in taken]
+        if not todo:
+            return {}
+        futures: dict[str, Future[dict[str, Any]]] = {}
+        failure: BaseException | None = None
+        with self.job.executor(max_workers=min(VOLUMES_AT_ONCE, len(todo))) as pool:
+            for volume_id, snapshot_id in todo:
+                copy_one = functools.partial(self._copy, target, config, volume_id, snapshot_id, previous)
+                futures[volume_id] = pool.submit(self.job.step, f"copy {volume_id}", copy_one)
+            for future in as_completed(futures.values()):
+                failure = future.exception()
+                if failure is not None:
+                    for other in futures.values():
+                        other.cancel()
+                    break
+        if failure is not None:
+            raise failure
+        return {volume_id: future.result() for volume_id, future in futures.items()}
+
     def _copy(
         self,
-        job: JobContext,
         target: Target,
         config: InstanceConfig,
         volume_id: str,
@@ -193,14 +265,15 @@ class _InstanceBackup:
         previous: RecoveryPoint | None,
     ) -> dict[str, Any]:
         assert self.repo is not None
+        job = self.job
         parent, base = self._parent_and_base(previous, volume_id)
         volume = config.volume(volume_id)
-        self.say(
+        job.progress(
             f"copying {volume_id} ({volume.device}) from {snapshot_id}" + (f", changes since {base}" if base else "")
         )
 
         def progress(done: int, total: int) -> None:
-            job.progress(f"{volume_id}: {done}/{total} blocks", done, total)
+            job.progress(f"{volume_id}: {done}/{total} blocks", done, total, unit="blocks")
 
         copied = copy_snapshot(
             self.factory,
@@ -209,7 +282,7 @@ class _InstanceBackup:
             parent=parent,
             base_snapshot_id=base,
             meta={"instance": config.to_json(), "device": volume.device, "job": job.job_id},
-            workers=self.options.workers,
+            workers=self.workers,
             progress=progress,
         )
         return copied.to_json()
@@ -226,11 +299,11 @@ class _InstanceBackup:
             return None, None  # pruned: the next copy is a full one
         base = previous.captured_config.get("snapshots", {}).get(volume_id)
         if base and not snapshots.existing_snapshots(self.factory, self.account, self.region, [base]):
-            self.warnings.append(f"{volume_id}: previous base snapshot {base} no longer exists; full read")
+            self.warn(f"{volume_id}: previous base snapshot {base} no longer exists; full read")
             base = None
         return parent, base
 
-    def _stats(self, copies: dict[str, dict[str, Any]], before: dict[str, int], started: float) -> dict[str, Any]:
+    def _stats(self, copies: dict[str, dict[str, Any]], started: float) -> dict[str, Any]:
         def total(key: str) -> int:
             return sum(int(c.get(key, 0)) for c in copies.values())
 
@@ -239,7 +312,7 @@ class _InstanceBackup:
             "blocks_read": total("blocks_read"),
             "bytes_read": total("bytes_read"),
             "bytes_stored": total("bytes_stored"),
-            "api_calls": _api_delta(before, self.factory.guard.counts()),
+            "api_calls": dict(sorted(self.job.api_calls().items())),
             "duration_s": round(time.monotonic() - started, 3),
             "volumes": {
                 volume_id: {k: c[k] for k in ("mode", "blocks_listed", "blocks_read", "bytes_stored", "duration_s")}
@@ -250,7 +323,7 @@ class _InstanceBackup:
 
     def _record(
         self,
-        job: JobContext,
+        point_id: str,
         config: InstanceConfig,
         token: str,
         by_volume: dict[str, str],
@@ -261,93 +334,50 @@ class _InstanceBackup:
         manifests = {v: c["manifest_id"] for v, c in copies.items()}
         root = config.root_volume
         library_snapshot = manifests.get(root.volume_id) if root else None
-        # The snapshots now belong to the recovery point: no longer intermediates of this job.
-        job.release(token)
-        point = self.catalog.add_recovery_point(
-            kind=KIND,
-            resource_id=self.instance_id,
-            account=self.account,
-            region=self.region,
-            job_id=job.job_id,
-            native={devices.get(v, v): s for v, s in sorted(by_volume.items(), key=lambda i: devices.get(i[0], i[0]))},
-            library=self.options.library if copies else None,
-            library_snapshot=library_snapshot or next(iter(manifests.values()), None),
-            captured_config={
+        fields: dict[str, Any] = {
+            "kind": KIND,
+            "resource_id": self.instance_id,
+            "account": self.account,
+            "region": self.region,
+            "job_id": self.job.job_id,
+            "native": {
+                devices.get(v, v): s for v, s in sorted(by_volume.items(), key=lambda i: devices.get(i[0], i[0]))
+            },
+            "library": self.library if copies else None,
+            "library_snapshot": library_snapshot or next(iter(manifests.values()), None),
+            "captured_config": {
                 "instance": config.to_json(),
                 "snapshots": by_volume,
                 "snapshot_role": ROLE_BASE if self.copying else ROLE_RECOVERY_POINT,
                 "library_snapshots": manifests,
             },
-            stats=stats,
-        )
-        return point.id
+            "stats": stats,
+        }
+        # Written under the planned ID, or updated when a killed run wrote it already: one point per job.
+        if _point_or_none(self.catalog, point_id) is None:
+            self.catalog.add_recovery_point(id=point_id, **fields)
+        else:
+            self.catalog.update_recovery_point(point_id, **fields)
+        # The snapshots now belong to the recovery point: no longer intermediates of this job. After the write:
+        # a run killed in between leaves them live, and ``prepare_resume`` releases them as the point exists.
+        self.job.release(token)
+        return point_id
 
-    def _retire(self, previous: RecoveryPoint, keep: set[str]) -> dict[str, Any]:
+    def _retire(self, previous_id: str, keep: set[str]) -> dict[str, Any]:
+        """Delete the previous point's base snapshots; one already gone counts as retired (a resumed run)."""
+        previous = self.catalog.recovery_point(previous_id)
         if previous.captured_config.get("snapshot_role") != ROLE_BASE:
             return {"deleted": []}
-        deleted: list[str] = []
-        for snapshot_id in previous.captured_config.get("snapshots", {}).values():
-            if snapshot_id in keep:
-                continue
+        candidates = [s for s in previous.captured_config.get("snapshots", {}).values() if s not in keep]
+        for snapshot_id in candidates:
             try:
-                if snapshots.delete_managed_snapshot(self.factory, self.account, self.region, snapshot_id):
-                    deleted.append(snapshot_id)
+                snapshots.delete_managed_snapshot(self.factory, self.account, self.region, snapshot_id)
             except Exception as exc:  # a base left behind costs money, not data: report it, finish the backup
-                self.warnings.append(f"could not delete previous base snapshot {snapshot_id}: {exc}")
-                continue
-        native = {d: s for d, s in previous.native.items() if s not in deleted}
-        retired = {**previous.captured_config, "retired_snapshots": deleted}
-        self.catalog.update_recovery_point(previous.id, native=native, captured_config=retired)
-        return {"deleted": deleted}
-
-
-def backup_instance(
-    runner: JobRunner,
-    *,
-    catalog: Catalog,
-    account: str,
-    region: str,
-    instance_id: str,
-    repo: Repository | None,
-    options: BackupOptions,
-    progress: Callable[[str], None] | None = None,
-) -> BackupOutcome:
-    """Back up one instance as one job; returns the recovery point and its stats (``--json`` shape)."""
-    body = _InstanceBackup(
-        runner.factory, catalog, repo, account, region, instance_id, options, progress or (lambda _m: None)
-    )
-    params = {
-        "instance_id": instance_id,
-        "account": account,
-        "region": region,
-        "copy": body.copying,
-        "library": options.library,
-        "app_consistent": options.app_consistent,
-    }
-    return runner.run(JOB_KIND, params, body)
-
-
-def resume_backup_instance(
-    runner: JobRunner,
-    job_id: str,
-    *,
-    catalog: Catalog,
-    repo: Repository | None,
-    options: BackupOptions,
-    progress: Callable[[str], None] | None = None,
-) -> BackupOutcome:
-    """Resume a failed or crashed backup job: the capture is kept, the snapshots are taken again.
-
-    Until the ``record`` step the snapshots are intermediates of the job, so a failed run's cleanup (or the
-    runner's resume, for a crashed run) deletes them: everything after ``capture`` is then forgotten so the resumed
-    job snapshots and copies again rather than reading snapshots that are gone. Once recorded, nothing repeats.
-    """
-    job = catalog.job(job_id)
-    params = job.params
-    account, region, instance_id = str(params["account"]), str(params["region"]), str(params["instance_id"])
-    if job.steps.get("record", {}).get("status") != "done":
-        catalog.reset_steps(job_id, keep=["capture"])
-    body = _InstanceBackup(
-        runner.factory, catalog, repo, account, region, instance_id, options, progress or (lambda _m: None)
-    )
-    return runner.resume(job_id, body)
+                self.warn(f"could not delete previous base snapshot {snapshot_id}: {exc}")
+        remaining = snapshots.existing_snapshots(self.factory, self.account, self.region, candidates)
+        retired = [s for s in candidates if s not in remaining]
+        earlier = list(previous.captured_config.get("retired_snapshots", []))
+        native = {d: s for d, s in previous.native.items() if s not in retired}
+        noted = {**previous.captured_config, "retired_snapshots": sorted(set(earlier) | set(retired))}
+        self.catalog.update_recovery_point(previous.id, native=native, captured_config=noted)
+        return {"deleted": retired}

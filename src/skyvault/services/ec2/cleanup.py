@@ -4,8 +4,8 @@ Jobs record each creation in the catalog *before* it happens, under the request'
 known only afterwards); the cleaners below find the resources by that tag. The orphan scan (``skyvault cleanup``)
 looks at every configured account and region for resources tagged ``skyvault:managed=true`` and removes:
 
-- ``intermediate``s (temporary snapshots, volumes, AMIs, half-launched instances) whose job is no longer running
-  (or has not moved for ``older_than``) and that are older than ``older_than``;
+- ``intermediate``s (temporary snapshots, volumes, AMIs, half-launched instances) whose job holds no live lease
+  (``SweepScope.live_jobs``) and that are older than ``older_than``;
 - ``recovery-point``/``base`` snapshots made by a job of *this* catalog that ended without recording them (the
   job crashed between snapshot and catalog), never one a recovery point references.
 
@@ -15,18 +15,17 @@ back); ``restored`` resources belong to the user and are never candidates.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, IntermediateResource, Job
-from skyvault.engine.jobs import register_cleaner
 from skyvault.errors import NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import MANAGED_TAG
 from skyvault.services.base import tags_from_list
+from skyvault.services.contract import Orphan, OrphanSweep, SweepScope
 from skyvault.services.ec2.tagging import (
     JOB_TAG,
     ROLE_BASE,
@@ -143,7 +142,7 @@ def terminate_instance(factory: ClientFactory, account: str, region: str, instan
         factory.client(account, region, "ec2").terminate_instances(InstanceIds=[instance["InstanceId"]])
 
 
-# -- job-end cleaners (registered with the job runner) --------------------------------------------------------
+# -- job-end cleaners (the driver's ``cleaners``: the runner calls them when a job ends) ----------------------
 Lister = Callable[[ClientFactory, str, str, "list[FilterTypeDef]"], list[dict[str, Any]]]
 Remover = Callable[[ClientFactory, str, str, Mapping[str, Any]], None]
 
@@ -161,38 +160,15 @@ def _cleaner(noun: str, find: Lister, remove: Remover) -> Callable[[ClientFactor
     return clean
 
 
-register_cleaner(SNAPSHOTS, _cleaner("snapshot", _snapshots, delete_snapshot))
-register_cleaner(IMAGE, _cleaner("image", _images, deregister_image))
-register_cleaner(VOLUMES, _cleaner("volume", _volumes, delete_volume))
-register_cleaner(INSTANCES, _cleaner("instance", _instances, terminate_instance))
+CLEANERS: dict[str, Callable[[ClientFactory, IntermediateResource], None]] = {
+    SNAPSHOTS: _cleaner("snapshot", _snapshots, delete_snapshot),
+    IMAGE: _cleaner("image", _images, deregister_image),
+    VOLUMES: _cleaner("volume", _volumes, delete_volume),
+    INSTANCES: _cleaner("instance", _instances, terminate_instance),
+}
 
 
-# -- orphan scan --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Orphan:
-    account: str
-    region: str
-    resource_type: str  # snapshot | image | volume | instance
-    resource_id: str
-    job_id: str | None
-    role: str | None
-    created: datetime | None
-    reason: str
-    raw: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "account": self.account,
-            "region": self.region,
-            "type": self.resource_type,
-            "id": self.resource_id,
-            "job": self.job_id,
-            "role": self.role,
-            "created": self.created.isoformat() if self.created else None,
-            "reason": self.reason,
-        }
-
-
+# -- orphan sweep (``skyvault cleanup``) -------------------------------------------------------------------
 def _when(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -203,14 +179,6 @@ def _when(value: Any) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
-
-
-def job_alive(job: Job | None, now: datetime, older_than: timedelta) -> bool:
-    if job is None or job.status != "running":
-        return False
-    updated = _when(job.updated_at) or _when(job.created_at)
-    # A "running" job that has not moved for the whole grace period crashed (nothing heartbeats that long).
-    return updated is not None and now - updated < older_than
 
 
 def _referenced_snapshots(catalog: Catalog) -> set[str]:
@@ -229,19 +197,18 @@ def _judge(
     snapshot_id: str | None,
     jobs: dict[str, Job],
     referenced: set[str],
-    now: datetime,
-    older_than: timedelta,
+    scope: SweepScope,
 ) -> str | None:
     """Why this resource is an orphan, or None when it must stay."""
     if not is_managed(tags):
         return None
-    if created is None or now - created < older_than:
+    if created is None or scope.now - created < scope.older_than:
         return None
     role = tags.get(ROLE_TAG)
     job_id = tags.get(JOB_TAG)
     job = jobs.get(job_id) if job_id else None
-    if job_alive(job, now, older_than):
-        return None
+    if job_id in scope.live_jobs:
+        return None  # its job holds a live lease: still working with it
     if role == ROLE_INTERMEDIATE:
         state = job.status if job else "unknown to this catalog"
         return f"intermediate of job {job_id} ({state})"
@@ -251,14 +218,9 @@ def _judge(
 
 
 def find_orphans(
-    factory: ClientFactory,
-    catalog: Catalog,
-    targets: Iterable[tuple[str, str]],
-    *,
-    older_than: timedelta,
-    now: datetime | None = None,
+    factory: ClientFactory, catalog: Catalog, targets: Sequence[tuple[str, str]], scope: SweepScope
 ) -> list[Orphan]:
-    now = now or datetime.now(UTC)
+    """Orphans in the targets, in removal order (``removal_order``)."""
     jobs = {job.id: job for job in catalog.jobs()}
     referenced = _referenced_snapshots(catalog)
     orphans: list[Orphan] = []
@@ -281,8 +243,7 @@ def find_orphans(
                     snapshot_id=item.get(id_key),
                     jobs=jobs,
                     referenced=referenced,
-                    now=now,
-                    older_than=older_than,
+                    scope=scope,
                 )
                 if kind == "volume" and item.get("State") != "available":
                     reason = None  # attached: in use by an instance, not an orphan whatever its tags
@@ -300,7 +261,7 @@ def find_orphans(
                             item,
                         )
                     )
-    return orphans
+    return removal_order(orphans)
 
 
 def remove_orphan(factory: ClientFactory, orphan: Orphan) -> None:
@@ -317,3 +278,6 @@ def removal_order(orphans: list[Orphan]) -> list[Orphan]:
     """Instances, then AMIs (which pin their snapshots), then volumes and snapshots."""
     rank = {"instance": 0, "image": 1, "volume": 2, "snapshot": 3}
     return sorted(orphans, key=lambda o: rank[o.resource_type])
+
+
+SWEEP = OrphanSweep(find=find_orphans, remove=remove_orphan)

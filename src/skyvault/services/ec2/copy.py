@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -181,6 +182,7 @@ def _read_into(
                 in_flight.release()
                 break
             assert token is not None
-            pool.submit(fetch, index, token)  # errors are collected in fetch, not through the future
+            # In a copy of this thread's context: the reads count as the job's AWS calls (a context-bound counter).
+            pool.submit(copy_context().run, fetch, index, token)  # errors are collected in fetch, not the future
     if errors:
         raise errors[0]

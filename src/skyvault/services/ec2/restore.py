@@ -15,12 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.catalog import RecoveryPoint
-from skyvault.engine.jobs import JobContext, JobRunner
-from skyvault.engine.restore import RestoreRequest, register_restorer
+from skyvault.catalog import Catalog, Job, RecoveryPoint
 from skyvault.errors import (
     ConfirmationRequiredError,
     ConflictError,
@@ -34,6 +32,7 @@ from skyvault.library.repository import Repository
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG
 from skyvault.services.base import tags_from_list
+from skyvault.services.contract import JobEnvironment
 from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES
@@ -41,6 +40,10 @@ from skyvault.services.ec2.copy import LIBRARY_KIND
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, SnapshotWriter
 from skyvault.services.ec2.launch import Placement
 from skyvault.services.ec2.tagging import ROLE_INTERMEDIATE, ROLE_RESTORED, new_token, skyvault_tags
+
+if TYPE_CHECKING:
+    from skyvault.jobs.context import JobContext
+    from skyvault.jobs.spec import JobSpec
 
 JOB_KIND = "restore-ec2"
 _INSTANCE_ARN = "arn:${Partition}:ec2:${Region}:${Account}:instance/*"
@@ -83,12 +86,6 @@ DESCRIBE_ORIGINAL = declare(
     step="replace original instance",
     purpose="Find the original instance and wait until it is stopped or terminated.",
 )
-
-
-class RepositoryOpener(Protocol):
-    """Opens a configured library by name (None: the default); the CLI supplies it (it owns passphrases)."""
-
-    def __call__(self, context: Any, library: str | None) -> Repository: ...
 
 
 @dataclass
@@ -189,7 +186,6 @@ class _Restore:
 
     def __call__(self, job: JobContext) -> RestoreOutcome:
         started = time.monotonic()
-        before = self.factory.guard.counts()
         o = self.options
         outcome = RestoreOutcome(self.point.id, job.job_id, o.account, o.region, o.source)
         target_account_id = self.factory.account_id(o.account)
@@ -214,11 +210,10 @@ class _Restore:
             self._replace_original(job, placement, source_snapshots, outcome)
         else:
             self._launch(job, placement, source_snapshots, outcome)
-        after = self.factory.guard.counts()
         outcome.stats = {
             "blocks_written": int(written.get("blocks_written", 0)),
             "bytes_written": int(written.get("bytes_written", 0)),
-            "api_calls": {k: n - before.get(k, 0) for k, n in sorted(after.items()) if n - before.get(k, 0) > 0},
+            "api_calls": dict(sorted(job.api_calls().items())),
             "duration_s": round(time.monotonic() - started, 3),
         }
         if outcome.image_id:
@@ -367,19 +362,22 @@ class _Restore:
             outcome.actions.append(f"original volumes kept (DeleteOnTermination=false): {', '.join(kept)}")
 
 
-def restore_point(
-    runner: JobRunner,
-    point: RecoveryPoint,
-    *,
-    account: str | None,
-    region: str | None,
-    source: str | None,
-    target: str,
-    options: dict[str, Any],
-    confirmed: bool,
-    repo_opener: Callable[[], Repository] | None,
-) -> RestoreOutcome:
-    factory: ClientFactory = runner.factory
+def prepare_resume(catalog: Catalog, job: Job) -> None:
+    """A resumed restore keeps only its choice of source: the snapshots it wrote from the library were
+    intermediates, deleted before it runs again, so they are written again (the AMI and instance steps follow)."""
+    catalog.reset_steps(job.id, ("choose source",))
+
+
+def restore_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> dict[str, Any]:
+    """``restore-ec2``: params ``recovery_point``, ``target`` (new|original), ``confirmed``, ``account``,
+    ``region``, ``source`` (snapshot|library|None: choose), ``name``, ``options`` (instance_type, subnet,
+    volumes_only). The source is chosen in the first step, so a resumed restore reads from the same place."""
+    params = spec.params
+    factory = env.factory
+    point = env.catalog.recovery_point(str(params["recovery_point"]))
+    target = str(params.get("target") or "new")
+    confirmed = bool(params.get("confirmed"))
+    options = dict(params.get("options") or {})
     if target not in ("new", "original"):
         raise LibraryError(f"--target must be 'new' or 'original', not {target!r}")
     if target == "original" and not confirmed:
@@ -388,20 +386,24 @@ def restore_point(
             "restoring over the original needs explicit confirmation; nothing was changed",
             hint="add --yes (or restore with --target new)",
         )
-    if "instance" not in point.captured_config:
+    if point.kind != "ec2" or "instance" not in point.captured_config:
         raise LibraryError(f"recovery point {point.id} has no captured EC2 configuration")
-    target_account = account or point.account
-    target_region = region or point.region
-    same_place = (
-        factory.account_id(target_account) == factory.account_id(point.account) and target_region == point.region
-    )
-    native = list(point.captured_config.get("snapshots", {}).values())
-    alive = (
-        same_place
-        and bool(native)
-        and snapshots.existing_snapshots(factory, point.account, point.region, native) == set(native)
-    )
-    chosen = choose_source(point, source, same_place, alive)
+    target_account = str(params.get("account") or point.account)
+    target_region = str(params.get("region") or point.region)
+
+    def choose() -> str:
+        same_place = (
+            factory.account_id(target_account) == factory.account_id(point.account) and target_region == point.region
+        )
+        native = list(point.captured_config.get("snapshots", {}).values())
+        alive = (
+            same_place
+            and bool(native)
+            and snapshots.existing_snapshots(factory, point.account, point.region, native) == set(native)
+        )
+        return choose_source(point, params.get("source"), same_place, alive)
+
+    chosen: str = ctx.step("choose source", choose)
     restore_options = RestoreOptions(
         account=target_account,
         region=target_region,
@@ -411,40 +413,12 @@ def restore_point(
         subnet_id=options.get("subnet"),
         volumes_only=bool(options.get("volumes_only")),
         confirmed=confirmed,
-        name=options.get("name"),
+        name=params.get("name"),
     )
-    params = {
-        "recovery_point": point.id,
-        "account": target_account,
-        "region": target_region,
-        "from": chosen,
-        "target": target,
-    }
-    return runner.run(JOB_KIND, params, _Restore(factory, point, restore_options, repo_opener))
+    library = point.library
 
+    def opener() -> Repository:
+        return env.open_library(library)
 
-def register(open_repository: RepositoryOpener) -> None:
-    """Register the restorer for recovery points of kind "ec2" (the CLI gives it its library opener)."""
-
-    def restorer(request: RestoreRequest) -> dict[str, Any]:
-        context = request.context
-        factory = context.factory()
-        point = request.point
-
-        def opener() -> Repository:
-            return open_repository(context, point.library)
-
-        outcome = restore_point(
-            JobRunner(request.catalog, factory),
-            point,
-            account=request.account,
-            region=request.region,
-            source=request.source,
-            target=request.target,
-            options={**request.options, "name": request.name},
-            confirmed=request.confirmed,
-            repo_opener=opener if point.library else None,
-        )
-        return outcome.to_json()
-
-    register_restorer("ec2", restorer)
+    restore = _Restore(factory, point, restore_options, opener if library else None)
+    return restore(ctx).to_json()

@@ -128,3 +128,31 @@ def delete_managed_snapshot(factory: ClientFactory, account: str, region: str, s
     except NotFoundError:
         return False
     return True
+
+
+EXPIRE_SNAPSHOT = declare(
+    policy="ec2",
+    service="ec2",
+    operation="DeleteSnapshot",
+    feature=Feature.CLEANUP,
+    step="expire recovery points",
+    purpose="Delete the snapshots of a recovery point past its retention (skyvault-tagged ones only).",
+    resources=(SNAPSHOT_ARN,),
+    destructive=True,
+)
+FIND_EXPIRED = declare(
+    policy="ec2",
+    service="ec2",
+    operation="DescribeSnapshots",
+    feature=Feature.CLEANUP,
+    step="expire recovery points",
+    purpose="Read an expired recovery point's snapshots and their tags before deleting them.",
+)
+
+
+def expire_point(factory: ClientFactory, point: Any) -> int:
+    """Delete an EC2 recovery point's snapshots that carry skyvault's tag (retired bases are gone already);
+    returns how many were deleted. Its library copy stays until ``library prune`` finds it unreferenced."""
+    owned = {str(s) for s in point.native.values() if isinstance(s, str)}
+    owned.update(str(s) for s in point.captured_config.get("snapshots", {}).values())
+    return sum(delete_managed_snapshot(factory, point.account, point.region, s) for s in sorted(owned))

@@ -2,6 +2,6 @@
 byte-identical restore to a file (sparse where blocks are zero). Makes no AWS calls."""
 
 from skyvault.services.image.backup import ImageBackupResult, backup_image
-from skyvault.services.image.restore import register, restore_image
+from skyvault.services.image.restore import restore_image
 
-__all__ = ["ImageBackupResult", "backup_image", "register", "restore_image"]
+__all__ = ["ImageBackupResult", "backup_image", "restore_image"]

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,12 @@ def _backup_open_image(
             finally:
                 free.put(buffer)
 
-    pool = [threading.Thread(target=worker, name=f"image-backup-{i}", daemon=True) for i in range(workers)]
+    # Each worker runs in a copy of the caller's context: a job's call counter and step follow it (an S3 library's
+    # requests then count for the job).
+    pool = [
+        threading.Thread(target=copy_context().run, args=(worker,), name=f"image-backup-{i}", daemon=True)
+        for i in range(workers)
+    ]
     for thread in pool:
         thread.start()
     try:

@@ -18,18 +18,15 @@ import stat
 import threading
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from skyvault.engine.restore import RestoreRequest, register_restorer
 from skyvault.errors import ConfirmationRequiredError, ConflictError, LibraryError, NotFoundError
 from skyvault.library.format import ZERO_ID
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
-from skyvault.services.image.backup import KIND
 
 Progress = Callable[[int], None]
 
@@ -249,49 +246,3 @@ def _restore_to_device(reader: BlockReader, path: Path, progress: Progress | Non
         writer.close()
         os.close(fd)
     return written
-
-
-class RepositoryOpener(Protocol):
-    """Opens a configured library by name (None: the default); the CLI supplies it (it owns passphrases)."""
-
-    def __call__(self, context: Any, library: str | None) -> Repository: ...
-
-
-class ProgressFactory(Protocol):
-    """Makes a progress callback for ``total`` bytes (the CLI's progress bar); used as a context manager."""
-
-    def __call__(self, context: Any, description: str, total: int, /) -> AbstractContextManager[Progress]: ...
-
-
-def register(open_repository: RepositoryOpener, progress: ProgressFactory | None = None) -> None:
-    """Register the restorer for recovery points of kind "image"."""
-
-    def restorer(request: RestoreRequest) -> dict[str, Any]:
-        point = request.point
-        if request.to_file is None:
-            raise LibraryError("restoring a disk image needs --to-file PATH")
-        if not point.library_snapshot:
-            raise LibraryError(f"recovery point {point.id} has no library copy")
-        examine_target(request.to_file, overwrite=request.confirmed)  # refuse before asking for a passphrase
-        repo = open_repository(request.context, point.library)
-        try:
-            # Shared: a prune (exclusive) cannot remove the data this restore reads, nor start while it runs.
-            with repo.lock(purpose=f"restore {point.id}"):
-                manifest = repo.load_snapshot(point.library_snapshot)
-                recorded_size = point.captured_config.get("size")
-                manifest.expect(
-                    f"recovery point {point.id}",
-                    kind=KIND,
-                    size=int(recorded_size) if recorded_size is not None else None,
-                    path=point.resource_id,  # the image's resolved path, as backup recorded it in both places
-                )
-                reporting = progress(request.context, "restoring", manifest.size) if progress else nullcontext(None)
-                with reporting as advance:
-                    result = restore_image(
-                        repo, manifest, request.to_file, overwrite=request.confirmed, progress=advance
-                    )
-        finally:
-            repo.close()
-        return {"recovery_point": point.id, **result}
-
-    register_restorer("image", restorer)

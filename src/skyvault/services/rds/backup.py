@@ -32,7 +32,7 @@ MAX_TAGS = 50  # RDS and Redshift allow 50 tags per resource
 
 
 class JobLike(Protocol):
-    """What drivers need from the engine's job context (``skyvault.engine.jobs.JobContext`` provides it)."""
+    """What database steps need from a job context (``skyvault.jobs.context.JobContext`` provides it)."""
 
     job_id: str
 

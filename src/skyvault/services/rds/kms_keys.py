@@ -27,10 +27,12 @@ SHARE_SID = "SkyvaultVaultAccountsUseKey"
 _ALIAS_ARN = "arn:${Partition}:kms:${Region}:${Account}:alias/skyvault-backup"
 _KEY_ARN = "arn:${Partition}:kms:${Region}:${Account}:key/*"
 
-# Declared once per policy row that needs it, so that 'skyvault policy rds|docdb|redshift' is complete alone.
-for _policy in ("rds", "docdb", "redshift"):
+
+def declare_key_use(policy: str) -> None:
+    """Declare skyvault's KMS key calls under one policy row. Each row that needs them calls this (rds and docdb
+    here, redshift in its own package), so that 'skyvault policy rds|docdb|redshift' is complete alone."""
     declare(
-        policy=_policy,
+        policy=policy,
         service="kms",
         operation="DescribeKey",
         feature=Feature.COPY,
@@ -39,7 +41,7 @@ for _policy in ("rds", "docdb", "redshift"):
         resources=(_KEY_ARN,),  # IAM evaluates DescribeKey on the key an alias points to
     )
     declare(
-        policy=_policy,
+        policy=policy,
         service="kms",
         operation="CreateKey",
         feature=Feature.COPY,
@@ -48,7 +50,7 @@ for _policy in ("rds", "docdb", "redshift"):
         "its key policy.",
     )
     declare(
-        policy=_policy,
+        policy=policy,
         service="kms",
         operation="CreateAlias",
         feature=Feature.COPY,
@@ -57,7 +59,7 @@ for _policy in ("rds", "docdb", "redshift"):
         resources=(_ALIAS_ARN, _KEY_ARN),
     )
     declare(
-        policy=_policy,
+        policy=policy,
         service="kms",
         operation="GetKeyPolicy",
         feature=Feature.COPY,
@@ -66,7 +68,7 @@ for _policy in ("rds", "docdb", "redshift"):
         resources=(_KEY_ARN,),
     )
     declare(
-        policy=_policy,
+        policy=policy,
         service="kms",
         operation="PutKeyPolicy",
         feature=Feature.COPY,
@@ -78,6 +80,10 @@ for _policy in ("rds", "docdb", "redshift"):
         conditions=(("ForAnyValue:StringEquals", "kms:ResourceAliases", (ALIAS,)),),
         destructive=True,
     )
+
+
+for _policy in ("rds", "docdb"):
+    declare_key_use(_policy)
 
 _USE_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
 

@@ -28,6 +28,8 @@ from skyvault.services.rds.backup import BackupResult, CopyOptions, JobLike, sna
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
 
+kms_keys.declare_key_use("redshift")  # skyvault's key for encrypted copies, under the redshift policy row
+
 GRANT_NAME = "skyvault-backup"
 COPY_SETTING = "redshift-snapshot-copy"
 SHARE = "redshift-snapshot-share"
