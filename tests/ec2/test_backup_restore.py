@@ -53,7 +53,7 @@ def test_full_then_incremental_copy_reads_only_changed_blocks(ec2_env: Ec2Env, c
     assert stats["api_calls"]["CreateSnapshots"] == 1
     at_first = _checksums(ec2_env)
 
-    written = control.write_blocks(ec2_env.endpoint, ec2_env.data_volume, ONE_PERCENT, seed=7)
+    written = control.write_blocks(ec2_env.env.lab, ec2_env.data_volume, ONE_PERCENT, seed=7)
     second = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))
     calls = second["stats"]["api_calls"]
     assert calls["ListChangedBlocks"] == 2
@@ -140,7 +140,7 @@ def test_overwrite_refused_without_yes_then_replaces_original(ec2_env: Ec2Env, c
     assert refused.exit_code == 13
     state = ec2_env.ec2().describe_instances(InstanceIds=[ec2_env.instance_id])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "running"  # nothing was touched
-    control.write_blocks(ec2_env.endpoint, ec2_env.root_volume, 4, seed=99)  # the original drifts after backup
+    control.write_blocks(ec2_env.env.lab, ec2_env.root_volume, 4, seed=99)  # the original drifts after backup
     result = _ok(cli("--json", "restore", point, "--target", "original", "--yes"))
     assert result["replaced_instance_id"] == ec2_env.instance_id
     assert any("skyvault:allow-overwrite" in w for w in result["warnings"])  # untagged: restricted would refuse

@@ -28,7 +28,7 @@ def test_denied_list_changed_blocks_falls_back_to_full_read(
     ec2_env: Ec2Env, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))
-    control.write_blocks(ec2_env.endpoint, ec2_env.root_volume, 3, seed=11, indices=[500, 501, 502])
+    control.write_blocks(ec2_env.env.lab, ec2_env.root_volume, 3, seed=11, indices=[500, 501, 502])
     expected = ec2_env.checksum(ec2_env.root_volume)
 
     def denied(*_: Any, **__: Any) -> Any:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from skyvault import __version__
+from skyvault.aws import redact
 from skyvault.cli import accounts, backup, discover, jobs, lab, library, permissions, restore, starter
 from skyvault.cli import backup_databases as _backup_databases  # noqa: F401 (rds/aurora/docdb/redshift)
 from skyvault.cli import backup_ec2 as _backup_ec2  # noqa: F401 (registers backup ec2 + ec2 restorer)
 from skyvault.cli import backup_image as _backup_image  # noqa: F401 (registers backup image + image restorer)
 from skyvault.cli.context import AppState
+from skyvault.cli.library import PASSPHRASE_ENV
 from skyvault.config import CONFIG_ENV
 from skyvault.errors import SkyvaultError
 
@@ -46,6 +49,9 @@ def root(
     ctx.obj = AppState(config_option=config, json_output=json_output, verbose=verbose)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # At -vv botocore logs signed headers, signatures and AssumeRole responses: every handler redacts them.
+    redactor = redact.install(logging.getLogger().handlers)
+    redactor.add_secret(os.environ.get(PASSPHRASE_ENV))
     if verbose < 2:
         for noisy in ("botocore", "boto3", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -110,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    control = ControlApp(moto_app, accounts=accounts, enforce_iam=args.enforce_iam, reset_models=reset_models)
+    token = secrets.token_urlsafe(32)  # only lab.json (0600) holds it: whoever can read that may drive the lab
+    control = ControlApp(
+        moto_app, accounts=accounts, enforce_iam=args.enforce_iam, reset_models=reset_models, token=token
+    )
     server = make_server(args.host, args.port, control, threaded=True)
     endpoint = f"http://{args.host}:{server.server_port}"
     info = LabInfo(
@@ -124,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         credentials_file=str(accounts.credentials_file),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         moto_version=str(getattr(moto, "__version__", "")),
+        token=token,
     )
     control.info = info
 
