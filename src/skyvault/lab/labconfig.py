@@ -28,6 +28,7 @@ RECORD_NAME = "lab.json"
 LAB_SUBDIR = "lab"
 CREDENTIALS_NAME = "credentials"
 LOG_NAME = "server.log"
+BLOCKS_NAME = "blocks"
 CONTROL_PREFIX = "/_skyvault"
 MOTO_API_PREFIX = "/moto-api"  # moto's own control routes (reset, state dump): guarded like ours
 TOKEN_HEADER = "X-Skyvault-Lab-Token"
@@ -48,6 +49,11 @@ def credentials_path(state_dir: Path) -> Path:
 
 def log_path(state_dir: Path) -> Path:
     return lab_dir(state_dir) / LOG_NAME
+
+
+def blocks_path(state_dir: Path) -> Path:
+    """Where the lab keeps EBS block data while it runs (emptied at start, removed at stop)."""
+    return lab_dir(state_dir) / BLOCKS_NAME
 
 
 def tenant_role_arn(account_id: str) -> str:

@@ -29,6 +29,7 @@ from skyvault.lab.labconfig import (
     ADMIN_ACCOUNT_ID,
     TENANT_ACCOUNT_IDS,
     LabInfo,
+    blocks_path,
     credentials_path,
     read_record,
     remove_record,
@@ -94,8 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     from skyvault.lab.bootstrap import LabAccounts, bootstrap_accounts
+    from skyvault.lab.models import ebs_blocks
     from skyvault.lab.routes import ControlApp
 
+    block_store = ebs_blocks.use_store(blocks_path(state_dir))  # volumes' bytes on disk, not in this heap
     applied = apply_models()
     accounts = LabAccounts(
         admin_account_id=ADMIN_ACCOUNT_ID,
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         stopping.set()
+        block_store.remove()
         # Remove the record only if it is still ours (a newer lab may have replaced it).
         with contextlib.suppress(Exception):
             current = read_record(state_dir)

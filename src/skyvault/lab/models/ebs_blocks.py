@@ -16,13 +16,17 @@ Real AWS:
   ``vol-ffffffff``.
 
 moto 5.2.1 keeps no data for EC2 volumes, reports BlockSize 512, has no pagination, and its EBS direct APIs only
-see snapshots made by StartSnapshot. This model keeps a sparse map ``block index -> bytes`` on each moto
+see snapshots made by StartSnapshot. This model keeps a sparse map ``block index -> SHA-256 digest`` on each moto
 ``Volume`` and ``Snapshot`` object (so state is naturally per account and region and vanishes on reset), patches
-``EC2Backend.create_volume/create_snapshot/copy_snapshot/get_snapshot`` and replaces the EBS direct handlers
-(``ebs_direct.py``).
+``EC2Backend.create_volume/create_snapshot/copy_snapshot/get_snapshot/delete_volume/delete_snapshot`` and
+replaces the EBS direct handlers (``ebs_direct.py``).
 
-Memory: block bytes are immutable and shared; a snapshot shares its volume's map until the volume is written
-again (copy-on-write), and a volume created from a snapshot shares the snapshot's map the same way.
+Memory: the block bytes live on disk in a content-addressed ``BlockStore`` (``skyvault.lab.blockstore``, in the
+lab's folder), never in the heap: moto keeps every model object it ever made until a reset (its
+``instances_tracked``), so bytes hung on volumes were never freed. Maps are shared copy-on-write: a snapshot
+shares its volume's map until the volume is written again, and a volume created from a snapshot shares the
+snapshot's map the same way. DeleteVolume, DeleteSnapshot (TerminateInstances deletes through DeleteVolume) and a
+reset sweep the store: every block no live volume, snapshot or upload references is deleted.
 
 Lab choices (documented in docs/lab.md): a guest write of zeros, or a PutSnapshotBlock of zeros, leaves the block
 absent (like a discard); ``Timeout`` and encryption keys are recorded but not enforced; block tokens stay valid
@@ -32,20 +36,57 @@ for the life of the lab.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB, choose_indices, guest_block, sha256_hex
+from skyvault.lab.blockstore import BlockStore
 
 _MARK = "_skyvault_ebs_model"
 _VOLUME_ATTR = "_skyvault_blocks"
 SNAPSHOT_ATTR = "_skyvault_snapshot_blocks"
 UPLOAD_ATTR = "_skyvault_upload"
 
-LOCK = threading.RLock()  # freeze (snapshot) and write (guest) must not interleave on one volume
+# Freeze (snapshot) and write (guest) must not interleave on one volume; a store write and the map entry that
+# references it happen under it, and so does a sweep (it must never see a block stored but not yet referenced).
+LOCK = threading.RLock()
 _ZERO_CHUNK = bytes(BLOCK_SIZE * 16)
+_store: BlockStore | None = None
+
+
+def use_store(root: Path) -> BlockStore:
+    """Keep block data under ``root`` (the lab server passes a folder in its state dir; it starts empty)."""
+    global _store
+    with LOCK:
+        _store = BlockStore(root)
+        return _store
+
+
+def store() -> BlockStore:
+    """The block store; a process that never chose one (a test applying the model in-process) gets a temp dir."""
+    with LOCK:
+        return _store if _store is not None else use_store(Path(tempfile.mkdtemp(prefix="skyvault-lab-blocks-")))
+
+
+def put_block(blocks: BlockMap, index: int, data: bytes) -> None:
+    """Write one block into an unshared map: zeros leave it absent; data goes to the store, the map keeps its digest."""
+    with LOCK:
+        if data.count(0) == len(data):
+            blocks.pop(index, None)
+        else:
+            blocks[index] = store().put(data)
+        blocks.checksums.clear()
+
+
+def read_block(digest: bytes) -> bytes:
+    try:
+        return store().get(digest)
+    except KeyError:  # swept: the volume or snapshot was deleted while this read was on its way
+        raise not_found("The block no longer exists (its snapshot was deleted).") from None
 
 
 class BlockModelError(Exception):
@@ -68,9 +109,9 @@ def invalid(message: str, reason: str = "INVALID_PARAMETER_VALUE") -> BlockModel
 
 # -- block maps -------------------------------------------------------------------------------------------
 class BlockMap(dict[int, bytes]):
-    """``block index -> 512 KiB``. ``checksums`` caches the logical SHA-256 per volume size: hashing a GiB takes
-    about a second, and a map shared by a volume, its snapshots and their copies is hashed once. Any mutation
-    clears it (only unshared maps are mutated)."""
+    """``block index -> SHA-256 digest`` of its 512 KiB in the block store. ``checksums`` caches the logical
+    SHA-256 per volume size: hashing a GiB takes about a second, and a map shared by a volume, its snapshots and
+    their copies is hashed once. Any mutation clears it (only unshared maps are mutated)."""
 
     __slots__ = ("checksums",)
 
@@ -112,11 +153,7 @@ class VolumeBlocks:
             if self._shared:
                 self._map = BlockMap(self._map)
                 self._shared = False
-            if data.count(0) == len(data):
-                self._map.pop(index, None)
-            else:
-                self._map[index] = data
-            self._map.checksums.clear()
+            put_block(self._map, index, data)
 
     def view(self) -> BlockMap:
         return self._map
@@ -205,6 +242,38 @@ def find_snapshot(account_id: str, region: str, snapshot_id: str) -> Any:
     return snapshot
 
 
+# -- freeing blocks -------------------------------------------------------------------------------------------
+def _live_maps() -> Iterator[BlockMap]:
+    """Every map a live volume, snapshot or upload holds, in every account and region moto has created."""
+    from moto.ec2.models import ec2_backends
+
+    for regions in list(ec2_backends.values()):
+        for backend in list(regions.values()):  # dict.values: only the regions that exist, none created here
+            for volume in list(backend.volumes.values()):
+                blocks: VolumeBlocks | None = getattr(volume, _VOLUME_ATTR, None)
+                if blocks is not None:
+                    yield blocks.view()
+            for snapshot in list(backend.snapshots.values()):
+                frozen: FrozenBlocks | None = getattr(snapshot, SNAPSHOT_ATTR, None)
+                upload: Upload | None = getattr(snapshot, UPLOAD_ATTR, None)
+                if frozen is not None:
+                    yield frozen.blocks
+                if upload is not None:
+                    yield upload.blocks
+
+
+def release_unreferenced() -> int:
+    """Delete from the store every block no live volume, snapshot or upload references; returns how many."""
+    with LOCK:
+        live: set[bytes] = set()
+        seen: set[int] = set()
+        for blocks in _live_maps():
+            if id(blocks) not in seen:  # maps are shared copy-on-write: read each once
+                seen.add(id(blocks))
+                live.update(blocks.values())
+        return store().sweep(live)
+
+
 # -- EC2 backend patches ----------------------------------------------------------------------------------
 def _usable(snapshot: Any) -> FrozenBlocks:
     """A snapshot's blocks for CreateVolume/CopySnapshot; a pending or failed one is refused as in EC2."""
@@ -225,6 +294,20 @@ def _patch_ec2() -> None:
     original_copy_snapshot: Callable[..., Any] = EC2Backend.copy_snapshot
     original_get_snapshot: Callable[..., Any] = EC2Backend.get_snapshot
     original_share: Callable[..., Any] = EC2Backend.add_create_volume_permission
+    original_delete_volume: Callable[..., Any] = EC2Backend.delete_volume
+    original_delete_snapshot: Callable[..., Any] = EC2Backend.delete_snapshot
+
+    def delete_volume(self: Any, volume_id: str) -> Any:
+        with LOCK:
+            volume = original_delete_volume(self, volume_id)
+            release_unreferenced()
+        return volume
+
+    def delete_snapshot(self: Any, snapshot_id: str) -> Any:
+        with LOCK:
+            snapshot = original_delete_snapshot(self, snapshot_id)
+            release_unreferenced()
+        return snapshot
 
     def add_create_volume_permission(self: Any, snapshot_id: str, user_ids: list[str], groups: list[str]) -> None:
         # AWS refuses to share a snapshot encrypted with the AWS managed key (aws/ebs): copy it with a customer
@@ -250,22 +333,32 @@ def _patch_ec2() -> None:
                 raise
             return shared
 
+    # Creates hold LOCK from reading the source's map to publishing the new object: a sweep in between would
+    # free blocks that only the not-yet-published object references.
     def create_volume(self: Any, size: int | None, zone_name: str, snapshot_id: str | None = None, **kw: Any) -> Any:
-        frozen = _usable(self.get_snapshot(snapshot_id)) if snapshot_id else None
-        volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
-        if frozen is not None:
-            setattr(volume, _VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
-        else:
-            setattr(volume, _VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
-        return volume
+        with LOCK:
+            frozen = _usable(self.get_snapshot(snapshot_id)) if snapshot_id else None
+            volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
+            if frozen is not None:
+                setattr(volume, _VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
+            else:
+                setattr(volume, _VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
+            return volume
 
     def create_snapshot(self: Any, volume_id: str, description: str, *args: Any, **kw: Any) -> Any:
-        snapshot = original_create_snapshot(self, volume_id, description, *args, **kw)
-        volume = self.get_volume(volume_id)
-        setattr(snapshot, SNAPSHOT_ATTR, volume_blocks(volume).freeze(int(volume.size)))
-        return snapshot
+        with LOCK:
+            snapshot = original_create_snapshot(self, volume_id, description, *args, **kw)
+            volume = self.get_volume(volume_id)
+            setattr(snapshot, SNAPSHOT_ATTR, volume_blocks(volume).freeze(int(volume.size)))
+            return snapshot
 
     def copy_snapshot(
+        self: Any, source_snapshot_id: str, source_region: str, description: str, kms_key_id: str | None
+    ) -> Any:
+        with LOCK:
+            return _copy_snapshot(self, source_snapshot_id, source_region, description, kms_key_id)
+
+    def _copy_snapshot(
         self: Any, source_snapshot_id: str, source_region: str, description: str, kms_key_id: str | None
     ) -> Any:
         source = ec2_backend(self.account_id, source_region).snapshots.get(source_snapshot_id)
@@ -321,6 +414,8 @@ def _patch_ec2() -> None:
         ("create_snapshot", create_snapshot),
         ("copy_snapshot", copy_snapshot),
         ("add_create_volume_permission", add_create_volume_permission),
+        ("delete_volume", delete_volume),
+        ("delete_snapshot", delete_snapshot),
     ):
         setattr(EC2Backend, name, function)
 
@@ -413,7 +508,7 @@ def logical_checksum(*, account_id: str, region: str, resource_id: str) -> dict[
     position = 0
     for index in present:
         zeros(index - position)
-        digest.update(blocks[index])
+        digest.update(read_block(blocks[index]))
         position = index + 1
     zeros(total - position)
     blocks.checksums[size_gib] = digest.hexdigest()
@@ -437,3 +532,4 @@ def reset() -> None:
     from skyvault.lab.models import ebs_direct
 
     ebs_direct.reset()
+    release_unreferenced()  # moto's reset dropped every volume and snapshot: their blocks go too

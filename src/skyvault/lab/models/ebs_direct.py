@@ -36,6 +36,8 @@ from skyvault.lab.models.ebs_blocks import (
     ec2_backend,
     find_snapshot,
     invalid,
+    put_block,
+    read_block,
     snapshot_blocks,
 )
 
@@ -215,10 +217,9 @@ def _list_changed_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
             raise invalid(f"{first_id} and {second_id} are not snapshots of one lineage.", "UNRELATED_SNAPSHOTS")
         if first.volume_size_gib > second.volume_size_gib:
             raise invalid("The first snapshot is larger than the second.", "INVALID_VOLUME_SIZE")
+        # Maps hold content digests: equal digests, equal bytes.
         changed = sorted(
-            i
-            for i in set(first.blocks) | set(second.blocks)
-            if first.blocks.get(i) is not second.blocks.get(i) and first.blocks.get(i) != second.blocks.get(i)
+            i for i in set(first.blocks) | set(second.blocks) if first.blocks.get(i) != second.blocks.get(i)
         )
     else:
         first = FrozenBlocks(BlockMap(), 0, second.lineage)
@@ -263,9 +264,10 @@ def _get_snapshot_block(response: Any) -> tuple[int, dict[str, Any], bytes]:
     token = _query(response).get("blockToken", "")
     if not hmac.compare_digest(token, _block_token(snapshot_id, index)):
         raise invalid("The block token is not valid for this snapshot and block index.", "INVALID_BLOCK_TOKEN")
-    data = frozen.blocks.get(index)
-    if data is None:
+    stored = frozen.blocks.get(index)
+    if stored is None:
         raise invalid(f"Block {index} does not exist in {snapshot_id}.", "INVALID_BLOCK")
+    data = read_block(stored)
     headers = {
         "x-amz-Checksum": _checksum_b64(data),
         "x-amz-Checksum-Algorithm": "SHA256",
@@ -293,6 +295,11 @@ def _start_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     timeout = params.get("Timeout")
     if timeout is not None and (not isinstance(timeout, int) or not 10 <= timeout <= 4320):
         raise invalid("Timeout must be between 10 and 4320 minutes.")
+    with LOCK:  # from reading the parent's map to publishing the upload: no sweep may free the parent's blocks
+        return _json(201, _describe_started(_start_upload(params, account, region, size, client_token), params))
+
+
+def _start_upload(params: dict[str, Any], account: str, region: str, size: int, client_token: str | None) -> Any:
     parent_id = params.get("ParentSnapshotId")
     base = BlockMap()
     lineage = f"lineage-{uuid.uuid4().hex}"
@@ -316,7 +323,7 @@ def _start_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     setattr(snapshot, UPLOAD_ATTR, Upload(base, size, lineage, parent_id))
     if client_token:
         _client_tokens[(account, region, client_token)] = snapshot.id
-    return _json(201, _describe_started(snapshot, params))
+    return snapshot
 
 
 def _describe_started(snapshot: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -370,11 +377,7 @@ def _put_snapshot_block(response: Any) -> tuple[int, dict[str, Any], str]:
     if not hmac.compare_digest(checksum.encode("ascii"), base64.b64encode(digest)):
         raise invalid("The checksum does not match the block data.", "INVALID_BLOCK")
     with LOCK:
-        if data.count(0) == len(data):
-            upload.blocks.pop(index, None)
-        else:
-            upload.blocks[index] = data
-        upload.blocks.checksums.clear()
+        put_block(upload.blocks, index, data)
         upload.written.add(index)
         upload.checksums[index] = digest
     headers = {"x-amz-Checksum": checksum, "x-amz-Checksum-Algorithm": "SHA256", "status": 201}
