@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skyvault.catalog import Catalog
 from skyvault.cli.context import state
+from skyvault.cli.tables import Column, print_table
 from skyvault.engine.jobs import JobRunner
 from skyvault.engine.retention import due, expire_due
 from skyvault.services.ec2 import cleanup as ec2_cleanup
@@ -103,15 +103,22 @@ def register(root: typer.Typer) -> None:
             st.emit_json(report)
             return
         verb = "would remove" if dry_run else "removed"
-        table = Table(title=f"cleanup ({verb})")
-        for column in ("account", "region", "type", "id", "reason"):
-            table.add_column(column)
-        for row in report["intermediates"]:
-            table.add_row(row["account"], row["region"], row["type"], row["id"], f"intermediate of job {row['job']}")
-        for row in report["orphans"]:
-            table.add_row(row["account"], row["region"], row["type"], row["id"], row["reason"])
-        for row in report["expired"]:
-            table.add_row("", "", f"{row['kind']} recovery point", row["recovery_point"], "retention expired")
-        st.console.print(table)
+        columns = [
+            Column("account", hide_rank=2),
+            Column("region", hide_rank=1),
+            Column("type"),
+            Column("id", identifier=True),
+            Column("reason"),
+        ]
+        rows = [
+            [row["account"], row["region"], row["type"], row["id"], f"intermediate of job {row['job']}"]
+            for row in report["intermediates"]
+        ]
+        rows += [[row["account"], row["region"], row["type"], row["id"], row["reason"]] for row in report["orphans"]]
+        rows += [
+            ["", "", f"{row['kind']} recovery point", row["recovery_point"], "retention expired"]
+            for row in report["expired"]
+        ]
+        print_table(st.table_console, f"cleanup ({verb})", columns, rows)
         if report["failed"]:
             st.info(f"[red]{len(report['failed'])} could not be removed[/red] (see --json for details)")

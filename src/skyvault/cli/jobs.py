@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from skyvault.catalog import Catalog
 from skyvault.cli.context import state
+from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 from skyvault.engine.jobs import JobRunner
 from skyvault.errors import ConflictError, NotBuiltError
@@ -30,15 +30,26 @@ def jobs_list(
     if st.json_output:
         st.emit_json([j.to_dict() for j in jobs])
         return
-    table = Table(title="jobs")
-    for column in ("id", "kind", "status", "created", "duration", "error"):
-        table.add_column(column)
-    for j in jobs:
-        duration = f"{j.duration_s:.1f} s" if j.duration_s is not None else "-"
-        table.add_row(
-            j.id, j.kind, j.status, j.created_at.strftime("%Y-%m-%d %H:%M:%S"), duration, (j.error or "")[:60]
-        )
-    st.console.print(table)
+    columns = [
+        Column("id", identifier=True),
+        Column("kind"),
+        Column("status"),
+        Column("created", hide_rank=2),
+        Column("duration", hide_rank=3, justify="right"),
+        Column("error", hide_rank=1),
+    ]
+    rows = [
+        [
+            j.id,
+            j.kind,
+            j.status,
+            j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{j.duration_s:.1f} s" if j.duration_s is not None else "-",
+            (j.error or "")[:60],
+        ]
+        for j in jobs
+    ]
+    print_table(st.table_console, "jobs", columns, rows)
 
 
 @app.command("show")
