@@ -145,7 +145,8 @@ def _restore(proof: Proof, *, source: str, target: str = "new") -> restore.Resto
     )  # fmt: skip
     _run_leftover_cleaners(proof)
     assert outcome.instance_id
-    got = control.checksum(proof.env.lab, outcome.volume_ids[0], account_id=TENANT_ID, region=proof.region)
+    root = outcome.volume_ids["/dev/sda1"]  # the instance's one device
+    got = control.checksum(proof.env.lab, root, account_id=TENANT_ID, region=proof.region)
     assert got.sha256 == proof.state["checksum"]
     return outcome
 

@@ -153,7 +153,8 @@ def ec2_step(demo: DemoLike) -> str:
         table.add_column(column, no_wrap=True)
     devices = sorted(point.native.items())
     mismatches = 0
-    for (device, snapshot_id), volume_id in zip(devices, restored.volume_ids, strict=True):
+    for device, snapshot_id in devices:
+        volume_id = restored.volume_ids[device]
         source = control.checksum(lab, snapshot_id, account_id=account_id, region=region).sha256
         copy = control.checksum(lab, volume_id, account_id=account_id, region=other).sha256
         mismatches += source != copy
@@ -162,7 +163,7 @@ def ec2_step(demo: DemoLike) -> str:
     demo.console.print(table)
     if mismatches:
         raise SkyvaultError(f"{mismatches} restored volume(s) differ from the backup")
-    _remove_restored(app, other, restored.instance_id, restored.volume_ids)
+    _remove_restored(app, other, restored.instance_id, list(restored.volume_ids.values()))
     return (
         f"{instance_id}: {point.id} restored from the library to {restored.instance_id} in {other}; "
         f"{len(devices)} volume(s) byte-identical (then removed); incremental read {second.stats['blocks_read']} "
