@@ -4,7 +4,8 @@ The EBS model keeps, per volume and snapshot, only a map ``block index -> SHA-25
 live here, one file per distinct block (``<root>/ab/abcdef...``), so a lab that restores many large volumes does
 not hold them in its heap. Identical blocks are stored once (root volumes of instances launched from one AMI).
 Freeing is mark and sweep: the model names the digests still referenced by a live volume, snapshot or upload,
-and ``sweep`` deletes every other file. No moto here.
+and ``sweep`` deletes every other file. The model writes and references a block under its own lock, and sweeps
+under it too, so a sweep never sees a block stored but not yet referenced. No moto here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+
+_current: BlockStore | None = None
+_current_lock = threading.Lock()
 
 
 class BlockStore:
@@ -64,6 +68,12 @@ class BlockStore:
         """Delete every stored block whose digest is not in ``live``; returns how many were deleted."""
         with self._lock:
             dead = self._present - live
+        return self.discard(dead)
+
+    def discard(self, digests: set[bytes]) -> int:
+        """Delete these blocks (those stored); returns how many were deleted."""
+        with self._lock:
+            dead = digests & self._present
             self._present -= dead
         for digest in dead:
             self._path(digest).unlink(missing_ok=True)
@@ -82,3 +92,19 @@ class BlockStore:
         with self._lock:
             self._present.clear()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def use_store(root: Path) -> BlockStore:
+    """Keep the lab's block data under ``root`` from now on (the server passes a folder of its state dir)."""
+    global _current
+    with _current_lock:
+        _current = BlockStore(root)
+        return _current
+
+
+def current_store() -> BlockStore:
+    """The lab's block store; a process that never chose one (a model applied in-process) gets a temp folder."""
+    with _current_lock:
+        if _current is not None:
+            return _current
+    return use_store(Path(tempfile.mkdtemp(prefix="skyvault-lab-blocks-")))

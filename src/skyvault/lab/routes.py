@@ -91,9 +91,12 @@ class ControlApp:
             if path.startswith(MOTO_API_PREFIX + "/"):
                 self._check_host(environ)
                 self._check_token(environ)
-            if not path.startswith(CONTROL_PREFIX + "/"):
-                return self.moto_app(environ, start_response)
-            name = path[len(CONTROL_PREFIX) + 1 :].strip("/")
+        except ControlError as exc:
+            return self._respond(start_response, exc.status, {"error": exc.message, "type": exc.kind})
+        if not path.startswith(CONTROL_PREFIX + "/"):
+            return self.moto_app(environ, start_response)
+        name = path[len(CONTROL_PREFIX) + 1 :].strip("/")
+        try:
             self._check_host(environ)
             if (method, name) == ("GET", "status") and not self._has_token(environ):
                 return self._respond(start_response, 200, self._public_status())

@@ -25,6 +25,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from skyvault.aws import redact
+from skyvault.lab.blockstore import use_store
 from skyvault.lab.labconfig import (
     ADMIN_ACCOUNT_ID,
     TENANT_ACCOUNT_IDS,
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir: Path = args.state_dir.resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise in the log
+    redact.install(logging.getLogger().handlers)  # server.log never holds a key, token or signature either
 
     import moto
     from moto import settings
@@ -95,10 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     from skyvault.lab.bootstrap import LabAccounts, bootstrap_accounts
-    from skyvault.lab.models import ebs_blocks
     from skyvault.lab.routes import ControlApp
 
-    block_store = ebs_blocks.use_store(blocks_path(state_dir))  # volumes' bytes on disk, not in this heap
+    block_store = use_store(blocks_path(state_dir))  # the EBS model's block bytes: on disk, not in this heap
     applied = apply_models()
     accounts = LabAccounts(
         admin_account_id=ADMIN_ACCOUNT_ID,

@@ -36,15 +36,13 @@ for the life of the lab.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB, choose_indices, guest_block, sha256_hex
-from skyvault.lab.blockstore import BlockStore
+from skyvault.lab.blockstore import current_store
 
 _MARK = "_skyvault_ebs_model"
 _VOLUME_ATTR = "_skyvault_blocks"
@@ -55,38 +53,6 @@ UPLOAD_ATTR = "_skyvault_upload"
 # references it happen under it, and so does a sweep (it must never see a block stored but not yet referenced).
 LOCK = threading.RLock()
 _ZERO_CHUNK = bytes(BLOCK_SIZE * 16)
-_store: BlockStore | None = None
-
-
-def use_store(root: Path) -> BlockStore:
-    """Keep block data under ``root`` (the lab server passes a folder in its state dir; it starts empty)."""
-    global _store
-    with LOCK:
-        _store = BlockStore(root)
-        return _store
-
-
-def store() -> BlockStore:
-    """The block store; a process that never chose one (a test applying the model in-process) gets a temp dir."""
-    with LOCK:
-        return _store if _store is not None else use_store(Path(tempfile.mkdtemp(prefix="skyvault-lab-blocks-")))
-
-
-def put_block(blocks: BlockMap, index: int, data: bytes) -> None:
-    """Write one block into an unshared map: zeros leave it absent; data goes to the store, the map keeps its digest."""
-    with LOCK:
-        if data.count(0) == len(data):
-            blocks.pop(index, None)
-        else:
-            blocks[index] = store().put(data)
-        blocks.checksums.clear()
-
-
-def read_block(digest: bytes) -> bytes:
-    try:
-        return store().get(digest)
-    except KeyError:  # swept: the volume or snapshot was deleted while this read was on its way
-        raise not_found("The block no longer exists (its snapshot was deleted).") from None
 
 
 class BlockModelError(Exception):
@@ -153,7 +119,11 @@ class VolumeBlocks:
             if self._shared:
                 self._map = BlockMap(self._map)
                 self._shared = False
-            put_block(self._map, index, data)
+            if data.count(0) == len(data):
+                self._map.pop(index, None)
+            else:
+                self._map[index] = current_store().put(data)
+            self._map.checksums.clear()
 
     def view(self) -> BlockMap:
         return self._map
@@ -243,9 +213,36 @@ def find_snapshot(account_id: str, region: str, snapshot_id: str) -> Any:
 
 
 # -- freeing blocks -------------------------------------------------------------------------------------------
+# Maps that a volume or snapshot being created will reference once moto has published it. LOCK is never held
+# across a moto call (moto creates a region's backend under its own lock, and that creates AMI volumes and
+# snapshots through these patches: holding LOCK there would deadlock), so a create pins its source's map instead.
+_PINNED: list[BlockMap] = []
+
+
+def pin(blocks: BlockMap) -> None:
+    """Keep ``blocks`` from being swept until ``unpin``. Call it holding LOCK, with the check that its source lives."""
+    with LOCK:
+        _PINNED.append(blocks)
+
+
+def unpin(blocks: BlockMap) -> None:
+    with LOCK:  # one pin per call: two creates from one snapshot pin the same map twice
+        for position, pinned in enumerate(_PINNED):
+            if pinned is blocks:
+                del _PINNED[position]
+                return
+
+
+def is_live(snapshot: Any) -> bool:
+    """The snapshot is still in its backend (not deleted; a deleted one's blocks may be swept any moment)."""
+    return snapshot.ec2_backend.snapshots.get(snapshot.id) is snapshot
+
+
 def _live_maps() -> Iterator[BlockMap]:
     """Every map a live volume, snapshot or upload holds, in every account and region moto has created."""
     from moto.ec2.models import ec2_backends
+
+    yield from list(_PINNED)
 
     for regions in list(ec2_backends.values()):
         for backend in list(regions.values()):  # dict.values: only the regions that exist, none created here
@@ -262,8 +259,11 @@ def _live_maps() -> Iterator[BlockMap]:
                     yield upload.blocks
 
 
-def release_unreferenced() -> int:
-    """Delete from the store every block no live volume, snapshot or upload references; returns how many."""
+def release_unreferenced(candidates: set[bytes] | None = None) -> int:
+    """Delete from the store every block no live volume, snapshot or upload references (only among
+    ``candidates``, the blocks of what was just deleted, when given); returns how many were deleted."""
+    if candidates is not None and not candidates:
+        return 0  # an empty volume (moto makes and deletes one per AMI it loads): nothing to look for
     with LOCK:
         live: set[bytes] = set()
         seen: set[int] = set()
@@ -271,7 +271,22 @@ def release_unreferenced() -> int:
             if id(blocks) not in seen:  # maps are shared copy-on-write: read each once
                 seen.add(id(blocks))
                 live.update(blocks.values())
-        return store().sweep(live)
+        store = current_store()
+        if candidates is None:
+            return store.sweep(live)
+        return store.discard(candidates - live)
+
+
+def _held_blocks(owner: Any) -> set[bytes]:
+    """The digests a volume, snapshot or upload references (the candidates to free once it is deleted)."""
+    held: set[bytes] = set()
+    for attr in (_VOLUME_ATTR, SNAPSHOT_ATTR, UPLOAD_ATTR):
+        state = getattr(owner, attr, None)
+        if isinstance(state, VolumeBlocks):
+            held.update(state.view().values())
+        elif isinstance(state, FrozenBlocks | Upload):
+            held.update(state.blocks.values())
+    return held
 
 
 # -- EC2 backend patches ----------------------------------------------------------------------------------
@@ -298,16 +313,23 @@ def _patch_ec2() -> None:
     original_delete_snapshot: Callable[..., Any] = EC2Backend.delete_snapshot
 
     def delete_volume(self: Any, volume_id: str) -> Any:
-        with LOCK:
-            volume = original_delete_volume(self, volume_id)
-            release_unreferenced()
+        volume = original_delete_volume(self, volume_id)
+        release_unreferenced(_held_blocks(volume))
         return volume
 
     def delete_snapshot(self: Any, snapshot_id: str) -> Any:
-        with LOCK:
-            snapshot = original_delete_snapshot(self, snapshot_id)
-            release_unreferenced()
+        snapshot = original_delete_snapshot(self, snapshot_id)
+        release_unreferenced(_held_blocks(snapshot))
         return snapshot
+
+    def pinned_source(snapshot: Any) -> FrozenBlocks:
+        """A live, completed snapshot's blocks, pinned (the caller unpins once its new object is published)."""
+        with LOCK:
+            if not is_live(snapshot):
+                raise InvalidSnapshotIdError()
+            frozen = _usable(snapshot)
+            pin(frozen.blocks)
+            return frozen
 
     def add_create_volume_permission(self: Any, snapshot_id: str, user_ids: list[str], groups: list[str]) -> None:
         # AWS refuses to share a snapshot encrypted with the AWS managed key (aws/ebs): copy it with a customer
@@ -333,32 +355,34 @@ def _patch_ec2() -> None:
                 raise
             return shared
 
-    # Creates hold LOCK from reading the source's map to publishing the new object: a sweep in between would
-    # free blocks that only the not-yet-published object references.
+    # A create pins the map it will share from reading it until its new object is published: a sweep in between
+    # (a concurrent delete of the source) must not free blocks that only the new object will reference.
     def create_volume(self: Any, size: int | None, zone_name: str, snapshot_id: str | None = None, **kw: Any) -> Any:
-        with LOCK:
-            frozen = _usable(self.get_snapshot(snapshot_id)) if snapshot_id else None
+        frozen = pinned_source(self.get_snapshot(snapshot_id)) if snapshot_id else None
+        try:
             volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
             if frozen is not None:
                 setattr(volume, _VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
             else:
                 setattr(volume, _VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
-            return volume
+        finally:
+            if frozen is not None:
+                unpin(frozen.blocks)
+        return volume
 
     def create_snapshot(self: Any, volume_id: str, description: str, *args: Any, **kw: Any) -> Any:
+        volume = self.get_volume(volume_id)
         with LOCK:
+            frozen = volume_blocks(volume).freeze(int(volume.size))
+            pin(frozen.blocks)
+        try:
             snapshot = original_create_snapshot(self, volume_id, description, *args, **kw)
-            volume = self.get_volume(volume_id)
-            setattr(snapshot, SNAPSHOT_ATTR, volume_blocks(volume).freeze(int(volume.size)))
-            return snapshot
+            setattr(snapshot, SNAPSHOT_ATTR, frozen)
+        finally:
+            unpin(frozen.blocks)
+        return snapshot
 
     def copy_snapshot(
-        self: Any, source_snapshot_id: str, source_region: str, description: str, kms_key_id: str | None
-    ) -> Any:
-        with LOCK:
-            return _copy_snapshot(self, source_snapshot_id, source_region, description, kms_key_id)
-
-    def _copy_snapshot(
         self: Any, source_snapshot_id: str, source_region: str, description: str, kms_key_id: str | None
     ) -> Any:
         source = ec2_backend(self.account_id, source_region).snapshots.get(source_snapshot_id)
@@ -366,6 +390,16 @@ def _patch_ec2() -> None:
             source = _shared_snapshot(self.account_id, source_region, source_snapshot_id)
         if source is None:
             raise InvalidSnapshotIdError()
+        frozen = pinned_source(source)
+        try:
+            return _copy(self, source, frozen, source_region, description, kms_key_id)
+        finally:
+            unpin(frozen.blocks)
+
+    def _copy(
+        self: Any, source: Any, frozen: FrozenBlocks, source_region: str, description: str, kms_key_id: str | None
+    ) -> Any:
+        source_snapshot_id = source.id
         if source.ec2_backend is ec2_backend(self.account_id, source_region):
             snapshot = original_copy_snapshot(self, source_snapshot_id, source_region, description, kms_key_id)
         else:
@@ -381,7 +415,6 @@ def _patch_ec2() -> None:
                 kms_key_id=kms_key_id,
             )
             self.snapshots[snapshot.id] = snapshot
-        frozen = _usable(source)
         # A copy is a new lineage in AWS: ListChangedBlocks between a source and its copy is refused.
         setattr(snapshot, SNAPSHOT_ATTR, FrozenBlocks(frozen.blocks, frozen.volume_size_gib, lineage=snapshot.id))
         return snapshot
@@ -508,7 +541,10 @@ def logical_checksum(*, account_id: str, region: str, resource_id: str) -> dict[
     position = 0
     for index in present:
         zeros(index - position)
-        digest.update(read_block(blocks[index]))
+        try:
+            digest.update(current_store().get(blocks[index]))
+        except KeyError:  # swept: the volume or snapshot was deleted while it was being hashed
+            raise BlockModelError(404, "ResourceNotFound", f"{resource_id} was deleted") from None
         position = index + 1
     zeros(total - position)
     blocks.checksums[size_gib] = digest.hexdigest()

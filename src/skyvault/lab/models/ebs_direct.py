@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB
+from skyvault.lab.blockstore import current_store
 from skyvault.lab.models.ebs_blocks import (
     LOCK,
     SNAPSHOT_ATTR,
@@ -36,9 +37,11 @@ from skyvault.lab.models.ebs_blocks import (
     ec2_backend,
     find_snapshot,
     invalid,
-    put_block,
-    read_block,
+    is_live,
+    not_found,
+    pin,
     snapshot_blocks,
+    unpin,
 )
 
 PLACEHOLDER_VOLUME_ID = "vol-ffffffff"
@@ -264,10 +267,13 @@ def _get_snapshot_block(response: Any) -> tuple[int, dict[str, Any], bytes]:
     token = _query(response).get("blockToken", "")
     if not hmac.compare_digest(token, _block_token(snapshot_id, index)):
         raise invalid("The block token is not valid for this snapshot and block index.", "INVALID_BLOCK_TOKEN")
-    stored = frozen.blocks.get(index)
+    stored = frozen.blocks.get(index)  # the block's digest; its bytes are in the block store
     if stored is None:
         raise invalid(f"Block {index} does not exist in {snapshot_id}.", "INVALID_BLOCK")
-    data = read_block(stored)
+    try:
+        data = current_store().get(stored)
+    except KeyError:  # swept: the snapshot was deleted while this read was on its way
+        raise not_found(f"The snapshot '{snapshot_id}' does not exist.") from None
     headers = {
         "x-amz-Checksum": _checksum_b64(data),
         "x-amz-Checksum-Algorithm": "SHA256",
@@ -295,19 +301,28 @@ def _start_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     timeout = params.get("Timeout")
     if timeout is not None and (not isinstance(timeout, int) or not 10 <= timeout <= 4320):
         raise invalid("Timeout must be between 10 and 4320 minutes.")
-    with LOCK:  # from reading the parent's map to publishing the upload: no sweep may free the parent's blocks
-        return _json(201, _describe_started(_start_upload(params, account, region, size, client_token), params))
-
-
-def _start_upload(params: dict[str, Any], account: str, region: str, size: int, client_token: str | None) -> Any:
     parent_id = params.get("ParentSnapshotId")
     base = BlockMap()
     lineage = f"lineage-{uuid.uuid4().hex}"
-    if parent_id:
-        parent = snapshot_blocks(find_snapshot(account, region, parent_id))
-        if size < parent.volume_size_gib:
-            raise invalid("VolumeSize is smaller than the parent snapshot's.", "INVALID_VOLUME_SIZE")
-        base, lineage = BlockMap(parent.blocks), parent.lineage
+    parent_snapshot = find_snapshot(account, region, parent_id) if parent_id else None
+    with LOCK:  # copy the parent's map and pin the copy at once: a concurrent delete's sweep keeps its blocks
+        if parent_snapshot is not None:
+            if not is_live(parent_snapshot):
+                raise not_found(f"The snapshot '{parent_id}' does not exist.")
+            parent = snapshot_blocks(parent_snapshot)
+            if size < parent.volume_size_gib:
+                raise invalid("VolumeSize is smaller than the parent snapshot's.", "INVALID_VOLUME_SIZE")
+            base, lineage = BlockMap(parent.blocks), parent.lineage
+        pin(base)
+    try:
+        return _json(201, _describe_started(_start_upload(params, account, region, size, base, lineage), params))
+    finally:
+        unpin(base)
+
+
+def _start_upload(params: dict[str, Any], account: str, region: str, size: int, base: BlockMap, lineage: str) -> Any:
+    parent_id = params.get("ParentSnapshotId")
+    client_token = params.get("ClientToken")
     ec2 = ec2_backend(account, region)
     volume = ec2.create_volume(size=size, zone_name=f"{region}a")
     snapshot = ec2.create_snapshot(volume.id, params.get("Description") or "")
@@ -377,7 +392,11 @@ def _put_snapshot_block(response: Any) -> tuple[int, dict[str, Any], str]:
     if not hmac.compare_digest(checksum.encode("ascii"), base64.b64encode(digest)):
         raise invalid("The checksum does not match the block data.", "INVALID_BLOCK")
     with LOCK:
-        put_block(upload.blocks, index, data)
+        if data.count(0) == len(data):
+            upload.blocks.pop(index, None)
+        else:
+            upload.blocks[index] = current_store().put(data)
+        upload.blocks.checksums.clear()
         upload.written.add(index)
         upload.checksums[index] = digest
     headers = {"x-amz-Checksum": checksum, "x-amz-Checksum-Algorithm": "SHA256", "status": 201}
