@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from skyvault.aws.clients import ClientFactory  # noqa: E402
 from skyvault.config import SkyvaultConfig, state_dir  # noqa: E402
 from skyvault.lab.accounts import write_lab_config  # noqa: E402
 from skyvault.lab.control import reset_lab, start_lab, stop_lab  # noqa: E402
-from skyvault.lab.labconfig import LabInfo, record_path  # noqa: E402
+from skyvault.lab.labconfig import LabInfo, write_record  # noqa: E402
 
 
 # -- the lab -------------------------------------------------------------------------------------------------
@@ -81,13 +80,13 @@ class LabEnv:
 
 
 def _lab_env(info: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabEnv:
-    reset_lab(info.endpoint)
+    reset_lab(info)
     config_path = tmp_path / "skyvault.toml"
     config = write_lab_config(config_path, info)
     where = state_dir(config, config_path)
     where.mkdir(parents=True, exist_ok=True)
     # 'skyvault lab status|write-blocks|checksum' run in this folder find the session's lab through this copy.
-    shutil.copyfile(record_path(Path(info.state_dir)), record_path(where))
+    write_record(where, info)  # 0600, like the lab's own record: it holds the control token
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SKYVAULT_CONFIG", str(config_path))
     return LabEnv(lab=info, config_path=config_path, config=config, state_dir=where)

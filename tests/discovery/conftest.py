@@ -7,7 +7,6 @@ here resets and seeds again. Small DynamoDB tables keep seeding fast.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from skyvault.config import state_dir
 from skyvault.errors import NotFoundError
 from skyvault.lab.accounts import write_lab_config
 from skyvault.lab.control import reset_lab
-from skyvault.lab.labconfig import LabInfo, record_path
+from skyvault.lab.labconfig import LabInfo, write_record
 
 ACCOUNTS = ["admin", "tenant-a", "tenant-b"]
 ORDERS = 40
@@ -43,7 +42,7 @@ def _env(info: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LabE
     config = write_lab_config(config_path, info)
     where = state_dir(config, config_path)
     where.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(record_path(Path(info.state_dir)), record_path(where))
+    write_record(where, info)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SKYVAULT_CONFIG", str(config_path))
     return LabEnv(lab=info, config_path=config_path, config=config, state_dir=where)
@@ -67,12 +66,12 @@ def estate(lab: LabInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Est
     env = _env(lab, tmp_path, monkeypatch)
     summary = _seeded.get(lab.endpoint)
     if summary is None or not _intact(env):
-        reset_lab(lab.endpoint)
+        reset_lab(lab)
         env = _env(lab, tmp_path, monkeypatch)  # the reset made a new admin key: write the config again
         # Imported here, not at collection: the seeder's policy="lab" declarations then only enter the registry
         # of a worker that seeds (the permissions docs/policies must not see them).
         from skyvault.lab.estate import seed_estate
 
-        summary = seed_estate(env.factory(), accounts=ACCOUNTS, seed=SEED, orders=ORDERS)
+        summary = seed_estate(env.factory(), lab, accounts=ACCOUNTS, seed=SEED, orders=ORDERS)
         _seeded[lab.endpoint] = summary
     return Estate(env=env, summary=summary)

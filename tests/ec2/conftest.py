@@ -40,7 +40,7 @@ class Ec2Env:
         return Repository.open(LocalBackend(self.library_path), passphrase=PASSPHRASE)
 
     def checksum(self, resource_id: str, *, account_id: str = "123456789012", region: str = "us-east-1") -> str:
-        return control.checksum(self.endpoint, resource_id, account_id=account_id, region=region).sha256
+        return control.checksum(self.env.lab, resource_id, account_id=account_id, region=region).sha256
 
     def ec2(self, account: str = "admin", region: str = "us-east-1") -> Any:
         return self.setup.client(account, region, "ec2")
@@ -85,6 +85,6 @@ def ec2_env(lab_env: LabEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     zone = instance["Placement"]["AvailabilityZone"]
     data = ec2.create_volume(AvailabilityZone=zone, Size=1, VolumeType="gp3")["VolumeId"]
     ec2.attach_volume(VolumeId=data, InstanceId=instance_id, Device="/dev/sdf")
-    control.write_blocks(lab_env.lab.endpoint, root, ROOT_BLOCKS, seed=1)
-    control.write_blocks(lab_env.lab.endpoint, data, DATA_BLOCKS, seed=2, compressible=0.5)
+    control.write_blocks(lab_env.lab, root, ROOT_BLOCKS, seed=1)
+    control.write_blocks(lab_env.lab, data, DATA_BLOCKS, seed=2, compressible=0.5)
     return Ec2Env(lab_env, lab_env.factory(), setup, instance_id, root, data, library)

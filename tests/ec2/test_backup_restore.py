@@ -53,7 +53,7 @@ def test_full_then_incremental_copy_reads_only_changed_blocks(ec2_env: Ec2Env, c
     assert stats["api_calls"]["CreateSnapshots"] == 1
     at_first = _checksums(ec2_env)
 
-    written = control.write_blocks(ec2_env.endpoint, ec2_env.data_volume, ONE_PERCENT, seed=7)
+    written = control.write_blocks(ec2_env.env.lab, ec2_env.data_volume, ONE_PERCENT, seed=7)
     second = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))
     calls = second["stats"]["api_calls"]
     assert calls["ListChangedBlocks"] == 2
@@ -90,7 +90,8 @@ def test_restore_to_tenant_account_and_other_region_byte_identical(ec2_env: Ec2E
     tenant_id = TENANT_ACCOUNT_IDS["tenant-a"]
     result = _ok(cli("--json", "restore", point, "--account", "tenant-a", "--region", "eu-west-1"))
     assert result["from"] == "library" and result["instance_id"].startswith("i-")
-    assert len(result["volume_ids"]) == 2 and len(result["snapshot_ids"]) == 2 and result["image_id"]
+    assert set(result["volume_ids"]) == {"/dev/xvda", "/dev/sdf"}  # keyed by device (docs/ec2.md)
+    assert len(result["snapshot_ids"]) == 2 and result["image_id"]
     got = _restored_checksums(
         ec2_env, result["instance_id"], account="tenant-a", region="eu-west-1", account_id=tenant_id
     )
@@ -116,8 +117,8 @@ def test_restore_from_native_snapshots_and_volumes_only(ec2_env: Ec2Env, cli: Cl
     assert point["stats"]["blocks_read"] == 0 and "GetSnapshotBlock" not in point["stats"]["api_calls"]
     result = _ok(cli("--json", "restore", point["recovery_point"], "--volumes-only"))
     assert result["from"] == "snapshot" and result["instance_id"] is None
-    got = sorted(ec2_env.checksum(v) for v in result["volume_ids"])
-    assert got == sorted(before.values())
+    # volume_ids is keyed by device, as docs/ec2.md says: each device's volume holds that device's data.
+    assert {device: ec2_env.checksum(volume) for device, volume in result["volume_ids"].items()} == before
     launched = _ok(
         cli("--json", "restore", point["recovery_point"], "--instance-type", "t3.small", "--name", "app-1-restored")
     )
@@ -140,7 +141,7 @@ def test_overwrite_refused_without_yes_then_replaces_original(ec2_env: Ec2Env, c
     assert refused.exit_code == 13
     state = ec2_env.ec2().describe_instances(InstanceIds=[ec2_env.instance_id])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "running"  # nothing was touched
-    control.write_blocks(ec2_env.endpoint, ec2_env.root_volume, 4, seed=99)  # the original drifts after backup
+    control.write_blocks(ec2_env.env.lab, ec2_env.root_volume, 4, seed=99)  # the original drifts after backup
     result = _ok(cli("--json", "restore", point, "--target", "original", "--yes"))
     assert result["replaced_instance_id"] == ec2_env.instance_id
     assert any("skyvault:allow-overwrite" in w for w in result["warnings"])  # untagged: restricted would refuse

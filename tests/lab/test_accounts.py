@@ -100,7 +100,7 @@ def test_reset_gives_fresh_state_and_new_admin_keys(lab_env: LabEnv) -> None:
     ec2 = factory.session("admin").client("ec2", region_name="us-east-1", endpoint_url=lab_env.lab.endpoint)
     ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")
     before = credentials_of(factory.session("admin")).get_frozen_credentials().access_key
-    reset_lab(lab_env.lab.endpoint)
+    reset_lab(lab_env.lab)
     after_factory = lab_env.factory()
     after = credentials_of(after_factory.session("admin")).get_frozen_credentials().access_key
     assert after != before

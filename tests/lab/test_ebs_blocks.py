@@ -58,7 +58,7 @@ def _image_sha256(size_gib: int, blocks: dict[int, bytes]) -> str:
 def test_snapshot_of_written_volume_reads_back_exactly(lab_env: LabEnv, raw: Raw) -> None:
     ec2, ebs = raw("ec2"), raw("ebs")
     volume = _volume(ec2, size=2)
-    written = write_blocks(lab_env.lab.endpoint, volume, 5, seed=7, compressible=0.5)
+    written = write_blocks(lab_env.lab, volume, 5, seed=7, compressible=0.5)
     assert len(written.indices) == 5 and all(0 <= i < 2 * BLOCKS_PER_GIB for i in written.indices)
     assert max(written.indices) >= BLOCKS_PER_GIB or min(written.indices) < BLOCKS_PER_GIB
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
@@ -83,7 +83,7 @@ def test_snapshot_of_written_volume_reads_back_exactly(lab_env: LabEnv, raw: Raw
 def test_get_snapshot_block_checks_the_block_token(lab_env: LabEnv, raw: Raw) -> None:
     ec2, ebs = raw("ec2"), raw("ebs")
     volume = _volume(ec2)
-    write_blocks(lab_env.lab.endpoint, volume, 1, indices=[3])
+    write_blocks(lab_env.lab, volume, 1, indices=[3])
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     with pytest.raises(ClientError) as caught:
         ebs.get_snapshot_block(SnapshotId=snapshot, BlockIndex=3, BlockToken="AAAAforgedtokenAAAA")
@@ -96,13 +96,12 @@ def test_get_snapshot_block_checks_the_block_token(lab_env: LabEnv, raw: Raw) ->
 
 def test_list_changed_blocks_lists_exactly_the_changes(lab_env: LabEnv, raw: Raw) -> None:
     ec2, ebs = raw("ec2"), raw("ebs")
-    endpoint = lab_env.lab.endpoint
     volume = _volume(ec2)
-    write_blocks(endpoint, volume, 4, seed=1, indices=[1, 5, 9, 30])
+    write_blocks(lab_env.lab, volume, 4, seed=1, indices=[1, 5, 9, 30])
     first = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
-    write_blocks(endpoint, volume, 2, seed=2, indices=[5, 20])  # overwrite 5, add 20
-    write_blocks(endpoint, volume, 1, indices=[9], zero=True)  # discard 9
-    write_blocks(endpoint, volume, 1, seed=1, indices=[30])  # same bytes again: not a change
+    write_blocks(lab_env.lab, volume, 2, seed=2, indices=[5, 20])  # overwrite 5, add 20
+    write_blocks(lab_env.lab, volume, 1, indices=[9], zero=True)  # discard 9
+    write_blocks(lab_env.lab, volume, 1, seed=1, indices=[30])  # same bytes again: not a change
     second = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
 
     changed = ebs.list_changed_blocks(FirstSnapshotId=first, SecondSnapshotId=second)
@@ -130,7 +129,7 @@ def test_list_changed_blocks_lists_exactly_the_changes(lab_env: LabEnv, raw: Raw
 def test_pagination_max_results_next_token_and_starting_index(lab_env: LabEnv, raw: Raw) -> None:
     ec2, ebs = raw("ec2"), raw("ebs")
     volume = _volume(ec2)
-    written = write_blocks(lab_env.lab.endpoint, volume, 250, seed=3)
+    written = write_blocks(lab_env.lab, volume, 250, seed=3)
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
 
     first = ebs.list_snapshot_blocks(SnapshotId=snapshot, MaxResults=100)
@@ -165,26 +164,24 @@ def test_pagination_max_results_next_token_and_starting_index(lab_env: LabEnv, r
 
 def test_volume_from_snapshot_has_the_same_contents_and_copy_on_write(lab_env: LabEnv, raw: Raw) -> None:
     ec2 = raw("ec2")
-    endpoint = lab_env.lab.endpoint
     volume = _volume(ec2)
-    write_blocks(endpoint, volume, 20, seed=11)
+    write_blocks(lab_env.lab, volume, 20, seed=11)
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
-    snap_sum = checksum(endpoint, snapshot).sha256
+    snap_sum = checksum(lab_env.lab, snapshot).sha256
 
     restored = ec2.create_volume(SnapshotId=snapshot, AvailabilityZone="us-east-1b")["VolumeId"]
-    assert checksum(endpoint, restored).sha256 == snap_sum
+    assert checksum(lab_env.lab, restored).sha256 == snap_sum
     bigger = ec2.create_volume(SnapshotId=snapshot, Size=2, AvailabilityZone="us-east-1b")["VolumeId"]
     assert raw("ec2").describe_volumes(VolumeIds=[bigger])["Volumes"][0]["Size"] == 2
 
-    write_blocks(endpoint, restored, 3, seed=12)  # the guest of the restored volume writes
-    write_blocks(endpoint, volume, 3, seed=13)  # and so does the original
-    assert checksum(endpoint, snapshot).sha256 == snap_sum  # the snapshot never changes
-    assert checksum(endpoint, restored).sha256 != snap_sum
+    write_blocks(lab_env.lab, restored, 3, seed=12)  # the guest of the restored volume writes
+    write_blocks(lab_env.lab, volume, 3, seed=13)  # and so does the original
+    assert checksum(lab_env.lab, snapshot).sha256 == snap_sum  # the snapshot never changes
+    assert checksum(lab_env.lab, restored).sha256 != snap_sum
 
 
 def test_create_snapshots_freezes_every_volume_of_an_instance(lab_env: LabEnv, raw: Raw) -> None:
     ec2 = raw("ec2")
-    endpoint = lab_env.lab.endpoint
     mappings = [
         {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": True}},
         {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1, "DeleteOnTermination": False}},
@@ -200,15 +197,15 @@ def test_create_snapshots_freezes_every_volume_of_an_instance(lab_env: LabEnv, r
     }
     assert set(attached) == {"/dev/sda1", "/dev/sdf"}
     for seed, volume in enumerate(attached.values(), start=20):
-        write_blocks(endpoint, volume, 8, seed=seed)
-    sums = {volume: checksum(endpoint, volume).sha256 for volume in attached.values()}
+        write_blocks(lab_env.lab, volume, 8, seed=seed)
+    sums = {volume: checksum(lab_env.lab, volume).sha256 for volume in attached.values()}
 
     snapshots = ec2.create_snapshots(InstanceSpecification={"InstanceId": instance}, Description="crash-consistent")[
         "Snapshots"
     ]
     assert sorted(s["VolumeId"] for s in snapshots) == sorted(attached.values())
     for snap in snapshots:
-        assert checksum(endpoint, snap["SnapshotId"]).sha256 == sums[snap["VolumeId"]]
+        assert checksum(lab_env.lab, snap["SnapshotId"]).sha256 == sums[snap["VolumeId"]]
 
     data_only = ec2.create_snapshots(InstanceSpecification={"InstanceId": instance, "ExcludeBootVolume": True})
     assert [s["VolumeId"] for s in data_only["Snapshots"]] == [attached["/dev/sdf"]]
@@ -290,15 +287,14 @@ def test_complete_snapshot_with_missing_blocks_fails_the_snapshot(lab_env: LabEn
 
 def test_copy_snapshot_across_regions_and_from_a_shared_snapshot(lab_env: LabEnv, raw: Raw) -> None:
     ec2 = raw("ec2")
-    endpoint = lab_env.lab.endpoint
     volume = _volume(ec2)
-    write_blocks(endpoint, volume, 6, seed=60)
+    write_blocks(lab_env.lab, volume, 6, seed=60)
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
-    expected = checksum(endpoint, snapshot).sha256
+    expected = checksum(lab_env.lab, snapshot).sha256
 
     eu = raw("ec2", region="eu-west-1")
     copied = eu.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion="us-east-1")["SnapshotId"]
-    assert checksum(endpoint, copied, region="eu-west-1").sha256 == expected
+    assert checksum(lab_env.lab, copied, region="eu-west-1").sha256 == expected
 
     tenant_id = TENANT_ACCOUNT_IDS["tenant-a"]
     ec2.modify_snapshot_attribute(
@@ -306,9 +302,9 @@ def test_copy_snapshot_across_regions_and_from_a_shared_snapshot(lab_env: LabEnv
     )
     tenant = raw("ec2", account="tenant-a")
     own = tenant.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion="us-east-1")["SnapshotId"]
-    assert checksum(endpoint, own, account_id=tenant_id).sha256 == expected
+    assert checksum(lab_env.lab, own, account_id=tenant_id).sha256 == expected
     direct = tenant.create_volume(SnapshotId=snapshot, AvailabilityZone="us-east-1a")["VolumeId"]
-    assert checksum(endpoint, direct, account_id=tenant_id).sha256 == expected
+    assert checksum(lab_env.lab, direct, account_id=tenant_id).sha256 == expected
 
     not_shared = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     with pytest.raises(ClientError):
@@ -338,7 +334,7 @@ def test_snapshots_encrypted_with_the_aws_managed_key_cannot_be_shared(lab_env: 
     ec2, kms = raw("ec2"), raw("kms")
     tenant_id = TENANT_ACCOUNT_IDS["tenant-b"]
     volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", Encrypted=True)["VolumeId"]
-    write_blocks(lab_env.lab.endpoint, volume, 2, seed=70)
+    write_blocks(lab_env.lab, volume, 2, seed=70)
     managed = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     with pytest.raises(ClientError) as refused:
         ec2.modify_snapshot_attribute(
@@ -354,10 +350,7 @@ def test_snapshots_encrypted_with_the_aws_managed_key_cannot_be_shared(lab_env: 
     tenant_copy = raw("ec2", account="tenant-b").copy_snapshot(
         SourceSnapshotId=recrypted["SnapshotId"], SourceRegion="us-east-1"
     )["SnapshotId"]
-    assert (
-        checksum(lab_env.lab.endpoint, tenant_copy, account_id=tenant_id).sha256
-        == checksum(lab_env.lab.endpoint, managed).sha256
-    )
+    assert checksum(lab_env.lab, tenant_copy, account_id=tenant_id).sha256 == checksum(lab_env.lab, managed).sha256
 
 
 def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw: Raw) -> None:
@@ -368,7 +361,7 @@ def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw
     ec2 = raw("ec2")
     endpoint = lab_env.lab.endpoint
     volume = _volume(ec2)
-    written = write_blocks(endpoint, volume, 3, seed=80)
+    written = write_blocks(lab_env.lab, volume, 3, seed=80)
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     no_retries = (
         lab_env.factory()
@@ -376,14 +369,14 @@ def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw
         .client("ebs", region_name="us-east-1", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
     )
 
-    assert set_quirks(endpoint, empty_first_page=True) == {"empty_first_page": True, "throttle_every": 0}
+    assert set_quirks(lab_env.lab, empty_first_page=True) == {"empty_first_page": True, "throttle_every": 0}
     first = no_retries.list_snapshot_blocks(SnapshotId=snapshot)
     assert first["Blocks"] == [] and first["NextToken"]
     assert [b["BlockIndex"] for b in _all_blocks(no_retries, snapshot)] == written.indices
     changed_first = no_retries.list_changed_blocks(SecondSnapshotId=snapshot)
     assert changed_first["ChangedBlocks"] == [] and changed_first["NextToken"]
 
-    set_quirks(endpoint, empty_first_page=False, throttle_every=2)
+    set_quirks(lab_env.lab, empty_first_page=False, throttle_every=2)
     no_retries.list_snapshot_blocks(SnapshotId=snapshot)
     with pytest.raises(ClientError) as throttled:
         no_retries.list_snapshot_blocks(SnapshotId=snapshot)
@@ -395,7 +388,7 @@ def test_quirks_empty_first_pages_and_throttling_are_opt_in(lab_env: LabEnv, raw
     )
     assert len(_contents(standard, snapshot)) == 3  # botocore's retries get through every other refusal
 
-    reset_lab(endpoint)  # a reset turns the quirks off
+    reset_lab(lab_env.lab)  # a reset turns the quirks off
     fresh = lab_env.factory().session("admin").client("ebs", region_name="us-east-1", endpoint_url=endpoint)
     with pytest.raises(ClientError) as gone:
         fresh.list_snapshot_blocks(SnapshotId=snapshot)

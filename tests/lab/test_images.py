@@ -27,7 +27,6 @@ def _launch(ec2: Any, image_id: str, mappings: list[dict[str, Any]] | None = Non
 
 def test_create_image_snapshots_each_volume_and_launch_restores_the_data(lab_env: LabEnv, raw: Raw) -> None:
     ec2 = raw("ec2")
-    endpoint = lab_env.lab.endpoint
     source = _launch(
         ec2,
         "ami-12c6146b",
@@ -37,9 +36,9 @@ def test_create_image_snapshots_each_volume_and_launch_restores_the_data(lab_env
         ],
     )
     volumes = _instance_volumes(ec2, source)
-    write_blocks(endpoint, volumes["/dev/sda1"], 6, seed=1)
-    write_blocks(endpoint, volumes["/dev/sdf"], 6, seed=2)
-    sums = {device: checksum(endpoint, volume).sha256 for device, volume in volumes.items()}
+    write_blocks(lab_env.lab, volumes["/dev/sda1"], 6, seed=1)
+    write_blocks(lab_env.lab, volumes["/dev/sdf"], 6, seed=2)
+    sums = {device: checksum(lab_env.lab, volume).sha256 for device, volume in volumes.items()}
 
     image = ec2.create_image(
         InstanceId=source,
@@ -69,18 +68,17 @@ def test_create_image_snapshots_each_volume_and_launch_restores_the_data(lab_env
     restored = _instance_volumes(ec2, launched)
     assert list(restored) == ["/dev/sda1", "/dev/sdf"]
     for device, volume in restored.items():
-        assert checksum(endpoint, volume).sha256 == sums[device]
+        assert checksum(lab_env.lab, volume).sha256 == sums[device]
     sizes = {v["VolumeId"]: v["Size"] for v in ec2.describe_volumes(VolumeIds=list(restored.values()))["Volumes"]}
     assert sizes == {restored["/dev/sda1"]: 1, restored["/dev/sdf"]: 2}
 
 
 def test_register_image_from_snapshots_and_launch_with_overrides(lab_env: LabEnv, raw: Raw) -> None:
     ec2 = raw("ec2")
-    endpoint = lab_env.lab.endpoint
     root_volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
     data_volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
-    write_blocks(endpoint, root_volume, 4, seed=5)
-    write_blocks(endpoint, data_volume, 4, seed=6)
+    write_blocks(lab_env.lab, root_volume, 4, seed=5)
+    write_blocks(lab_env.lab, data_volume, 4, seed=6)
     root_snap = ec2.create_snapshot(VolumeId=root_volume)["SnapshotId"]
     data_snap = ec2.create_snapshot(VolumeId=data_volume)["SnapshotId"]
 
@@ -108,10 +106,10 @@ def test_register_image_from_snapshots_and_launch_with_overrides(lab_env: LabEnv
     launched = _launch(ec2, image, [{"DeviceName": "/dev/xvdb", "Ebs": {"VolumeSize": 3}}])
     volumes = _instance_volumes(ec2, launched)
     assert list(volumes) == ["/dev/xvda", "/dev/xvdb"]
-    assert checksum(endpoint, volumes["/dev/xvda"]).sha256 == checksum(endpoint, root_snap).sha256
+    assert checksum(lab_env.lab, volumes["/dev/xvda"]).sha256 == checksum(lab_env.lab, root_snap).sha256
     grown = ec2.describe_volumes(VolumeIds=[volumes["/dev/xvdb"]])["Volumes"][0]
     assert grown["Size"] == 3
-    assert checksum(endpoint, volumes["/dev/xvdb"]).blocks_present == 4
+    assert checksum(lab_env.lab, volumes["/dev/xvdb"]).blocks_present == 4
 
     without_data = _launch(ec2, image, [{"DeviceName": "/dev/xvdb", "NoDevice": ""}])
     assert list(_instance_volumes(ec2, without_data)) == ["/dev/xvda"]
@@ -133,9 +131,8 @@ def test_register_image_refuses_unknown_snapshots(lab_env: LabEnv, raw: Raw) -> 
 
 def test_copy_image_copies_the_snapshots_to_the_region(lab_env: LabEnv, raw: Raw) -> None:
     ec2, eu = raw("ec2"), raw("ec2", region="eu-west-1")
-    endpoint = lab_env.lab.endpoint
     volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
-    write_blocks(endpoint, volume, 3, seed=8)
+    write_blocks(lab_env.lab, volume, 3, seed=8)
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     image = ec2.register_image(
         Name="app-image",
@@ -146,4 +143,4 @@ def test_copy_image_copies_the_snapshots_to_the_region(lab_env: LabEnv, raw: Raw
     mapping = eu.describe_images(ImageIds=[copied])["Images"][0]["BlockDeviceMappings"][0]
     eu_snapshot = mapping["Ebs"]["SnapshotId"]
     assert eu_snapshot != snapshot
-    assert checksum(endpoint, eu_snapshot, region="eu-west-1").sha256 == checksum(endpoint, snapshot).sha256
+    assert checksum(lab_env.lab, eu_snapshot, region="eu-west-1").sha256 == checksum(lab_env.lab, snapshot).sha256

@@ -15,7 +15,7 @@ from conftest import CliResult
 from skyvault.config import AuthMethod, load_config
 from skyvault.errors import LabError
 from skyvault.lab.control import StaleLabError, lab_status, ping
-from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID, TENANT_ACCOUNT_IDS, read_record, record_path
+from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID, TENANT_ACCOUNT_IDS, LabInfo, read_record, record_path
 
 pytestmark = pytest.mark.lab
 
@@ -47,7 +47,9 @@ def test_up_status_down_through_the_cli(cli: Callable[..., CliResult], tmp_path:
         assert started["enforce_iam"] is False
         assert started["admin"] == ADMIN_ACCOUNT_ID
         assert started["tenants"] == TENANT_ACCOUNT_IDS
-        assert ping(started["endpoint"])["pid"] == started["pid"]
+        record = read_record(Path(where))
+        assert record is not None
+        assert ping(record)["pid"] == started["pid"]
 
         again = cli("--json", "lab", "up", "--state-dir", where)
         assert again.exit_code == 0, again.stderr
@@ -144,10 +146,11 @@ def test_lab_seed_bootstraps_writes_a_config_only_when_missing_and_calls_the_see
     assert isinstance(lab_env, LabEnv)
     calls: list[dict[str, object]] = []
 
-    def recording_seeder(factory: object, *, accounts: list[str], seed: int) -> dict[str, object]:
+    def recording_seeder(factory: object, lab: object, *, accounts: list[str], seed: int) -> dict[str, object]:
         from skyvault.aws.clients import ClientFactory
 
         assert isinstance(factory, ClientFactory)
+        assert isinstance(lab, LabInfo) and lab.token  # the seeder drives the lab's control routes
         calls.append({"accounts": accounts, "seed": seed, "tenant": factory.account_id("tenant-b")})
         return {"created": 3, "accounts": {"admin": {"resources": {"ec2": ["i-1"]}}}}
 
@@ -181,7 +184,7 @@ def test_a_copied_record_never_stops_the_lab_it_points_at(lab_env: object, cli: 
     assert down.exit_code == 0, down.stderr
     assert "keeps running" in " ".join((down.stdout + down.stderr).split())  # rich wraps long lines
     assert not record_path(lab_env.state_dir).exists()
-    assert ping(lab_env.lab.endpoint)["pid"] == lab_env.lab.pid
+    assert ping(lab_env.lab)["pid"] == lab_env.lab.pid
 
 
 def test_cli_fixture_captures_log_warnings_on_stderr(cli: Callable[..., CliResult]) -> None:

@@ -27,7 +27,7 @@ def test_every_model_has_apply_and_is_applied_by_the_lab(lab: LabInfo) -> None:
     for name in MODELS:
         module = importlib.import_module(name)
         assert callable(getattr(module, "apply", None)), f"{name} has no apply()"
-    status = ping(lab.endpoint)
+    status = ping(lab)
     assert status["models"] == MODELS
     assert status["moto_version"] == MOTO_PIN
     for own in ("ebs_blocks", "images", "iam", "sts_external_id"):

@@ -87,7 +87,7 @@ def setup_instance(proof: Proof) -> None:
     proof.state["instance"] = launched["InstanceId"]
     root = launched["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
     proof.state["root"] = root
-    control.write_blocks(proof.env.lab.endpoint, root, 8, seed=3, account_id=TENANT_ID, region=proof.region)
+    control.write_blocks(proof.env.lab, root, 8, seed=3, account_id=TENANT_ID, region=proof.region)
 
 
 def _runner(proof: Proof) -> JobRunner:
@@ -125,7 +125,7 @@ def _run_leftover_cleaners(proof: Proof) -> None:
 def run_backup_incremental(proof: Proof) -> None:
     first = _backup(proof)
     assert first["stats"]["blocks_read"] == 8
-    control.write_blocks(proof.env.lab.endpoint, proof.state["root"], 2, seed=4, account_id=TENANT_ID,
+    control.write_blocks(proof.env.lab, proof.state["root"], 2, seed=4, account_id=TENANT_ID,
                          region=proof.region, indices=[100, 101])  # fmt: skip
     second = _backup(proof)
     assert second["stats"]["api_calls"].get("ListChangedBlocks") == 1
@@ -134,7 +134,7 @@ def run_backup_incremental(proof: Proof) -> None:
 
 def setup_backed_up(proof: Proof) -> None:
     setup_instance(proof)
-    proof.state["checksum"] = control.checksum(proof.env.lab.endpoint, proof.state["root"], account_id=TENANT_ID,
+    proof.state["checksum"] = control.checksum(proof.env.lab, proof.state["root"], account_id=TENANT_ID,
                                                region=proof.region).sha256  # fmt: skip
     proof.state["point"] = _backup(proof)["recovery_point"]
 
@@ -147,7 +147,8 @@ def _restore(proof: Proof, *, source: str, target: str = "new") -> dict[str, Any
     outcome: dict[str, Any] = _runner(proof).run(JobSpec(restore.JOB_KIND, params))
     _run_leftover_cleaners(proof)
     assert outcome["instance_id"]
-    got = control.checksum(proof.env.lab.endpoint, outcome["volume_ids"][0], account_id=TENANT_ID, region=proof.region)
+    (volume_id,) = outcome["volume_ids"].values()  # {device: volume}: the instance has its root volume only
+    got = control.checksum(proof.env.lab, volume_id, account_id=TENANT_ID, region=proof.region)
     assert got.sha256 == proof.state["checksum"]
     return outcome
 

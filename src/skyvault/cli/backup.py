@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from skyvault.cli.context import state
+from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
@@ -30,11 +30,19 @@ def backups_list(
     if st.json_output:
         st.emit_json([p.to_dict() for p in points])
         return
-    table = Table(title="recovery points")
-    for column in ("id", "kind", "resource", "account", "region", "created", "native", "library copy", "status"):
-        table.add_column(column)
-    for p in points:
-        table.add_row(
+    columns = [
+        Column("id", identifier=True),
+        Column("kind"),
+        Column("resource", identifier=True),
+        Column("account", hide_rank=3),
+        Column("region", hide_rank=4),
+        Column("created", hide_rank=2),
+        Column("native", hide_rank=5),
+        Column("library copy", hide_rank=6),
+        Column("status", hide_rank=1),
+    ]
+    rows = [
+        [
             p.id,
             p.kind,
             p.resource_id,
@@ -44,8 +52,10 @@ def backups_list(
             ", ".join(f"{k}={v}" for k, v in p.native.items() if isinstance(v, str)) or "-",
             p.library_snapshot or "-",
             p.status,
-        )
-    st.table_console.print(table)
+        ]
+        for p in points
+    ]
+    print_table(st.table_console, "recovery points", columns, rows)
 
 
 @backups_app.command("show")

@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from skyvault.cli import jobrun, options
 from skyvault.cli.context import state
+from skyvault.cli.tables import Column, print_table
 from skyvault.engine.cleanup import clean_up
 from skyvault.engine.runner import JobRunner
 
@@ -46,18 +46,22 @@ def register(root: typer.Typer) -> None:
             st.emit_json(report.to_json())
             return
         verb = "would remove" if dry_run else "removed"
-        table = Table(title=f"cleanup ({verb})")
-        for column in ("account", "region", "type", "id", "reason"):
-            table.add_column(column)
-        for item in report.intermediates:
-            table.add_row(
-                item.account, item.region, item.resource_type, item.resource_id, f"intermediate of job {item.job}"
-            )
-        for swept in report.orphans:
-            o = swept.orphan
-            table.add_row(o.account, o.region, o.resource_type, o.resource_id, o.reason)
-        for point in report.expired:
-            table.add_row("", "", f"{point.kind} recovery point", point.recovery_point, "retention expired")
-        st.console.print(table)
+        columns = [
+            Column("account", hide_rank=2),
+            Column("region", hide_rank=1),
+            Column("type"),
+            Column("id", identifier=True),
+            Column("reason"),
+        ]
+        rows = [
+            [i.account, i.region, i.resource_type, i.resource_id, f"intermediate of job {i.job}"]
+            for i in report.intermediates
+        ]
+        rows += [
+            [s.orphan.account, s.orphan.region, s.orphan.resource_type, s.orphan.resource_id, s.orphan.reason]
+            for s in report.orphans
+        ]
+        rows += [["", "", f"{p.kind} recovery point", p.recovery_point, "retention expired"] for p in report.expired]
+        print_table(st.table_console, f"cleanup ({verb})", columns, rows)
         if report.failed:
             st.info(f"[red]{len(report.failed)} could not be removed[/red] (see --json for details)")

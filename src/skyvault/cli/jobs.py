@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from skyvault.catalog import Job
 from skyvault.cli import jobrun, results
 from skyvault.cli.context import state
+from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 from skyvault.engine.runner import JobRunner
 
@@ -44,16 +44,28 @@ def jobs_list(
     if st.json_output:
         st.emit_json([_job_json(j, now) for j in jobs])
         return
-    table = Table(title="jobs")
-    # Job IDs differ only at their end: never cut them (the error column gives way instead).
-    table.add_column("id", no_wrap=True, min_width=max((len(j.id) for j in jobs), default=2))
-    for column in ("kind", "status", "lease", "created", "duration", "error"):
-        table.add_column(column)
-    for j in jobs:
-        duration = f"{j.duration_s:.1f} s" if j.duration_s is not None else "-"
-        created = j.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(j.id, j.kind, j.status, _lease_state(j, now), created, duration, (j.error or "")[:60])
-    st.table_console.print(table)
+    columns = [
+        Column("id", identifier=True),
+        Column("kind"),
+        Column("status"),
+        Column("lease", hide_rank=4),
+        Column("created", hide_rank=2),
+        Column("duration", hide_rank=3, justify="right"),
+        Column("error", hide_rank=1),
+    ]
+    rows = [
+        [
+            j.id,
+            j.kind,
+            j.status,
+            _lease_state(j, now),
+            j.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{j.duration_s:.1f} s" if j.duration_s is not None else "-",
+            (j.error or "")[:60],
+        ]
+        for j in jobs
+    ]
+    print_table(st.table_console, "jobs", columns, rows)
 
 
 @app.command("show")

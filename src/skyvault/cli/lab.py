@@ -111,7 +111,7 @@ def seed(
     """Bootstrap the accounts, write skyvault.toml if there is none, then build the demo estate."""
     st = state(ctx)
     info = _running(st, state_dir)
-    control.bootstrap_accounts(info.endpoint)
+    control.bootstrap_accounts(info)
     path = st.config_path
     wrote_config = not path.exists()
     if wrote_config:
@@ -122,7 +122,7 @@ def seed(
     from skyvault.lab import estate
 
     accounts = ["admin", *sorted(info.tenants)]
-    summary: dict[str, Any] = estate.seed_estate(st.factory(), accounts=accounts, seed=seed_value)
+    summary: dict[str, Any] = estate.seed_estate(st.factory(), info, accounts=accounts, seed=seed_value)
     if st.json_output:
         st.emit_json({"config": str(path), "wrote_config": wrote_config, "estate": summary})
     else:
@@ -172,7 +172,7 @@ def write_blocks(
     if index and len(index) != count:
         raise LabError(f"--count {count} but {len(index)} --index values", hint="give one --index per block")
     written = control.write_blocks(
-        info.endpoint,
+        info,
         volume,
         count,
         seed_value,
@@ -207,7 +207,7 @@ def checksum(
     """SHA-256 of the full logical contents (every block of the volume size; zeros where nothing was written)."""
     st = state(ctx)
     info = _running(st, state_dir)
-    result = control.checksum(info.endpoint, resource, account_id=account, region=region)
+    result = control.checksum(info, resource, account_id=account, region=region)
     if st.json_output:
         st.emit_json(
             {

@@ -17,6 +17,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from skyvault.aws import redact
 from skyvault.cli import options
 from skyvault.cli.context import AppState, state
 from skyvault.config import LibraryConfig, validate_config
@@ -44,6 +45,7 @@ def read_passphrase(*, confirm: bool = False) -> str | None:
         return value
     if sys.stdin.isatty():
         text: str = typer.prompt("library passphrase", hide_input=True, confirmation_prompt=confirm)
+        redact.PROCESS_REDACTOR.add_secret(text)  # never in a log record, whatever logs it
         return text
     return None
 

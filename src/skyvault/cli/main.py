@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from skyvault import __version__
+from skyvault.aws import redact
 from skyvault.cli.lazy import LazyCommand, LazyGroup
 from skyvault.errors import SkyvaultError
 
@@ -97,6 +99,11 @@ def root(
     ctx.obj = AppState(config_option=config, json_output=json_output, verbose=verbose)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # At -vv botocore logs signed headers, signatures and AssumeRole responses: every handler redacts them.
+    redactor = redact.install(logging.getLogger().handlers)
+    from skyvault.cli.library import PASSPHRASE_ENV  # here, not at the top: --help and --version stay light
+
+    redactor.add_secret(os.environ.get(PASSPHRASE_ENV))
     if verbose < 2:
         for noisy in ("botocore", "boto3", "urllib3"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

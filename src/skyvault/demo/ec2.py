@@ -24,6 +24,7 @@ from skyvault.errors import NotFoundError, SkyvaultError
 from skyvault.jobs.spec import JobSpec
 from skyvault.lab import control
 from skyvault.lab.accounts import ADMIN_ACCOUNT_NAME
+from skyvault.lab.labconfig import LabInfo
 from skyvault.library.backends.local import LocalBackend
 from skyvault.library.repository import Repository
 from skyvault.services.base import tags_from_list
@@ -42,6 +43,8 @@ class DemoLike(Protocol):
     results: dict[str, Any]
 
     def require_app(self) -> AppState: ...
+
+    def require_lab(self) -> LabInfo: ...
 
 
 def _library(app: AppState) -> tuple[str, Any]:
@@ -111,9 +114,9 @@ def ec2_step(demo: DemoLike) -> str:
     config = app.config()
     regions = config.account(ADMIN_ACCOUNT_NAME).regions
     region, other = regions[0], (regions[1] if len(regions) > 1 else regions[0])
-    endpoint = config.account(ADMIN_ACCOUNT_NAME).endpoint_url
-    if not endpoint:
-        raise SkyvaultError("the EC2 demo step needs the lab (an endpoint_url on the admin account)")
+    lab = demo.require_lab()
+    if config.account(ADMIN_ACCOUNT_NAME).endpoint_url != lab.endpoint:
+        raise SkyvaultError(f"the EC2 demo step needs the admin account on the lab ({lab.endpoint})")
     account_id = app.factory().account_id(ADMIN_ACCOUNT_NAME)
     catalog = app.catalog()
     library, opener = _library(app)
@@ -125,7 +128,7 @@ def ec2_step(demo: DemoLike) -> str:
     data = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] != instance.get("RootDeviceName")]
     target = (data or instance["BlockDeviceMappings"])[0]
     written = control.write_blocks(
-        endpoint,
+        lab,
         target["Ebs"]["VolumeId"],
         WRITE_BLOCKS,
         seed=len(catalog.jobs()),
@@ -148,16 +151,17 @@ def ec2_step(demo: DemoLike) -> str:
         table.add_column(column, no_wrap=True)
     devices = sorted(point.native.items())
     mismatches = 0
-    for (device, snapshot_id), volume_id in zip(devices, restored["volume_ids"], strict=True):
-        source = control.checksum(endpoint, snapshot_id, account_id=account_id, region=region).sha256
-        copy = control.checksum(endpoint, volume_id, account_id=account_id, region=other).sha256
+    for device, snapshot_id in devices:
+        volume_id = restored["volume_ids"][device]
+        source = control.checksum(lab, snapshot_id, account_id=account_id, region=region).sha256
+        copy = control.checksum(lab, volume_id, account_id=account_id, region=other).sha256
         mismatches += source != copy
         ok = "[green]identical[/green]" if source == copy else "[red]DIFFERENT[/red]"
         table.add_row(device, f"{source[:12]} {snapshot_id}", f"{copy[:12]} {volume_id}", ok)
     demo.console.print(table)
     if mismatches:
         raise SkyvaultError(f"{mismatches} restored volume(s) differ from the backup")
-    _remove_restored(app, other, restored["instance_id"], restored["volume_ids"])
+    _remove_restored(app, other, restored["instance_id"], list(restored["volume_ids"].values()))
     return (
         f"{instance_id}: {point.id} restored from the library to {restored['instance_id']} in {other}; "
         f"{len(devices)} volume(s) byte-identical (then removed); incremental read {second['stats']['blocks_read']} "

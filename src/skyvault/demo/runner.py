@@ -80,7 +80,7 @@ def start_lab(demo: Demo) -> str:
 
 def write_config(demo: Demo) -> str:
     lab = demo.require_lab()
-    control.bootstrap_accounts(lab.endpoint)  # idempotent: users, roles, the admin key file
+    control.bootstrap_accounts(lab)  # idempotent: users, roles, the admin key file
     path = demo.config_path
     existing = load_config(path, missing_ok=True)
     lab_accounts = [ADMIN_ACCOUNT_NAME, *sorted(lab.tenants)]
@@ -100,7 +100,7 @@ def write_config(demo: Demo) -> str:
 
 def seed(demo: Demo) -> str:
     app = demo.require_app()
-    summary = seed_estate(app.factory(), accounts=demo.results["accounts"], seed=demo.seed)
+    summary = seed_estate(app.factory(), demo.require_lab(), accounts=demo.results["accounts"], seed=demo.seed)
     demo.results["estate"] = summary
     text = (
         f"seed {summary['seed']}: {summary['created']} resources created, {summary['kept']} already there; "

@@ -24,6 +24,7 @@ from skyvault.errors import LabError, NotFoundError
 from skyvault.lab.labconfig import (
     ADMIN_ACCOUNT_ID,
     CONTROL_PREFIX,
+    TOKEN_HEADER,
     LabInfo,
     lab_dir,
     log_path,
@@ -56,10 +57,16 @@ class Checksum:
 
 
 # -- control HTTP ---------------------------------------------------------------------------------------
-def _call(endpoint: str, method: str, route: str, body: dict[str, Any] | None = None, *, timeout: float = 120.0) -> Any:
+def control_headers(lab: LabInfo) -> dict[str, str]:
+    """What every control request carries: the lab's token (from its record) and the JSON content type."""
+    return {TOKEN_HEADER: lab.token, "Content-Type": "application/json"}
+
+
+def _call(lab: LabInfo, method: str, route: str, body: dict[str, Any] | None = None, *, timeout: float = 120.0) -> Any:
+    endpoint = lab.endpoint
     url = f"{endpoint.rstrip('/')}{CONTROL_PREFIX}/{route}"
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=data, method=method, headers=control_headers(lab))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
@@ -79,8 +86,9 @@ def _call(endpoint: str, method: str, route: str, body: dict[str, Any] | None = 
         ) from None
 
 
-def ping(endpoint: str, *, timeout: float = 2.0) -> dict[str, Any]:
-    result: dict[str, Any] = _call(endpoint, "GET", "status", timeout=timeout)
+def ping(lab: LabInfo, *, timeout: float = 2.0) -> dict[str, Any]:
+    """The lab's status (with its external IDs: the token is the record's)."""
+    result: dict[str, Any] = _call(lab, "GET", "status", timeout=timeout)
     return result
 
 
@@ -110,7 +118,7 @@ def lab_status(state_dir: Path) -> LabInfo | None:
             hint="'skyvault lab down' clears it; 'skyvault lab up' starts a new lab",
         )
     try:
-        answered = ping(info.endpoint)
+        answered = ping(info)
     except LabError as exc:
         raise StaleLabError(
             f"lab process {info.pid} is running but {info.endpoint} does not answer: {exc.message}",
@@ -185,7 +193,7 @@ def start_lab(
         info = read_record(state_dir)
         if info is not None and info.pid == process.pid:
             with contextlib.suppress(LabError):
-                ping(info.endpoint, timeout=2.0)
+                ping(info, timeout=2.0)
                 return info
         time.sleep(0.1)
     _terminate(process.pid)
@@ -230,18 +238,18 @@ def stop_lab(state_dir: Path, *, timeout: float = STOP_TIMEOUT_S) -> LabInfo | N
 
 
 # -- lab operations ---------------------------------------------------------------------------------------
-def reset_lab(endpoint: str) -> None:
+def reset_lab(lab: LabInfo) -> None:
     """Fresh moto state, fresh model state, accounts bootstrapped again (new admin key in the credentials file)."""
-    _call(endpoint, "POST", "reset", {})
+    _call(lab, "POST", "reset", {})
 
 
-def bootstrap_accounts(endpoint: str) -> dict[str, Any]:
-    result: dict[str, Any] = _call(endpoint, "POST", "bootstrap-accounts", {})
+def bootstrap_accounts(lab: LabInfo) -> dict[str, Any]:
+    result: dict[str, Any] = _call(lab, "POST", "bootstrap-accounts", {})
     return result
 
 
 def write_blocks(
-    endpoint: str,
+    lab: LabInfo,
     volume_id: str,
     count: int,
     seed: int = 0,
@@ -268,7 +276,7 @@ def write_blocks(
     }
     if indices is not None:
         body["indices"] = list(indices)
-    result = _call(endpoint, "POST", "write-blocks", body)
+    result = _call(lab, "POST", "write-blocks", body)
     return WrittenBlocks(
         volume_id=str(result["volume_id"]),
         indices=[int(i) for i in result["indices"]],
@@ -278,11 +286,11 @@ def write_blocks(
 
 
 def checksum(
-    endpoint: str, volume_or_snapshot_id: str, *, account_id: str = ADMIN_ACCOUNT_ID, region: str = "us-east-1"
+    lab: LabInfo, volume_or_snapshot_id: str, *, account_id: str = ADMIN_ACCOUNT_ID, region: str = "us-east-1"
 ) -> Checksum:
     """SHA-256 of the full logical contents (every block of the volume size, zeros where absent)."""
     body = {"id": volume_or_snapshot_id, "account_id": account_id, "region": region}
-    result = _call(endpoint, "POST", "checksum", body, timeout=600.0)
+    result = _call(lab, "POST", "checksum", body, timeout=600.0)
     return Checksum(
         resource_id=str(result["id"]),
         sha256=str(result["sha256"]),
@@ -292,7 +300,7 @@ def checksum(
 
 
 def set_quirks(
-    endpoint: str, *, empty_first_page: bool | None = None, throttle_every: int | None = None
+    lab: LabInfo, *, empty_first_page: bool | None = None, throttle_every: int | None = None
 ) -> dict[str, Any]:
     """Turn on AWS behaviours drivers must survive: empty first list pages, ThrottlingException every N EBS direct
     requests (0 = off). ``reset_lab`` turns them off again."""
@@ -301,5 +309,5 @@ def set_quirks(
         body["empty_first_page"] = empty_first_page
     if throttle_every is not None:
         body["throttle_every"] = throttle_every
-    result: dict[str, Any] = _call(endpoint, "POST", "quirks", body)
+    result: dict[str, Any] = _call(lab, "POST", "quirks", body)
     return result

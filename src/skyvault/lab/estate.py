@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlparse
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError, LabError, NotFoundError
 from skyvault.lab import control
+from skyvault.lab.labconfig import LabInfo
 from skyvault.permissions import Feature, declare
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ class _Ctx:
     primary: str
     secondary: str
     seed: int
-    endpoint: str
+    lab: LabInfo
     out: AccountEstate
     write_data: bool  # the lab has the EBS block model (guest writes)
     orders: int | None  # items per orders table; None: the demo's sizes
@@ -249,7 +250,7 @@ def _write(ctx: _Ctx, volume_id: str, region: str, spans: list[tuple[int, int, f
     written = 0
     for first, count, compressible in spans:
         result = control.write_blocks(
-            ctx.endpoint,
+            ctx.lab,
             volume_id,
             count,
             seed + first,
@@ -341,7 +342,7 @@ def _seed_volume(
     ctx.out.blocks_written += _write(ctx, volume_id, region, spans, ctx.block_seed(role))
     if role == "data" and ctx.write_data:
         control.write_blocks(
-            ctx.endpoint, volume_id, len(DATA_ZEROED), 0, account_id=ctx.account_id, region=region,
+            ctx.lab, volume_id, len(DATA_ZEROED), 0, account_id=ctx.account_id, region=region,
             indices=DATA_ZEROED, zero=True,
         )  # fmt: skip
 
@@ -615,34 +616,34 @@ def _seed_s3(ctx: _Ctx) -> None:
 
 
 # -- entry point ----------------------------------------------------------------------------------------------
-def _local_endpoint(factory: ClientFactory, account: str) -> str:
+def _check_on_lab(factory: ClientFactory, account: str, lab: LabInfo) -> None:
     endpoint = factory.endpoint_url(account)
     host = urlparse(endpoint).hostname if endpoint else None
-    if not endpoint or host not in ("127.0.0.1", "localhost", "::1"):
+    on_lab = endpoint is not None and urlparse(endpoint).port == urlparse(lab.endpoint).port
+    if not endpoint or host not in ("127.0.0.1", "localhost", "::1") or not on_lab:
         raise LabError(
-            f"account {account!r} does not point at a local lab (endpoint {endpoint or 'AWS'}): refusing to seed it",
+            f"account {account!r} does not point at this lab ({lab.endpoint}; its endpoint is {endpoint or 'AWS'}): "
+            "refusing to seed it",
             hint="the demo estate is for the lab only: 'skyvault lab up', then 'skyvault lab seed'",
         )
-    return endpoint
 
 
 EBS_BLOCK_MODEL = "skyvault.lab.models.ebs_blocks"
 
 
-def _lab_writes_blocks(endpoint: str) -> bool:
-    return EBS_BLOCK_MODEL in control.ping(endpoint).get("models", [])
+def _lab_writes_blocks(lab: LabInfo) -> bool:
+    return EBS_BLOCK_MODEL in control.ping(lab).get("models", [])
 
 
 def _seed_account(
-    factory: ClientFactory, account: str, seed: int, write_data: bool, orders: int | None
+    factory: ClientFactory, lab: LabInfo, account: str, seed: int, write_data: bool, orders: int | None
 ) -> AccountEstate:
     regions = factory.config.account(account).regions
     primary = regions[0]
     secondary = regions[1] if len(regions) > 1 else primary
     account_id = factory.account_id(account)
     out = AccountEstate(account=account, account_id=account_id, regions=list(regions))
-    endpoint = _local_endpoint(factory, account)
-    ctx = _Ctx(factory, account, account_id, primary, secondary, seed, endpoint, out, write_data, orders)
+    ctx = _Ctx(factory, account, account_id, primary, secondary, seed, lab, out, write_data, orders)
     if not write_data:
         out.notes.append(f"EBS volumes left empty: this lab has no {EBS_BLOCK_MODEL} model to write guest blocks")
     for step in (_seed_ec2, _seed_databases, _seed_dynamodb, _seed_s3):
@@ -650,16 +651,19 @@ def _seed_account(
     return out
 
 
-def seed_estate(factory: ClientFactory, *, accounts: list[str], seed: int, orders: int | None = None) -> dict[str, Any]:
+def seed_estate(
+    factory: ClientFactory, lab: LabInfo, *, accounts: list[str], seed: int, orders: int | None = None
+) -> dict[str, Any]:
     """Build (or complete) the demo estate in every account, concurrently; returns what each account holds.
 
     ``orders`` overrides the number of items per orders table (tests use a few dozen; the demo thousands).
     """
-    endpoints = {_local_endpoint(factory, account) for account in accounts}  # refuse before creating anything
-    write_data = all(_lab_writes_blocks(endpoint) for endpoint in endpoints)
+    for account in accounts:  # refuse before creating anything
+        _check_on_lab(factory, account, lab)
+    write_data = _lab_writes_blocks(lab)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, len(accounts)), thread_name_prefix="estate") as pool:
-        results = list(pool.map(lambda a: _seed_account(factory, a, seed, write_data, orders), accounts))
+        results = list(pool.map(lambda a: _seed_account(factory, lab, a, seed, write_data, orders), accounts))
     # Flat totals first, the per-account detail last: 'skyvault lab seed' prints one line per key.
     return {
         "seed": seed,

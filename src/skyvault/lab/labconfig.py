@@ -28,7 +28,11 @@ RECORD_NAME = "lab.json"
 LAB_SUBDIR = "lab"
 CREDENTIALS_NAME = "credentials"
 LOG_NAME = "server.log"
+BLOCKS_NAME = "blocks"
 CONTROL_PREFIX = "/_skyvault"
+MOTO_API_PREFIX = "/moto-api"  # moto's own control routes (reset, state dump): guarded like ours
+TOKEN_HEADER = "X-Skyvault-Lab-Token"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 def record_path(state_dir: Path) -> Path:
@@ -45,6 +49,11 @@ def credentials_path(state_dir: Path) -> Path:
 
 def log_path(state_dir: Path) -> Path:
     return lab_dir(state_dir) / LOG_NAME
+
+
+def blocks_path(state_dir: Path) -> Path:
+    """Where the lab keeps EBS block data while it runs (emptied at start, removed at stop)."""
+    return lab_dir(state_dir) / BLOCKS_NAME
 
 
 def tenant_role_arn(account_id: str) -> str:
@@ -65,10 +74,24 @@ class LabInfo:
     credentials_file: str = ""
     started_at: str = ""
     moto_version: str = ""
+    # The secret a client shows (header TOKEN_HEADER) to use the control routes; only the 0600 record holds it.
+    token: str = field(default="", repr=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The record (and ``lab status --json``): endpoint, pid, enforce_iam, account IDs, files."""
+        """``lab status --json``: endpoint, pid, enforce_iam, account IDs, external IDs, files (not the token)."""
         data = asdict(self)
+        del data["token"]
+        data["admin"] = self.admin_account_id
+        return data
+
+    def to_record(self) -> dict[str, Any]:
+        """What ``lab.json`` holds: ``to_json()`` and the control token."""
+        return {**self.to_json(), "token": self.token}
+
+    def to_public_json(self) -> dict[str, Any]:
+        """What the status route tells a caller without the token: no external IDs, no file paths."""
+        public = ("endpoint", "pid", "enforce_iam", "admin_account_id", "tenants", "started_at", "moto_version")
+        data = {name: value for name, value in self.to_json().items() if name in public}
         data["admin"] = self.admin_account_id
         return data
 
@@ -109,7 +132,8 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 
 def write_record(state_dir: Path, info: LabInfo) -> None:
-    write_atomically(record_path(state_dir), json.dumps(info.to_json(), indent=2) + "\n")
+    """Owner-only (0600): the record holds the control token and the tenants' external IDs."""
+    write_atomically(record_path(state_dir), json.dumps(info.to_record(), indent=2) + "\n", mode=0o600)
 
 
 def remove_record(state_dir: Path) -> None:

@@ -4,10 +4,19 @@ Lab-only operations that no AWS API offers: status, reset (fresh moto state + mo
 bootstrap-accounts, write-blocks (a guest writing to a volume) and checksum (of a volume's or snapshot's logical
 contents). Requests and responses are JSON; errors are ``{"error": message, "type": kind}`` with an HTTP status.
 Everything else goes to moto untouched.
+
+A web page open in the user's browser can send requests to 127.0.0.1 (a "simple" cross-origin POST needs no
+preflight) and, through DNS rebinding, read the answers. So the control routes, and moto's own ``/moto-api``
+routes, answer only requests whose Host is this lab's (``127.0.0.1:PORT`` or ``localhost:PORT``, 400 otherwise)
+and that carry the lab's token (header ``X-Skyvault-Lab-Token``, from the 0600 record; 403 otherwise); a POST
+must be ``application/json`` (415), which a browser cannot send cross-origin without a preflight that the lab
+never grants. ``GET status`` without the token answers only what identifies the lab (no external IDs, no paths).
+Any request carrying a browser's ``Origin`` header from elsewhere is refused (403): AWS SDKs never send one.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skyvault.lab.bootstrap import LabAccounts, bootstrap_accounts
-from skyvault.lab.labconfig import CONTROL_PREFIX, LabInfo
+from skyvault.lab.labconfig import CONTROL_PREFIX, LOCAL_HOSTS, MOTO_API_PREFIX, TOKEN_HEADER, LabInfo
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +56,18 @@ def _int(body: dict[str, Any], name: str, default: int | None = None, *, minimum
 
 class ControlApp:
     def __init__(
-        self, moto_app: WsgiApp, *, accounts: LabAccounts, enforce_iam: bool, reset_models: Callable[[], None]
+        self,
+        moto_app: WsgiApp,
+        *,
+        accounts: LabAccounts,
+        enforce_iam: bool,
+        reset_models: Callable[[], None],
+        token: str,
     ) -> None:
+        if len(token) < 16:
+            raise ValueError("the control token must be a long random string")
         self.moto_app = moto_app
+        self.token = token
         self.accounts = accounts
         self.enforce_iam = enforce_iam
         self.reset_models = reset_models
@@ -57,7 +75,7 @@ class ControlApp:
         # Control operations mutate moto's backends wholesale (reset) or a volume's block map: one at a time.
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
-            ("GET", "status"): self._status,
+            ("GET", "status"): self._status_for_token_holder,
             ("POST", "reset"): self._reset,
             ("POST", "bootstrap-accounts"): self._bootstrap,
             ("POST", "write-blocks"): self._write_blocks,
@@ -67,14 +85,27 @@ class ControlApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        try:
+            self._check_origin(environ)
+            if path.startswith(MOTO_API_PREFIX + "/"):
+                self._check_host(environ)
+                self._check_token(environ)
+        except ControlError as exc:
+            return self._respond(start_response, exc.status, {"error": exc.message, "type": exc.kind})
         if not path.startswith(CONTROL_PREFIX + "/"):
             return self.moto_app(environ, start_response)
         name = path[len(CONTROL_PREFIX) + 1 :].strip("/")
-        method = str(environ.get("REQUEST_METHOD", "GET"))
-        handler = self._routes.get((method, name))
         try:
+            self._check_host(environ)
+            if (method, name) == ("GET", "status") and not self._has_token(environ):
+                return self._respond(start_response, 200, self._public_status())
+            self._check_token(environ)
+            handler = self._routes.get((method, name))
             if handler is None:
                 raise ControlError(404, "NotFound", f"no control route {method} {path}")
+            if method == "POST":
+                self._check_json_content_type(environ)
             body = self._read_json(environ)
             with self._lock:
                 result = handler(body)
@@ -84,6 +115,36 @@ class ControlApp:
         except Exception as exc:  # the lab must answer, and the log keeps the traceback
             log.exception("control route %s failed", name)
             return self._respond(start_response, 500, {"error": f"{type(exc).__name__}: {exc}", "type": "Internal"})
+
+    # -- who may call -------------------------------------------------------------------------------------
+    def _port(self) -> str:
+        return self.info.endpoint.rsplit(":", 1)[-1] if self.info else ""
+
+    def _check_origin(self, environ: dict[str, Any]) -> None:
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin not in {f"http://{host}:{self._port()}" for host in LOCAL_HOSTS}:
+            raise ControlError(403, "ForbiddenOrigin", f"requests from a browser page ({origin}) are refused")
+
+    def _check_host(self, environ: dict[str, Any]) -> None:
+        host = str(environ.get("HTTP_HOST", ""))
+        if not self.info or host not in {f"{name}:{self._port()}" for name in LOCAL_HOSTS}:
+            raise ControlError(400, "BadHost", f"Host {host!r} is not this lab (127.0.0.1:{self._port()})")
+
+    def _has_token(self, environ: dict[str, Any]) -> bool:
+        shown = str(environ.get("HTTP_" + TOKEN_HEADER.upper().replace("-", "_"), ""))
+        return hmac.compare_digest(shown.encode(), self.token.encode())
+
+    def _check_token(self, environ: dict[str, Any]) -> None:
+        if not self._has_token(environ):
+            raise ControlError(403, "Forbidden", f"missing or wrong {TOKEN_HEADER} (it is in the lab's lab.json)")
+
+    @staticmethod
+    def _check_json_content_type(environ: dict[str, Any]) -> None:
+        content_type = str(environ.get("CONTENT_TYPE", "")).split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise ControlError(
+                415, "UnsupportedMediaType", f"POST needs Content-Type application/json, not {content_type!r}"
+            )
 
     @staticmethod
     def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +163,15 @@ class ControlApp:
     @staticmethod
     def _respond(start_response: StartResponse, status: int, data: dict[str, Any]) -> list[bytes]:
         payload = json.dumps(data).encode("utf-8")
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            403: "Forbidden",
+            404: "Not Found",
+            409: "Conflict",
+            415: "Unsupported Media Type",
+            500: "Internal Server Error",
+        }
         start_response(
             f"{status} {reason.get(status, 'Error')}",
             [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
@@ -110,7 +179,14 @@ class ControlApp:
         return [payload]
 
     # -- routes ---------------------------------------------------------------------------------------
-    def _status(self, _: dict[str, Any]) -> dict[str, Any]:
+    def _public_status(self) -> dict[str, Any]:
+        from skyvault.lab.models import MODELS
+
+        data = self.info.to_public_json() if self.info else {}
+        data["models"] = list(MODELS)
+        return data
+
+    def _status_for_token_holder(self, _: dict[str, Any]) -> dict[str, Any]:
         from skyvault.lab.models import MODELS
 
         data = self.info.to_json() if self.info else {}

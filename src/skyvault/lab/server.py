@@ -25,10 +25,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from skyvault.aws import redact
+from skyvault.lab.blockstore import use_store
 from skyvault.lab.labconfig import (
     ADMIN_ACCOUNT_ID,
     TENANT_ACCOUNT_IDS,
     LabInfo,
+    blocks_path,
     credentials_path,
     read_record,
     remove_record,
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir: Path = args.state_dir.resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise in the log
+    redact.install(logging.getLogger().handlers)  # server.log never holds a key, token or signature either
 
     import moto
     from moto import settings
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from skyvault.lab.bootstrap import LabAccounts, bootstrap_accounts
     from skyvault.lab.routes import ControlApp
 
+    block_store = use_store(blocks_path(state_dir))  # the EBS model's block bytes: on disk, not in this heap
     applied = apply_models()
     accounts = LabAccounts(
         admin_account_id=ADMIN_ACCOUNT_ID,
@@ -110,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
     moto_app = DomainDispatcherApplication(create_backend_app)
-    control = ControlApp(moto_app, accounts=accounts, enforce_iam=args.enforce_iam, reset_models=reset_models)
+    token = secrets.token_urlsafe(32)  # only lab.json (0600) holds it: whoever can read that may drive the lab
+    control = ControlApp(
+        moto_app, accounts=accounts, enforce_iam=args.enforce_iam, reset_models=reset_models, token=token
+    )
     server = make_server(args.host, args.port, control, threaded=True)
     endpoint = f"http://{args.host}:{server.server_port}"
     info = LabInfo(
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         credentials_file=str(accounts.credentials_file),
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         moto_version=str(getattr(moto, "__version__", "")),
+        token=token,
     )
     control.info = info
 
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         stopping.set()
+        block_store.remove()
         # Remove the record only if it is still ours (a newer lab may have replaced it).
         with contextlib.suppress(Exception):
             current = read_record(state_dir)

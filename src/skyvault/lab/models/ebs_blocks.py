@@ -16,13 +16,17 @@ Real AWS:
   ``vol-ffffffff``.
 
 moto 5.2.1 keeps no data for EC2 volumes, reports BlockSize 512, has no pagination, and its EBS direct APIs only
-see snapshots made by StartSnapshot. This model keeps a sparse map ``block index -> bytes`` on each moto
+see snapshots made by StartSnapshot. This model keeps a sparse map ``block index -> SHA-256 digest`` on each moto
 ``Volume`` and ``Snapshot`` object (so state is naturally per account and region and vanishes on reset), patches
-``EC2Backend.create_volume/create_snapshot/copy_snapshot/get_snapshot`` and replaces the EBS direct handlers
-(``ebs_direct.py``); the state both keep, and their errors, are in ``ebs_state.py``.
+``EC2Backend.create_volume/create_snapshot/copy_snapshot/get_snapshot/delete_volume/delete_snapshot`` and
+replaces the EBS direct handlers (``ebs_direct.py``); the state both keep, and their errors, are in ``ebs_state.py``.
 
-Memory: block bytes are immutable and shared; a snapshot shares its volume's map until the volume is written
-again (copy-on-write), and a volume created from a snapshot shares the snapshot's map the same way.
+Memory: the block bytes live on disk in a content-addressed ``BlockStore`` (``skyvault.lab.blockstore``, in the
+lab's folder), never in the heap: moto keeps every model object it ever made until a reset (its
+``instances_tracked``), so bytes hung on volumes were never freed. Maps are shared copy-on-write: a snapshot
+shares its volume's map until the volume is written again, and a volume created from a snapshot shares the
+snapshot's map the same way. DeleteVolume, DeleteSnapshot (TerminateInstances deletes through DeleteVolume) and a
+reset sweep the store: every block no live volume, snapshot or upload references is deleted.
 
 Lab choices (documented in docs/lab.md): a guest write of zeros, or a PutSnapshotBlock of zeros, leaves the block
 absent (like a discard); ``Timeout`` and encryption keys are recorded but not enforced; block tokens stay valid
@@ -36,8 +40,9 @@ from collections.abc import Callable
 from typing import Any
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB, choose_indices, guest_block, sha256_hex
-from skyvault.lab.models import ebs_direct
+from skyvault.lab.blockstore import current_store
 from skyvault.lab.models.ebs_state import (
+    LOCK,
     SNAPSHOT_ATTR,
     VOLUME_ATTR,
     BlockMap,
@@ -45,51 +50,20 @@ from skyvault.lab.models.ebs_state import (
     FrozenBlocks,
     VolumeBlocks,
     ec2_backend,
+    held_blocks,
+    is_live,
+    pin,
+    release_unreferenced,
+    restorable,
+    shared_snapshot,
     snapshot_blocks,
+    unpin,
+    visible_snapshots,
     volume_blocks,
 )
 
 _MARK = "_skyvault_ebs_model"
 _ZERO_CHUNK = bytes(BLOCK_SIZE * 16)
-
-
-# -- moto lookups ---------------------------------------------------------------------------------------------
-def _shared_snapshot(account_id: str, region: str, snapshot_id: str) -> Any | None:
-    """A snapshot of another account in ``region`` that is shared with ``account_id`` (or public)."""
-    from moto.ec2.models import ec2_backends
-
-    for owner, regions in list(ec2_backends.items()):
-        if owner == account_id or region not in regions:
-            continue
-        snapshot = regions[region].snapshots.get(snapshot_id)
-        if snapshot is not None and (
-            account_id in snapshot.create_volume_permission_userids or "all" in snapshot.create_volume_permission_groups
-        ):
-            return snapshot
-    return None
-
-
-def _restorable(snapshot: Any, account_id: str) -> bool:
-    return bool(
-        snapshot.owner_id == account_id
-        or account_id in snapshot.create_volume_permission_userids
-        or "all" in snapshot.create_volume_permission_groups
-    )
-
-
-def visible_snapshots(account_id: str, region: str) -> list[Any]:
-    """What DescribeSnapshots shows an account in AWS: its own snapshots, and those shared with it or public."""
-    from moto.ec2.models import ec2_backends
-
-    own = [s for s in ec2_backend(account_id, region).snapshots.values() if _restorable(s, account_id)]
-    shared = [
-        s
-        for owner, regions in list(ec2_backends.items())
-        if owner != account_id and region in regions
-        for s in list(regions[region].snapshots.values())
-        if s.owner_id == owner and _restorable(s, account_id)
-    ]
-    return own + shared
 
 
 # -- EC2 backend patches ----------------------------------------------------------------------------------
@@ -112,6 +86,27 @@ def _patch_ec2() -> None:
     original_copy_snapshot: Callable[..., Any] = EC2Backend.copy_snapshot
     original_get_snapshot: Callable[..., Any] = EC2Backend.get_snapshot
     original_share: Callable[..., Any] = EC2Backend.add_create_volume_permission
+    original_delete_volume: Callable[..., Any] = EC2Backend.delete_volume
+    original_delete_snapshot: Callable[..., Any] = EC2Backend.delete_snapshot
+
+    def delete_volume(self: Any, volume_id: str) -> Any:
+        volume = original_delete_volume(self, volume_id)
+        release_unreferenced(held_blocks(volume))
+        return volume
+
+    def delete_snapshot(self: Any, snapshot_id: str) -> Any:
+        snapshot = original_delete_snapshot(self, snapshot_id)
+        release_unreferenced(held_blocks(snapshot))
+        return snapshot
+
+    def pinned_source(snapshot: Any) -> FrozenBlocks:
+        """A live, completed snapshot's blocks, pinned (the caller unpins once its new object is published)."""
+        with LOCK:
+            if not is_live(snapshot):
+                raise InvalidSnapshotIdError()
+            frozen = _usable(snapshot)
+            pin(frozen.blocks)
+            return frozen
 
     def add_create_volume_permission(self: Any, snapshot_id: str, user_ids: list[str], groups: list[str]) -> None:
         # AWS refuses to share a snapshot encrypted with the AWS managed key (aws/ebs): copy it with a customer
@@ -132,24 +127,36 @@ def _patch_ec2() -> None:
         try:
             return original_get_snapshot(self, snapshot_id)
         except InvalidSnapshotIdError:
-            shared = _shared_snapshot(self.account_id, self.region_name, snapshot_id)
+            shared = shared_snapshot(self.account_id, self.region_name, snapshot_id)
             if shared is None:
                 raise
             return shared
 
+    # A create pins the map it will share from reading it until its new object is published: a sweep in between
+    # (a concurrent delete of the source) must not free blocks that only the new object will reference.
     def create_volume(self: Any, size: int | None, zone_name: str, snapshot_id: str | None = None, **kw: Any) -> Any:
-        frozen = _usable(self.get_snapshot(snapshot_id)) if snapshot_id else None
-        volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
-        if frozen is not None:
-            setattr(volume, VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
-        else:
-            setattr(volume, VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
+        frozen = pinned_source(self.get_snapshot(snapshot_id)) if snapshot_id else None
+        try:
+            volume = original_create_volume(self, size, zone_name, snapshot_id, **kw)
+            if frozen is not None:
+                setattr(volume, VOLUME_ATTR, VolumeBlocks(frozen.blocks, lineage=frozen.lineage))
+            else:
+                setattr(volume, VOLUME_ATTR, VolumeBlocks(None, lineage=str(volume.id)))
+        finally:
+            if frozen is not None:
+                unpin(frozen.blocks)
         return volume
 
     def create_snapshot(self: Any, volume_id: str, description: str, *args: Any, **kw: Any) -> Any:
-        snapshot = original_create_snapshot(self, volume_id, description, *args, **kw)
         volume = self.get_volume(volume_id)
-        setattr(snapshot, SNAPSHOT_ATTR, volume_blocks(volume).freeze(int(volume.size)))
+        with LOCK:
+            frozen = volume_blocks(volume).freeze(int(volume.size))
+            pin(frozen.blocks)
+        try:
+            snapshot = original_create_snapshot(self, volume_id, description, *args, **kw)
+            setattr(snapshot, SNAPSHOT_ATTR, frozen)
+        finally:
+            unpin(frozen.blocks)
         return snapshot
 
     def copy_snapshot(
@@ -157,9 +164,19 @@ def _patch_ec2() -> None:
     ) -> Any:
         source = ec2_backend(self.account_id, source_region).snapshots.get(source_snapshot_id)
         if source is None:
-            source = _shared_snapshot(self.account_id, source_region, source_snapshot_id)
+            source = shared_snapshot(self.account_id, source_region, source_snapshot_id)
         if source is None:
             raise InvalidSnapshotIdError()
+        frozen = pinned_source(source)
+        try:
+            return _copy(self, source, frozen, source_region, description, kms_key_id)
+        finally:
+            unpin(frozen.blocks)
+
+    def _copy(
+        self: Any, source: Any, frozen: FrozenBlocks, source_region: str, description: str, kms_key_id: str | None
+    ) -> Any:
+        source_snapshot_id = source.id
         if source.ec2_backend is ec2_backend(self.account_id, source_region):
             snapshot = original_copy_snapshot(self, source_snapshot_id, source_region, description, kms_key_id)
         else:
@@ -175,7 +192,6 @@ def _patch_ec2() -> None:
                 kms_key_id=kms_key_id,
             )
             self.snapshots[snapshot.id] = snapshot
-        frozen = _usable(source)
         # A copy is a new lineage in AWS: ListChangedBlocks between a source and its copy is refused.
         setattr(snapshot, SNAPSHOT_ATTR, FrozenBlocks(frozen.blocks, frozen.volume_size_gib, lineage=snapshot.id))
         return snapshot
@@ -198,7 +214,7 @@ def _patch_ec2() -> None:
             owners = {self.account_id if o == "self" else o for o in owner_ids}
             matches = [s for s in matches if s.owner_id in owners]
         if restorable_by:
-            matches = [s for s in matches if any(_restorable(s, who) for who in restorable_by)]
+            matches = [s for s in matches if any(restorable(s, who) for who in restorable_by)]
         return list(generic_filter(filters, matches)) if filters else matches
 
     for name, function in (
@@ -208,6 +224,8 @@ def _patch_ec2() -> None:
         ("create_snapshot", create_snapshot),
         ("copy_snapshot", copy_snapshot),
         ("add_create_volume_permission", add_create_volume_permission),
+        ("delete_volume", delete_volume),
+        ("delete_snapshot", delete_snapshot),
     ):
         setattr(EC2Backend, name, function)
 
@@ -300,7 +318,10 @@ def logical_checksum(*, account_id: str, region: str, resource_id: str) -> dict[
     position = 0
     for index in present:
         zeros(index - position)
-        digest.update(blocks[index])
+        try:
+            digest.update(current_store().get(blocks[index]))
+        except KeyError:  # swept: the volume or snapshot was deleted while it was being hashed
+            raise BlockModelError(404, "ResourceNotFound", f"{resource_id} was deleted") from None
         position = index + 1
     zeros(total - position)
     blocks.checksums[size_gib] = digest.hexdigest()
@@ -309,6 +330,8 @@ def logical_checksum(*, account_id: str, region: str, resource_id: str) -> dict[
 
 def apply() -> None:
     from moto.ec2.models import EC2Backend
+
+    from skyvault.lab.models import ebs_direct
 
     if getattr(EC2Backend, _MARK, False):
         return
@@ -319,4 +342,7 @@ def apply() -> None:
 
 
 def reset() -> None:
+    from skyvault.lab.models import ebs_direct
+
     ebs_direct.reset()
+    release_unreferenced()  # moto's reset dropped every volume and snapshot: their blocks go too

@@ -1,5 +1,4 @@
-"""EBS direct APIs over the lab's block maps (part of the ``ebs_blocks`` model, which applies it;
-the block state both keep is ``ebs_state``).
+"""EBS direct APIs over the lab's block maps (applied by ``ebs_blocks``; state in ``ebs_state``).
 
 ``ListSnapshotBlocks`` / ``ListChangedBlocks`` (block tokens, ``MaxResults`` 100-10000, ``NextToken``,
 ``StartingBlockIndex``, ``BlockSize`` 524288), ``GetSnapshotBlock`` (data, base64 SHA-256 checksum, data length),
@@ -26,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from skyvault.lab.blockdata import BLOCK_SIZE, BLOCKS_PER_GIB
+from skyvault.lab.blockstore import current_store
 from skyvault.lab.models.ebs_state import (
     LOCK,
     SNAPSHOT_ATTR,
@@ -37,7 +37,11 @@ from skyvault.lab.models.ebs_state import (
     ec2_backend,
     find_snapshot,
     invalid,
+    is_live,
+    not_found,
+    pin,
     snapshot_blocks,
+    unpin,
 )
 
 PLACEHOLDER_VOLUME_ID = "vol-ffffffff"
@@ -216,10 +220,9 @@ def _list_changed_blocks(response: Any) -> tuple[int, dict[str, Any], str]:
             raise invalid(f"{first_id} and {second_id} are not snapshots of one lineage.", "UNRELATED_SNAPSHOTS")
         if first.volume_size_gib > second.volume_size_gib:
             raise invalid("The first snapshot is larger than the second.", "INVALID_VOLUME_SIZE")
+        # Maps hold content digests: equal digests, equal bytes.
         changed = sorted(
-            i
-            for i in set(first.blocks) | set(second.blocks)
-            if first.blocks.get(i) is not second.blocks.get(i) and first.blocks.get(i) != second.blocks.get(i)
+            i for i in set(first.blocks) | set(second.blocks) if first.blocks.get(i) != second.blocks.get(i)
         )
     else:
         first = FrozenBlocks(BlockMap(), 0, second.lineage)
@@ -264,9 +267,13 @@ def _get_snapshot_block(response: Any) -> tuple[int, dict[str, Any], bytes]:
     token = _query(response).get("blockToken", "")
     if not hmac.compare_digest(token, _block_token(snapshot_id, index)):
         raise invalid("The block token is not valid for this snapshot and block index.", "INVALID_BLOCK_TOKEN")
-    data = frozen.blocks.get(index)
-    if data is None:
+    stored = frozen.blocks.get(index)  # the block's digest; its bytes are in the block store
+    if stored is None:
         raise invalid(f"Block {index} does not exist in {snapshot_id}.", "INVALID_BLOCK")
+    try:
+        data = current_store().get(stored)
+    except KeyError:  # swept: the snapshot was deleted while this read was on its way
+        raise not_found(f"The snapshot '{snapshot_id}' does not exist.") from None
     headers = {
         "x-amz-Checksum": _checksum_b64(data),
         "x-amz-Checksum-Algorithm": "SHA256",
@@ -297,11 +304,25 @@ def _start_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     parent_id = params.get("ParentSnapshotId")
     base = BlockMap()
     lineage = f"lineage-{uuid.uuid4().hex}"
-    if parent_id:
-        parent = snapshot_blocks(find_snapshot(account, region, parent_id))
-        if size < parent.volume_size_gib:
-            raise invalid("VolumeSize is smaller than the parent snapshot's.", "INVALID_VOLUME_SIZE")
-        base, lineage = BlockMap(parent.blocks), parent.lineage
+    parent_snapshot = find_snapshot(account, region, parent_id) if parent_id else None
+    with LOCK:  # copy the parent's map and pin the copy at once: a concurrent delete's sweep keeps its blocks
+        if parent_snapshot is not None:
+            if not is_live(parent_snapshot):
+                raise not_found(f"The snapshot '{parent_id}' does not exist.")
+            parent = snapshot_blocks(parent_snapshot)
+            if size < parent.volume_size_gib:
+                raise invalid("VolumeSize is smaller than the parent snapshot's.", "INVALID_VOLUME_SIZE")
+            base, lineage = BlockMap(parent.blocks), parent.lineage
+        pin(base)
+    try:
+        return _json(201, _describe_started(_start_upload(params, account, region, size, base, lineage), params))
+    finally:
+        unpin(base)
+
+
+def _start_upload(params: dict[str, Any], account: str, region: str, size: int, base: BlockMap, lineage: str) -> Any:
+    parent_id = params.get("ParentSnapshotId")
+    client_token = params.get("ClientToken")
     ec2 = ec2_backend(account, region)
     volume = ec2.create_volume(size=size, zone_name=f"{region}a")
     snapshot = ec2.create_snapshot(volume.id, params.get("Description") or "")
@@ -317,7 +338,7 @@ def _start_snapshot(response: Any) -> tuple[int, dict[str, Any], str]:
     setattr(snapshot, UPLOAD_ATTR, Upload(base, size, lineage, parent_id))
     if client_token:
         _client_tokens[(account, region, client_token)] = snapshot.id
-    return _json(201, _describe_started(snapshot, params))
+    return snapshot
 
 
 def _describe_started(snapshot: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -374,7 +395,7 @@ def _put_snapshot_block(response: Any) -> tuple[int, dict[str, Any], str]:
         if data.count(0) == len(data):
             upload.blocks.pop(index, None)
         else:
-            upload.blocks[index] = data
+            upload.blocks[index] = current_store().put(data)
         upload.blocks.checksums.clear()
         upload.written.add(index)
         upload.checksums[index] = digest

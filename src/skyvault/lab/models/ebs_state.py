@@ -1,21 +1,28 @@
 """The block state the EBS models keep on moto's objects, and the AWS-shaped errors they raise.
 
 A moto ``Volume`` carries its ``VolumeBlocks``, a completed ``Snapshot`` its ``FrozenBlocks`` and a StartSnapshot
-snapshot being written its ``Upload`` (as attributes, so state is per account and region and vanishes on reset).
+snapshot being written its ``Upload`` (as attributes, so state is per account and region and vanishes on reset);
+the maps hold SHA-256 digests, the bytes live in the lab's ``BlockStore``. Pins keep a shared map's blocks while a
+new object that shares it is being published; ``release_unreferenced`` frees what nothing live references.
 Shared by the EC2 patches (``ebs_blocks``) and the EBS direct handlers (``ebs_direct``), which read and write it.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from skyvault.lab.blockstore import current_store
 
 VOLUME_ATTR = "_skyvault_blocks"
 SNAPSHOT_ATTR = "_skyvault_snapshot_blocks"
 UPLOAD_ATTR = "_skyvault_upload"
 
-LOCK = threading.RLock()  # freeze (snapshot) and write (guest) must not interleave on one volume
+# Freeze (snapshot) and write (guest) must not interleave on one volume; a store write and the map entry that
+# references it happen under it, and so does a sweep (it must never see a block stored but not yet referenced).
+LOCK = threading.RLock()
 
 
 class BlockModelError(Exception):
@@ -38,9 +45,9 @@ def invalid(message: str, reason: str = "INVALID_PARAMETER_VALUE") -> BlockModel
 
 # -- block maps -------------------------------------------------------------------------------------------
 class BlockMap(dict[int, bytes]):
-    """``block index -> 512 KiB``. ``checksums`` caches the logical SHA-256 per volume size: hashing a GiB takes
-    about a second, and a map shared by a volume, its snapshots and their copies is hashed once. Any mutation
-    clears it (only unshared maps are mutated)."""
+    """``block index -> SHA-256 digest`` of its 512 KiB in the block store. ``checksums`` caches the logical
+    SHA-256 per volume size: hashing a GiB takes about a second, and a map shared by a volume, its snapshots and
+    their copies is hashed once. Any mutation clears it (only unshared maps are mutated)."""
 
     __slots__ = ("checksums",)
 
@@ -85,7 +92,7 @@ class VolumeBlocks:
             if data.count(0) == len(data):
                 self._map.pop(index, None)
             else:
-                self._map[index] = data
+                self._map[index] = current_store().put(data)
             self._map.checksums.clear()
 
     def view(self) -> BlockMap:
@@ -130,8 +137,123 @@ def ec2_backend(account_id: str, region: str) -> Any:
     return ec2_backends[account_id][region]
 
 
+def shared_snapshot(account_id: str, region: str, snapshot_id: str) -> Any | None:
+    """A snapshot of another account in ``region`` that is shared with ``account_id`` (or public)."""
+    from moto.ec2.models import ec2_backends
+
+    for owner, regions in list(ec2_backends.items()):
+        if owner == account_id or region not in regions:
+            continue
+        snapshot = regions[region].snapshots.get(snapshot_id)
+        if snapshot is not None and (
+            account_id in snapshot.create_volume_permission_userids or "all" in snapshot.create_volume_permission_groups
+        ):
+            return snapshot
+    return None
+
+
+def restorable(snapshot: Any, account_id: str) -> bool:
+    return bool(
+        snapshot.owner_id == account_id
+        or account_id in snapshot.create_volume_permission_userids
+        or "all" in snapshot.create_volume_permission_groups
+    )
+
+
+def visible_snapshots(account_id: str, region: str) -> list[Any]:
+    """What DescribeSnapshots shows an account in AWS: its own snapshots, and those shared with it or public."""
+    from moto.ec2.models import ec2_backends
+
+    own = [s for s in ec2_backend(account_id, region).snapshots.values() if restorable(s, account_id)]
+    shared = [
+        s
+        for owner, regions in list(ec2_backends.items())
+        if owner != account_id and region in regions
+        for s in list(regions[region].snapshots.values())
+        if s.owner_id == owner and restorable(s, account_id)
+    ]
+    return own + shared
+
+
 def find_snapshot(account_id: str, region: str, snapshot_id: str) -> Any:
     snapshot = ec2_backend(account_id, region).snapshots.get(snapshot_id)
     if snapshot is None:
         raise not_found(f"The snapshot '{snapshot_id}' does not exist.")
     return snapshot
+
+
+# -- freeing blocks -------------------------------------------------------------------------------------------
+# Maps that a volume or snapshot being created will reference once moto has published it. LOCK is never held
+# across a moto call (moto creates a region's backend under its own lock, and that creates AMI volumes and
+# snapshots through these patches: holding LOCK there would deadlock), so a create pins its source's map instead.
+_PINNED: list[BlockMap] = []
+
+
+def pin(blocks: BlockMap) -> None:
+    """Keep ``blocks`` from being swept until ``unpin``. Call it holding LOCK, with the check that its source lives."""
+    with LOCK:
+        _PINNED.append(blocks)
+
+
+def unpin(blocks: BlockMap) -> None:
+    with LOCK:  # one pin per call: two creates from one snapshot pin the same map twice
+        for position, pinned in enumerate(_PINNED):
+            if pinned is blocks:
+                del _PINNED[position]
+                return
+
+
+def is_live(snapshot: Any) -> bool:
+    """The snapshot is still in its backend (not deleted; a deleted one's blocks may be swept any moment)."""
+    return snapshot.ec2_backend.snapshots.get(snapshot.id) is snapshot
+
+
+def live_maps() -> Iterator[BlockMap]:
+    """Every map a live volume, snapshot or upload holds, in every account and region moto has created."""
+    from moto.ec2.models import ec2_backends
+
+    yield from list(_PINNED)
+
+    for regions in list(ec2_backends.values()):
+        for backend in list(regions.values()):  # dict.values: only the regions that exist, none created here
+            for volume in list(backend.volumes.values()):
+                blocks: VolumeBlocks | None = getattr(volume, VOLUME_ATTR, None)
+                if blocks is not None:
+                    yield blocks.view()
+            for snapshot in list(backend.snapshots.values()):
+                frozen: FrozenBlocks | None = getattr(snapshot, SNAPSHOT_ATTR, None)
+                upload: Upload | None = getattr(snapshot, UPLOAD_ATTR, None)
+                if frozen is not None:
+                    yield frozen.blocks
+                if upload is not None:
+                    yield upload.blocks
+
+
+def release_unreferenced(candidates: set[bytes] | None = None) -> int:
+    """Delete from the store every block no live volume, snapshot or upload references (only among
+    ``candidates``, the blocks of what was just deleted, when given); returns how many were deleted."""
+    if candidates is not None and not candidates:
+        return 0  # an empty volume (moto makes and deletes one per AMI it loads): nothing to look for
+    with LOCK:
+        live: set[bytes] = set()
+        seen: set[int] = set()
+        for blocks in live_maps():
+            if id(blocks) not in seen:  # maps are shared copy-on-write: read each once
+                seen.add(id(blocks))
+                live.update(blocks.values())
+        store = current_store()
+        if candidates is None:
+            return store.sweep(live)
+        return store.discard(candidates - live)
+
+
+def held_blocks(owner: Any) -> set[bytes]:
+    """The digests a volume, snapshot or upload references (the candidates to free once it is deleted)."""
+    held: set[bytes] = set()
+    for attr in (VOLUME_ATTR, SNAPSHOT_ATTR, UPLOAD_ATTR):
+        state = getattr(owner, attr, None)
+        if isinstance(state, VolumeBlocks):
+            held.update(state.view().values())
+        elif isinstance(state, FrozenBlocks | Upload):
+            held.update(state.blocks.values())
+    return held

@@ -294,8 +294,8 @@ def run_instance(
 
 def verify_instance(
     factory: ClientFactory, placement: Placement, config: InstanceConfig, instance_id: str
-) -> list[str]:
-    """Wait until running; check every captured device is attached with its size. Returns volume IDs by device."""
+) -> dict[str, str]:
+    """Wait until running; check every captured device is attached with its size. Returns device -> volume ID."""
     ec2 = factory.client(placement.account, placement.region, "ec2")
     waiting.instances_in(factory, placement.account, placement.region, [instance_id], "running")
     reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
@@ -313,7 +313,7 @@ def verify_instance(
     ]
     if wrong:
         raise JobError(f"restored instance {instance_id} has volumes of the wrong size ({'; '.join(wrong)})")
-    return ids
+    return {v.device: attached[v.device] for v in sorted(config.volumes, key=lambda v: v.device)}
 
 
 def create_volumes(

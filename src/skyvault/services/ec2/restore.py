@@ -109,7 +109,7 @@ class RestoreOutcome:
     region: str
     source: str
     instance_id: str | None = None
-    volume_ids: list[str] = field(default_factory=list)
+    volume_ids: dict[str, str] = field(default_factory=dict)  # device -> restored volume ID (docs/ec2.md)
     snapshot_ids: list[str] = field(default_factory=list)
     image_id: str | None = None
     replaced_instance_id: str | None = None
@@ -205,7 +205,7 @@ class _Restore:
         ]
         if o.volumes_only:
             created = self._create_volumes(job, placement, source_snapshots)
-            outcome.volume_ids = [created[v.volume_id] for v in self._volumes() if v.volume_id in created]
+            outcome.volume_ids = {v.device: created[v.volume_id] for v in self._volumes() if v.volume_id in created}
         elif o.target == "original":
             self._replace_original(job, placement, source_snapshots, outcome)
         else:
