@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from skyvault.catalog import Catalog
+from skyvault.errors import NotFoundError
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=1)
@@ -60,7 +61,8 @@ def test_release_frees_it_for_others_only_by_its_owner(catalog: Catalog) -> None
 
 
 def test_leases_of_unknown_jobs_are_refused(catalog: Catalog) -> None:
-    assert not catalog.acquire_lease("job-nope", "worker-a", 30, now=T0)
+    with pytest.raises(NotFoundError, match="job-nope"):  # nobody can hold the lease of a job that is not there
+        catalog.acquire_lease("job-nope", "worker-a", 30, now=T0)
     assert not catalog.renew_lease("job-nope", "worker-a", 30, now=T0)
     with pytest.raises(ValueError, match="lease_s"):
         catalog.start_job("k", {}, owner="worker-a")

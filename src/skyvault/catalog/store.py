@@ -327,7 +327,8 @@ class Catalog:
     def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
         """Take the job's lease for ``lease_s`` seconds if it is free, expired, or already ``owner``'s.
 
-        One conditional UPDATE: of two contenders, exactly one gets it. True iff ``owner`` now holds it."""
+        One conditional UPDATE: of two contenders, exactly one gets it. True iff ``owner`` now holds it;
+        ``NotFoundError`` for a job this catalog does not know (nobody can hold its lease)."""
         moment = now or utcnow()
         statement = (
             update(JobRow)
@@ -343,7 +344,11 @@ class Catalog:
             .values(lease_owner=owner, lease_expires_at=moment + timedelta(seconds=lease_s), heartbeat_at=moment)
         )
         with self.engine.begin() as connection:
-            return connection.execute(statement).rowcount == 1
+            if connection.execute(statement).rowcount == 1:
+                return True
+            if connection.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
+                raise NotFoundError(f"no job {job_id!r}", hint="skyvault jobs list")
+            return False
 
     def renew_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
         """Extend ``owner``'s live lease (the heartbeat). False when the lease expired or someone else holds it:

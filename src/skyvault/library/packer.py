@@ -17,6 +17,7 @@ pointing at blobs in unindexed packs (which prune would delete).
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -134,7 +135,8 @@ class BlobSink:
             if self._uploader is None:
                 self._uploader = ThreadPoolExecutor(max_workers=self._uploads, thread_name_prefix="library-upload")
             uploader = self._uploader
-        uploader.submit(self._upload_and_release, builder)
+        # In the submitter's context: the uploads' S3 calls count for the job that made the blobs.
+        uploader.submit(contextvars.copy_context().run, self._upload_and_release, builder)
 
     def _upload_and_release(self, builder: PackBuilder) -> None:
         try:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -128,7 +129,9 @@ class BlockReader:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
                         f.result()
-                pending.add(pool.submit(restore_pack, pack_id, blobs))
+                pending.add(
+                    pool.submit(contextvars.copy_context().run, restore_pack, pack_id, blobs)
+                )  # S3 reads count for the job
             for f in pending:
                 f.result()
         return written
