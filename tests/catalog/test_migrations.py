@@ -186,3 +186,24 @@ def test_a_catalog_from_a_newer_skyvault_is_refused(tmp_path: Path) -> None:
         raw.execute("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(ConfigError, match="at 9999, which this skyvault does not know"):
         Catalog.open(tmp_path)
+
+
+def test_opening_needs_no_alembic_and_knows_the_head_without_it() -> None:
+    # Opening an up-to-date catalog compares alembic_version with HEAD_REVISION: it must be Alembic's head.
+    from skyvault.catalog.revision import HEAD_REVISION
+
+    assert schema.head_revision() == HEAD_REVISION
+    code = (
+        "import sys, tempfile, pathlib\n"
+        "from skyvault.catalog import Catalog\n"
+        "where = pathlib.Path(tempfile.mkdtemp())\n"
+        "Catalog.open(where).close()\n"  # creates and migrates: Alembic is used
+        "for name in [m for m in sys.modules if m.startswith('alembic')]: del sys.modules[name]\n"
+        "Catalog.open(where).jobs()\n"  # up to date: opening must not import it again
+        "print(any(m.startswith('alembic') for m in sys.modules))\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -2,7 +2,7 @@
 default). Callers get plain records (``records.py``); the ORM rows stay in this package."""
 
 from skyvault.catalog.records import IntermediateResource, Job, RecoveryPoint
-from skyvault.catalog.schema import SchemaUpgrade
+from skyvault.catalog.revision import SchemaUpgrade
 from skyvault.catalog.store import Catalog
 
 __all__ = ["Catalog", "IntermediateResource", "Job", "RecoveryPoint", "SchemaUpgrade"]

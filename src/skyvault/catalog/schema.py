@@ -8,7 +8,6 @@ which is exactly that schema, and then upgraded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
 from alembic import command
@@ -18,24 +17,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
+from skyvault.catalog.revision import SchemaUpgrade
 from skyvault.errors import ConfigError
+
+__all__ = ["SchemaUpgrade", "current_revision", "head_revision", "require_head", "upgrade"]
 
 FIRST_REVISION = "0001"
 UNVERSIONED = "unversioned (made before migrations)"
 SCRIPT_LOCATION = "skyvault.catalog:migrations"
-
-
-@dataclass(frozen=True)
-class SchemaUpgrade:
-    from_revision: str | None
-    to_revision: str
-
-    @property
-    def changed(self) -> bool:
-        return self.from_revision != self.to_revision
-
-    def to_dict(self) -> dict[str, str | bool | None]:
-        return {"from_revision": self.from_revision, "to_revision": self.to_revision, "upgraded": self.changed}
 
 
 def _config(connection: Connection | None = None) -> Config:

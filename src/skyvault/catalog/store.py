@@ -21,10 +21,10 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from skyvault.catalog import schema
 from skyvault.catalog.engine import CATALOG_FILE, make_engine, parse_url, safe_url, sqlite_file, sqlite_url
 from skyvault.catalog.models import IntermediateRow, JobRow, JobStepRow, RecoveryPointRow, utcnow
 from skyvault.catalog.records import IntermediateResource, Job, RecoveryPoint
+from skyvault.catalog.revision import HEAD_REVISION, SchemaUpgrade, stored_revision
 from skyvault.catalog.steps import TERMINAL, StepColumns, columns_of, state_of
 from skyvault.errors import ConfigError, NotFoundError
 
@@ -135,8 +135,10 @@ class Catalog:
         return cls(sqlite_url(state_dir / CATALOG_FILE))
 
     @staticmethod
-    def upgrade(url: str) -> schema.SchemaUpgrade:
+    def upgrade(url: str) -> SchemaUpgrade:
         """Migrate the catalog at ``url`` to the schema this skyvault needs (``skyvault catalog upgrade``)."""
+        from skyvault.catalog import schema  # Alembic: only when migrating (see revision.py)
+
         engine = make_engine(url, for_migrations=True)
         try:
             return schema.upgrade(engine)
@@ -152,7 +154,7 @@ class Catalog:
             probe = make_engine(url)
             try:
                 with probe.connect() as connection:
-                    if schema.current_revision(connection) == schema.head_revision():
+                    if stored_revision(connection) == HEAD_REVISION:
                         return
             finally:
                 probe.dispose()
@@ -160,6 +162,10 @@ class Catalog:
 
     def _require_head(self) -> None:
         with self.engine.connect() as connection:
+            if stored_revision(connection) == HEAD_REVISION:
+                return
+            from skyvault.catalog import schema  # Alembic: only to explain what is wrong
+
             schema.require_head(connection)
 
     def session(self) -> Session:
