@@ -138,3 +138,25 @@ def test_restore_killed_after_writing_snapshots_resumes_with_new_ones(ec2_env: E
     assert restored["from"] == "library" and restored["instance_id"]
     assert written.isdisjoint(restored["snapshot_ids"])  # written again: the crashed run's were intermediates
     assert written.isdisjoint(_live_snapshots(ec2_env)) and catalog.live_intermediates(job_id) == []
+
+
+def test_backups_side_by_side_leave_no_base_forever(ec2_env: Ec2Env, cli: Cli) -> None:
+    """Two backups of one instance that ran at the same time both planned from the same previous point; the one
+    recorded last must retire the other's bases too (it supersedes them), or they are never deleted."""
+    catalog = Catalog.open(ec2_env.env.state_dir)
+    first = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))["recovery_point"]
+    side = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))["recovery_point"]  # planned from `first`
+    side_bases = set(catalog.recovery_point(side).native.values())
+    assert side_bases and side_bases <= _live_snapshots(ec2_env)
+
+    # The other backup planned before `side` was recorded: its previous point is `first` too.
+    planned_from_first = catalog.recovery_point(first)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ec2_backup, "previous_copy_point", lambda *args, **kwargs: planned_from_first)
+        last = _ok(cli("--json", "backup", "ec2", ec2_env.instance_id))["recovery_point"]
+
+    own = set(catalog.recovery_point(last).native.values())
+    live = _live_snapshots(ec2_env)
+    assert own <= live
+    assert side_bases.isdisjoint(live)  # superseded by the newest point: retired, not kept forever
+    assert set(catalog.recovery_point(side).captured_config["retired_snapshots"]) == side_bases

@@ -16,9 +16,10 @@ Steps (a resumed job skips the finished ones):
    manifest, listing changed blocks against its base snapshot; up to ``VOLUMES_AT_ONCE`` volumes in parallel;
 6. ``record``: the recovery point under the planned ID (written or updated: a run killed after writing it
    does not make a second one), then the snapshots stop being intermediates;
-7. ``retire bases``: with a copy, the previous point's base snapshots are deleted (one base per volume is enough
-   for the next changed-block copy; the library holds the older points). Idempotent: a snapshot already gone
-   counts as retired, so a run killed halfway retires the rest on resume.
+7. ``retire bases``: with a copy, the base snapshots of every older point of the instance in this place are deleted
+   (one base per volume is enough for the next changed-block copy; the library holds the older points; side-by-side
+   backups supersede each other's bases). Idempotent: a snapshot already gone counts as retired, so a run killed
+   halfway retires the rest on resume.
 
 ``prepare_resume`` decides what a resumed job repeats: once the point is written, nothing but the unfinished
 steps; before that, everything after ``capture`` (the runner deletes the crashed run's snapshots first).
@@ -76,6 +77,27 @@ def backup_params(
         "app_consistent": app_consistent,
         "workers": workers,
     }
+
+
+def older_points(
+    catalog: Catalog, account: str, region: str, instance_id: str, library: str | None, point_id: str
+) -> list[RecoveryPoint]:
+    """The completed points of this instance in this place recorded before ``point_id`` that still hold bases."""
+    points = catalog.recovery_points(kind=KIND, resource_id=instance_id)
+    ids = [point.id for point in points]
+    if point_id not in ids:
+        return []
+    older = points[: ids.index(point_id)]
+    return [
+        point
+        for point in older
+        if point.account == account
+        and point.region == region
+        and point.library == library
+        and point.captured_config.get("snapshot_role") == ROLE_BASE
+        and set(point.captured_config.get("snapshots", {}).values())
+        - set(point.captured_config.get("retired_snapshots", []))
+    ]
 
 
 def previous_copy_point(
@@ -179,8 +201,8 @@ class _InstanceBackup:
             self.warnings.extend(copy.get("warnings", []))
         stats = self._stats(copies, started)
         job.step("record", lambda: self._record(point_id, config, token, taken, copies, stats))
-        if self.copying and previous is not None:
-            job.step("retire bases", lambda: self._retire(previous.id, set(taken.values())))
+        if self.copying:
+            job.step("retire bases", lambda: self._retire_older(point_id, set(taken.values())))
         stats["api_calls"] = dict(sorted(job.api_calls().items()))
         stats["duration_s"] = round(time.monotonic() - started, 3)
         stats["warnings"] = list(self.warnings)  # retiring old bases may have added some
@@ -363,9 +385,18 @@ class _InstanceBackup:
         self.job.release(token)
         return point_id
 
-    def _retire(self, previous_id: str, keep: set[str]) -> dict[str, Any]:
-        """Delete the previous point's base snapshots; one already gone counts as retired (a resumed run)."""
-        previous = self.catalog.recovery_point(previous_id)
+    def _retire_older(self, point_id: str, keep: set[str]) -> dict[str, Any]:
+        """Retire the bases of every point of this instance (same account, region, library) recorded before this
+        one: the next copy starts from this point's bases, so older ones only cost money. Not only the previous
+        point's: two backups of one instance that ran side by side both started from the same previous point, and
+        the one recorded first would otherwise keep its bases forever."""
+        deleted: list[str] = []
+        for older in older_points(self.catalog, self.account, self.region, self.instance_id, self.library, point_id):
+            deleted.extend(self._retire(older, keep)["deleted"])
+        return {"deleted": deleted}
+
+    def _retire(self, previous: RecoveryPoint, keep: set[str]) -> dict[str, Any]:
+        """Delete a point's base snapshots; one already gone counts as retired (a resumed run)."""
         if previous.captured_config.get("snapshot_role") != ROLE_BASE:
             return {"deleted": []}
         candidates = [s for s in previous.captured_config.get("snapshots", {}).values() if s not in keep]
