@@ -26,7 +26,9 @@ def backups_list(
 ) -> None:
     """List recovery points, oldest first."""
     st = state(ctx)
-    points = st.catalog().recovery_points(kind=kind, resource_id=resource, status=None if all_states else "completed")
+    catalog = st.catalog_if_any()  # none yet: nothing backed up here, and listing creates nothing
+    status = None if all_states else "completed"
+    points = catalog.recovery_points(kind=kind, resource_id=resource, status=status) if catalog else []
     if st.json_output:
         st.emit_json([p.to_dict() for p in points])
         return
@@ -62,7 +64,7 @@ def backups_list(
 def backups_show(ctx: typer.Context, recovery_point: str) -> None:
     """Show one recovery point with its captured configuration and stats."""
     st = state(ctx)
-    point = st.catalog().recovery_point(recovery_point)
+    point = st.recovery_point(recovery_point)
     if st.json_output:
         st.emit_json(point.to_dict())
         return

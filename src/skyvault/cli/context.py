@@ -16,11 +16,11 @@ import typer
 from rich.console import Console
 
 from skyvault.config import SkyvaultConfig, catalog_url, config_path, load_config, save_config, state_dir
-from skyvault.errors import ConfigError
+from skyvault.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import ClientFactory
-    from skyvault.catalog import Catalog
+    from skyvault.catalog import Catalog, Job, RecoveryPoint
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
 PIPED_WIDTH = 240
@@ -78,6 +78,28 @@ class AppState:
 
             self._catalog = Catalog(self.catalog_url)
         return self._catalog
+
+    def catalog_if_any(self) -> Catalog | None:
+        """The catalog, or None where its SQLite file does not exist yet: a command that only reads has nothing to
+        find there, and must not create the catalog on its way to an error (a failed lookup writes nothing)."""
+        url = self.catalog_url
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            return None
+        return self.catalog()
+
+    def recovery_point(self, point_id: str) -> RecoveryPoint:
+        catalog = self.catalog_if_any()
+        if catalog is None:
+            raise NotFoundError(
+                f"no recovery point {point_id!r} (no backups made here yet)", hint="skyvault backups list"
+            )
+        return catalog.recovery_point(point_id)
+
+    def job(self, job_id: str) -> Job:
+        catalog = self.catalog_if_any()
+        if catalog is None:
+            raise NotFoundError(f"no job {job_id!r} (no jobs run here yet)", hint="skyvault jobs list")
+        return catalog.job(job_id)
 
     def factory(self) -> ClientFactory:
         if self._factory is None:

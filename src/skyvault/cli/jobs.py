@@ -39,7 +39,8 @@ def jobs_list(
 ) -> None:
     """List jobs, oldest first. ``lease``: alive (its process renews it), expired (its process died), - (none)."""
     st = state(ctx)
-    jobs = st.catalog().jobs(status=status)
+    catalog = st.catalog_if_any()  # none yet: no jobs, and listing creates nothing
+    jobs = catalog.jobs(status=status) if catalog else []
     now = datetime.now(UTC)
     if st.json_output:
         st.emit_json([_job_json(j, now) for j in jobs])
@@ -72,8 +73,8 @@ def jobs_list(
 def jobs_show(ctx: typer.Context, job_id: str) -> None:
     """One job with its parameters, steps, lease and the intermediates it still holds."""
     st = state(ctx)
+    data = _job_json(st.job(job_id), datetime.now(UTC))
     catalog = st.catalog()
-    data = _job_json(catalog.job(job_id), datetime.now(UTC))
     data["live_intermediates"] = [
         {"type": i.resource_type, "id": i.id, "account": i.account, "region": i.region}
         for i in catalog.live_intermediates(job_id)
@@ -90,7 +91,7 @@ def jobs_show(ctx: typer.Context, job_id: str) -> None:
 def jobs_resume(ctx: typer.Context, job_id: str) -> None:
     """Run a failed or crashed job again; steps that finished are not repeated. A live job is refused."""
     st = state(ctx)
-    kind = st.catalog().job(job_id).kind
+    kind = st.job(job_id).kind
     result = jobrun.runner(st).resume(job_id)
     results.print_result(st, kind, result)
 
@@ -105,6 +106,7 @@ def jobs_cancel(
 ) -> None:
     """Give up a failed or crashed job: delete the intermediates it holds and mark it cancelled."""
     st = state(ctx)
+    st.job(job_id)  # an unknown job is refused before anything is opened or created
     result = JobRunner(jobrun.environment(st)).cancel(job_id, force=force)
     if st.json_output:
         st.emit_json(result)

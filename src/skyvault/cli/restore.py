@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
         st = state(ctx)
         if target not in ("new", "original"):
             raise typer.BadParameter("must be 'new' or 'original'", param_hint="--target")
-        point = st.catalog().recovery_point(recovery_point)
+        point = st.recovery_point(recovery_point)
         job_kind = f"restore-{point.kind}"
         if point.kind not in registry.POINT_KINDS or job_kind not in registry.driver_for_kind(point.kind).jobs:
             raise NotBuiltError(f"restoring {point.kind!r} recovery points is not built yet")
