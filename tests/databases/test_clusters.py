@@ -95,3 +95,21 @@ def test_restore_from_region_copy_and_overwrite_needs_yes(dbs: Databases, cli: C
     assert refused.exit_code == ConfirmationRequiredError.exit_code
     clusters = {c["DBClusterIdentifier"] for c in dbs.client(service).describe_db_clusters()["DBClusters"]}
     assert "ledger" in clusters and not any(c.startswith("ledger-pre-restore") for c in clusters)
+
+
+def test_rename_swap_restores_under_the_original_name_beside_the_renamed_members(
+    dbs: Databases, cli: Cli, kind: str
+) -> None:
+    service, engine, instance_class, _port = ENGINES[kind]
+    dbs.cluster(service, "ledger", engine, instance_class, readers=1)  # members ledger-0 and ledger-1
+    result = cli("--json", "backup", kind, "ledger", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    swapped = cli("--json", "restore", result.json()["recovery_point"], "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    out = swapped.json()
+    assert out["identifier"] == "ledger" and out["original_renamed_to"].startswith("ledger-pre-restore-")
+    assert out["instances"] == ["ledger-2", "ledger-3"]  # ledger-1 still belongs to the renamed original
+    client = dbs.client(service)
+    clusters = {c["DBClusterIdentifier"]: c for c in client.describe_db_clusters()["DBClusters"]}
+    assert set(clusters) == {"ledger", out["original_renamed_to"]}
+    assert {m["DBInstanceIdentifier"] for m in clusters["ledger"]["DBClusterMembers"]} == {"ledger-2", "ledger-3"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -116,3 +118,46 @@ def test_redshift_share_copy_and_cross_region_copy(dbs: Databases) -> None:
     redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="m3")
     west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(SnapshotIdentifier="m3")
     assert west["Snapshots"][0]["SourceRegion"] == REGION
+
+
+def _missing(call: Any, code: str) -> bool:
+    try:
+        call()
+    except ClientError as exc:
+        return bool(exc.response["Error"]["Code"] == code)
+    return False
+
+
+def test_renames_are_asynchronous(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="old", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1",
+    )  # fmt: skip
+    renamed = rds.modify_db_instance(DBInstanceIdentifier="old", NewDBInstanceIdentifier="new", ApplyImmediately=True)
+    assert renamed["DBInstance"]["DBInstanceIdentifier"] == "old"
+    # Until the rename takes effect: the new name is not found, the old one exists ("renaming") and is not free.
+    assert _missing(lambda: rds.describe_db_instances(DBInstanceIdentifier="new"), "DBInstanceNotFound")
+    (old,) = rds.describe_db_instances(DBInstanceIdentifier="old")["DBInstances"]
+    assert old["DBInstanceStatus"] == "renaming"
+    (new,) = rds.describe_db_instances(DBInstanceIdentifier="new")["DBInstances"]
+    assert new["DBInstanceStatus"] == "available"
+    assert _missing(lambda: rds.describe_db_instances(DBInstanceIdentifier="old"), "DBInstanceNotFound")
+
+    rds.create_db_cluster(DBClusterIdentifier="c-old", Engine="aurora-postgresql", MasterUsername="u",
+                          MasterUserPassword="password-1")  # fmt: skip
+    rds.create_db_instance(DBInstanceIdentifier="c-old-1", DBInstanceClass="db.r6g.large",
+                           Engine="aurora-postgresql", DBClusterIdentifier="c-old")  # fmt: skip
+    rds.modify_db_cluster(DBClusterIdentifier="c-old", NewDBClusterIdentifier="c-new", ApplyImmediately=True)
+    assert _missing(lambda: rds.describe_db_clusters(DBClusterIdentifier="c-new"), "DBClusterNotFoundFault")
+    assert rds.describe_db_clusters(DBClusterIdentifier="c-old")["DBClusters"][0]["Status"] == "renaming"
+    assert rds.describe_db_clusters(DBClusterIdentifier="c-new")["DBClusters"][0]["Status"] == "available"
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    redshift.modify_cluster(ClusterIdentifier="warehouse", NewClusterIdentifier="warehouse-2")
+    assert _missing(lambda: redshift.describe_clusters(ClusterIdentifier="warehouse-2"), "ClusterNotFound")
+    assert redshift.describe_clusters(ClusterIdentifier="warehouse")["Clusters"][0]["ClusterStatus"] == "renaming"
+    assert redshift.describe_clusters(ClusterIdentifier="warehouse-2")["Clusters"][0]["ClusterStatus"] == "available"
+    members = rds.describe_db_clusters(DBClusterIdentifier="c-new")["DBClusters"][0]["DBClusterMembers"]
+    assert [m["DBInstanceIdentifier"] for m in members] == ["c-old-1"]  # members stay with the renamed cluster

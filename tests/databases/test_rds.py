@@ -196,3 +196,14 @@ def test_several_sources_in_one_job_and_a_bad_vault_name_changes_nothing(dbs: Da
 
     human = cli("backup", "rds", "audit-db", "--account", TENANT)
     assert human.exit_code == 0 and "1 snapshot(s) (0 extra copies)" in human.stdout
+
+
+def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    point = dbs.catalog.recovery_point(_backup(cli)["recovery_point"])
+    # The snapshot disappears (expired by someone) after the backup: the restore fails after the rename.
+    dbs.client("rds").delete_db_snapshot(DBSnapshotIdentifier=point.native["snapshot_id"])
+    result = cli("restore", point.id, "--target", "original", "--yes")
+    assert result.exit_code != 0 and "renamed back to orders-db" in result.stderr
+    (db,) = dbs.client("rds").describe_db_instances()["DBInstances"]
+    assert db["DBInstanceIdentifier"] == "orders-db" and db["DBInstanceStatus"] == "available"

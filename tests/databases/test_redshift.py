@@ -92,3 +92,15 @@ def test_vault_copy_refused_for_aws_managed_key(dbs: Databases, cli: Cli) -> Non
     assert result.exit_code == ConflictError.exit_code, result.stderr
     assert "AWS-managed key" in result.stderr
     assert dbs.catalog.live_intermediates() == []
+
+
+def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift()
+    result = cli("--json", "backup", "redshift", "warehouse", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    dbs.client("redshift").delete_cluster_snapshot(SnapshotIdentifier=point.native["snapshot_id"])
+    failed = cli("restore", point.id, "--target", "original", "--yes")
+    assert failed.exit_code != 0 and "renamed back to warehouse" in failed.stderr
+    (cluster,) = dbs.client("redshift").describe_clusters()["Clusters"]
+    assert cluster["ClusterIdentifier"] == "warehouse" and cluster["ClusterStatus"] == "available"

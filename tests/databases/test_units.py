@@ -67,3 +67,10 @@ def test_restored_resources_never_inherit_skyvaults_control_tags() -> None:
     captured = {"Name": "orders", "aws:cloudformation:stack-name": "s", "skyvault:managed": "true"}
     tags = restored_tags({**captured, "skyvault:allow-overwrite": "true"}, "rp-1")
     assert tags == {"Name": "orders", "skyvault:restored-from": "rp-1"}
+
+
+def test_wait_backs_off_from_the_first_poll_to_the_interval() -> None:
+    states = iter([Status("renaming")] * 5 + [Status("available")])
+    slept: list[float] = []
+    wait_for(lambda: next(states), what="x", policy=WaitPolicy(poll_s=10, first_poll_s=2), sleep=slept.append)
+    assert slept == [2, 4, 8, 10, 10]

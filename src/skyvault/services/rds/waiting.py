@@ -26,6 +26,9 @@ class WaitPolicy:
 
     timeout_s: float = 4 * 3600
     poll_s: float = 15.0
+    # When set, the first look comes this soon and the interval doubles up to ``poll_s``: for operations that
+    # usually finish in seconds to minutes (renames), without polling fast for hours.
+    first_poll_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def wait_for(
     """Poll ``describe`` until its state is in ``ready``; raise on a ``failed`` state or at the deadline."""
     deadline = clock() + policy.timeout_s
     last = ""
+    interval = min(policy.first_poll_s, policy.poll_s) if policy.first_poll_s else policy.poll_s
     while True:
         status = describe()
         shown = f"{what}: {status.state}" + (f" ({status.percent:.0f}%)" if status.percent is not None else "")
@@ -64,4 +68,5 @@ def wait_for(
                 code="Timeout",
                 hint="the AWS operation continues; run the command again later or raise the timeout",
             )
-        sleep(policy.poll_s)
+        sleep(interval)
+        interval = min(interval * 2, policy.poll_s)

@@ -8,15 +8,19 @@ options); ``RestoreFromClusterSnapshot`` takes no tags, so the source's tags are
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.services.base import partition_for
+from skyvault.services.rds import rename
 from skyvault.services.rds.backup import JobLike
 from skyvault.services.rds.restore import choose_snapshot, restored_tags
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
+
+if TYPE_CHECKING:
+    from skyvault.aws.clients import RedshiftClient
 
 
 def _exists(client: Any, identifier: str) -> bool:
@@ -56,21 +60,58 @@ def restore(
         new_id = captured["identifier"]
         if _exists(client, new_id):
             aside = f"{new_id}-pre-restore-{suffix}"[:63]
-
-            def rename() -> str:
-                client.modify_cluster(ClusterIdentifier=new_id, NewClusterIdentifier=aside)
-                rs.wait_cluster(client, aside, policy=wait, progress=job.progress)
-                return aside
-
-            job.step(f"{new_id}: rename original", rename)
+            renamed_to = aside
+            job.step(
+                f"{new_id}: rename original",
+                lambda: rename.rename(_renamer(client), _finder(client), new_id, renamed_to, what="cluster",
+                                      policy=wait, progress=job.progress),
+            )  # fmt: skip
             result["original_renamed_to"] = aside
+            restored = rename.swap(
+                lambda: _restore(job, factory, client, point, where, new_id, at_source, options, wait),
+                rename_to=_renamer(client), find=_finder(client), original=new_id, aside=aside, what="cluster",
+                policy=wait, progress=job.progress,
+            )  # fmt: skip
+            return {**result, **restored}
     else:
         new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
         if _exists(client, new_id):
             raise ConflictError(
                 f"{new_id} already exists in account {where['account']!r}", hint="choose another --name"
             )
+    return {**result, **_restore(job, factory, client, point, where, new_id, at_source, options, wait)}
 
+
+def _renamer(client: RedshiftClient) -> rename.Renamer:
+    def rename_to(current: str, new: str) -> None:
+        client.modify_cluster(ClusterIdentifier=current, NewClusterIdentifier=new)
+
+    return rename_to
+
+
+def _finder(client: RedshiftClient) -> rename.Finder:
+    def find(identifier: str) -> str | None:
+        try:
+            return str(rs.describe_cluster(client, identifier).get("ClusterStatus", "unknown"))
+        except NotFoundError:
+            return None
+
+    return find
+
+
+def _restore(
+    job: JobLike,
+    factory: ClientFactory,
+    client: RedshiftClient,
+    point: Any,
+    where: dict[str, Any],
+    new_id: str,
+    at_source: bool,
+    options: dict[str, Any],
+    wait: WaitPolicy,
+) -> dict[str, Any]:
+    captured = point.captured_config
+    result: dict[str, Any] = {}
     snapshot = rs.describe_snapshot(client, where["snapshot"])
     params: dict[str, Any] = {
         "ClusterIdentifier": new_id,
