@@ -161,3 +161,30 @@ def test_renames_are_asynchronous(dbs: Databases) -> None:
     assert redshift.describe_clusters(ClusterIdentifier="warehouse-2")["Clusters"][0]["ClusterStatus"] == "available"
     members = rds.describe_db_clusters(DBClusterIdentifier="c-new")["DBClusters"][0]["DBClusterMembers"]
     assert [m["DBInstanceIdentifier"] for m in members] == ["c-old-1"]  # members stay with the renamed cluster
+
+
+def test_cluster_and_redshift_identifiers_follow_aws_rules(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.create_db_cluster(DBClusterIdentifier="a" * 64, Engine="aurora-postgresql", MasterUsername="u",
+                              MasterUserPassword="password-1")  # fmt: skip
+    rds.create_db_cluster(DBClusterIdentifier="c" * 63, Engine="aurora-postgresql", MasterUsername="u",
+                          MasterUserPassword="password-1")  # fmt: skip
+    for bad in ("s" * 64, "snap-", "snap--1", "1snap"):
+        with pytest.raises(ClientError, match="InvalidParameterValue"):
+            rds.create_db_cluster_snapshot(DBClusterIdentifier="c" * 63, DBClusterSnapshotIdentifier=bad)
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="c" * 63, DBClusterSnapshotIdentifier="s" * 63)
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.copy_db_cluster_snapshot(
+            SourceDBClusterSnapshotIdentifier="s" * 63, TargetDBClusterSnapshotIdentifier="t" * 64
+        )
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.modify_db_cluster(DBClusterIdentifier="c" * 63, NewDBClusterIdentifier="renamed-")
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="s" * 256)
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="s" * 255)
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        redshift.modify_cluster(ClusterIdentifier="warehouse", NewClusterIdentifier="w" * 64)

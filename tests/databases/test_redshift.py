@@ -104,3 +104,19 @@ def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databas
     assert failed.exit_code != 0 and "renamed back to warehouse" in failed.stderr
     (cluster,) = dbs.client("redshift").describe_clusters()["Clusters"]
     assert cluster["ClusterIdentifier"] == "warehouse" and cluster["ClusterStatus"] == "available"
+
+
+def test_long_cluster_identifier_gets_valid_restore_names(dbs: Databases, cli: Cli) -> None:
+    long_id = "analytics-warehouse-production-eu-central-primary-cluster-main1"  # 63 characters
+    dbs.redshift(long_id)
+    result = cli("--json", "backup", "redshift", long_id, "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == 0, result.stderr
+    point_id = result.json()["recovery_point"]
+    restored = cli("--json", "restore", point_id)
+    assert restored.exit_code == 0, restored.stderr
+    new_id = restored.json()["identifier"]
+    assert new_id != long_id and len(new_id) <= 63 and "-restored-" in new_id
+    swapped = cli("--json", "restore", point_id, "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    names = {c["ClusterIdentifier"] for c in dbs.client("redshift").describe_clusters()["Clusters"]}
+    assert names == {long_id, new_id, swapped.json()["original_renamed_to"]}

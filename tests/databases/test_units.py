@@ -7,6 +7,7 @@ import re
 import pytest
 
 from skyvault.errors import AwsError
+from skyvault.services.rds import identifiers
 from skyvault.services.rds.backup import snapshot_name, snapshot_tags
 from skyvault.services.rds.kms_keys import SHARE_SID, _trusted_in, key_policy
 from skyvault.services.rds.restore import restored_tags
@@ -74,3 +75,19 @@ def test_wait_backs_off_from_the_first_poll_to_the_interval() -> None:
     slept: list[float] = []
     wait_for(lambda: next(states), what="x", policy=WaitPolicy(poll_s=10, first_poll_s=2), sleep=slept.append)
     assert slept == [2, 4, 8, 10, 10]
+
+
+LONG = "analytics-warehouse-production-eu-central-primary-cluster-01"  # 60 characters
+
+
+@pytest.mark.parametrize("limit", [63, 255])
+def test_identifiers_fit_aws_rules_and_stay_unique(limit: int) -> None:
+    other = LONG.replace("-01", "-02")
+    for source in (LONG, other, "x" * 300, "db-", "Orders_DB.v2", "9lives"):
+        name = snapshot_name(source, "rp-01a2299211b07dfcae51", limit)
+        assert VALID.match(name) and name.startswith("skyvault-") and name.endswith("01a2299211b07dfcae51"), name
+        assert len(identifiers.share_name(name) if limit == 63 else name) <= limit
+    assert snapshot_name(LONG, "rp-1", 63) != snapshot_name(other, "rp-1", 63)  # the hash tells them apart
+    aside = identifiers.derived(LONG, "pre-restore-dfcae51a")
+    assert VALID.match(aside) and len(aside) <= 63 and aside.endswith("-pre-restore-dfcae51a")
+    assert identifiers.derived("a" * 62 + "-b", "1") != identifiers.derived("a" * 62 + "-c", "1")

@@ -24,4 +24,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.images",
     "skyvault.lab.models.iam",
     "skyvault.lab.models.db_rename",
+    "skyvault.lab.models.db_identifiers",
 ]

@@ -13,7 +13,6 @@ Steps (each a job step, so a resumed job does not repeat one that finished):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -22,7 +21,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for
-from skyvault.services.rds import kms_keys, snapshots
+from skyvault.services.rds import identifiers, kms_keys, snapshots
 from skyvault.services.rds.config_capture import capture
 from skyvault.services.rds.snapshots import Family
 from skyvault.services.rds.waiting import WaitPolicy
@@ -59,11 +58,14 @@ class BackupResult:
     stats: dict[str, Any]
 
 
-def snapshot_name(source_id: str, point_id: str) -> str:
-    """A valid RDS/Redshift snapshot identifier: letters, digits, single hyphens, starts with a letter, <= 255."""
-    base = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", source_id)).strip("-")[:180]
-    suffix = re.sub(r"[^a-zA-Z0-9]", "", point_id.split("-", 1)[-1])
-    return f"{snapshots.NAME_PREFIX}{base}-{suffix}".lower()
+def snapshot_name(source_id: str, point_id: str, max_length: int = identifiers.DB_SNAPSHOT_MAX) -> str:
+    """A valid, unique snapshot identifier (``skyvault-<source>-<point>``) within the family's limit: 255 for DB
+    and Redshift snapshots, 63 for cluster snapshots (``identifiers.CLUSTER_SNAPSHOT_MAX``)."""
+    return identifiers.snapshot_name(snapshots.NAME_PREFIX, source_id, point_id, max_length)
+
+
+def snapshot_limit(family: Family) -> int:
+    return identifiers.CLUSTER_SNAPSHOT_MAX if family.cluster else identifiers.DB_SNAPSHOT_MAX
 
 
 def snapshot_tags(source_tags: dict[str, str], job_id: str, source: str, point_id: str) -> dict[str, str]:
@@ -104,7 +106,7 @@ def backup(
 ) -> BackupResult:
     client = factory.client(account, region, family.service)
     captured = job.step(f"{source_id}: capture configuration", lambda: capture(client, family, source_id))
-    snapshot_id = snapshot_name(source_id, point_id)
+    snapshot_id = snapshot_name(source_id, point_id, snapshot_limit(family))
     tags = snapshot_tags(captured.get("tags", {}), job.job_id, str(captured.get("arn") or source_id), point_id)
 
     def create() -> dict[str, Any]:
@@ -220,7 +222,7 @@ def copy_to_account(
         share_key = kms_keys.ensure_key(factory.client(account, region, "kms"), source_id, [vault_id])
         if snap["kms_key_id"] != share_key:
             # Re-encrypt with skyvault's shareable key into an intermediate copy (deleted when the job ends).
-            shared_id = f"{snap['id']}-share"
+            shared_id = identifiers.share_name(snap["id"])
             shared_arn = snapshot_arn(family, region, source_id, shared_id)
             job.intermediate(intermediate_type(family), shared_arn, account, region)
             job.progress(f"re-encrypting {snap['id']} with skyvault's shareable key")

@@ -19,7 +19,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
-from skyvault.services.rds import rename
+from skyvault.services.rds import identifiers, rename
 from skyvault.services.rds.backup import JobLike
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
 from skyvault.services.rds.snapshots import Family, instance_api, is_rds, tag_list
@@ -179,7 +179,7 @@ def restore(
             raise ConflictError("--target original restores in the source account and region only")
         new_id = captured["identifier"]
         if _exists(describe, client, new_id):
-            aside = f"{new_id}-pre-restore-{suffix}"[:63]
+            aside = identifiers.derived(new_id, f"pre-restore-{suffix}")
             renamed_to = aside
             job.step(
                 f"{new_id}: rename original",
@@ -188,7 +188,7 @@ def restore(
             )  # fmt: skip
             result["original_renamed_to"] = aside
     else:
-        new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
+        new_id = name or identifiers.derived(captured["identifier"], f"restored-{suffix}")
         if _exists(describe, client, new_id):
             raise ConflictError(f"{new_id} already exists in account {where['account']!r}, {where['region']}",
                                 hint="choose another --name")  # fmt: skip
@@ -351,7 +351,7 @@ def _member_names(client: DatabaseClient, cluster_id: str) -> Iterator[str]:
     index = 0
     while True:
         index += 1
-        candidate = f"{cluster_id[: 62 - len(str(index))].rstrip('-')}-{index}"
+        candidate = identifiers.build(cluster_id, str(index), identifiers.IDENTIFIER_MAX)
         if not _exists(describe_instance, client, candidate):
             yield candidate
 

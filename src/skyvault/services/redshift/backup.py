@@ -23,7 +23,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for, tags_from_list
-from skyvault.services.rds import kms_keys
+from skyvault.services.rds import identifiers, kms_keys
 from skyvault.services.rds.backup import BackupResult, CopyOptions, JobLike, snapshot_name, snapshot_tags
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
@@ -248,7 +248,7 @@ def _vault_copy(
     source.authorize_snapshot_access(
         SnapshotIdentifier=snap["id"], SnapshotClusterIdentifier=cluster_id, AccountWithRestoreAccess=vault_id
     )
-    temp_id = f"{rs.TEMP_CLUSTER_PREFIX}{snap['id'].rsplit('-', 1)[-1]}"[:63]
+    temp_id = identifiers.build(rs.TEMP_CLUSTER_PREFIX, snap["id"].rsplit("-", 1)[-1], identifiers.IDENTIFIER_MAX)
     job.intermediate(VAULT_CLUSTER, rs.cluster_arn(partition, region, vault_id, temp_id), vault, region)
     job.progress(f"restoring temporary cluster {temp_id} in {vault} (Redshift cannot copy shared snapshots)")
     params: dict[str, Any] = {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.services.base import partition_for
-from skyvault.services.rds import rename
+from skyvault.services.rds import identifiers, rename
 from skyvault.services.rds.backup import JobLike
 from skyvault.services.rds.restore import choose_snapshot, restored_tags
 from skyvault.services.rds.waiting import WaitPolicy
@@ -59,7 +59,7 @@ def restore(
             raise ConflictError("--target original restores in the source account and region only")
         new_id = captured["identifier"]
         if _exists(client, new_id):
-            aside = f"{new_id}-pre-restore-{suffix}"[:63]
+            aside = identifiers.derived(new_id, f"pre-restore-{suffix}")
             renamed_to = aside
             job.step(
                 f"{new_id}: rename original",
@@ -74,7 +74,7 @@ def restore(
             )  # fmt: skip
             return {**result, **restored}
     else:
-        new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
+        new_id = name or identifiers.derived(captured["identifier"], f"restored-{suffix}")
         if _exists(client, new_id):
             raise ConflictError(
                 f"{new_id} already exists in account {where['account']!r}", hint="choose another --name"
