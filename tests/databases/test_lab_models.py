@@ -188,3 +188,30 @@ def test_cluster_and_redshift_identifiers_follow_aws_rules(dbs: Databases) -> No
     redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="s" * 255)
     with pytest.raises(ClientError, match="InvalidParameterValue"):
         redshift.modify_cluster(ClusterIdentifier="warehouse", NewClusterIdentifier="w" * 64)
+
+
+def test_at_most_50_tags_per_database_resource(dbs: Databases) -> None:
+    fifty = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="tagged", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1", Tags=fifty,
+    )  # fmt: skip
+    arn = rds.create_db_snapshot(DBInstanceIdentifier="tagged", DBSnapshotIdentifier="t1", Tags=fifty)["DBSnapshot"][
+        "DBSnapshotArn"
+    ]
+    with pytest.raises(ClientError, match="TagQuotaPerResourceExceeded"):
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+    with pytest.raises(ClientError, match="TagQuotaPerResourceExceeded"):
+        rds.copy_db_snapshot(SourceDBSnapshotIdentifier="t1", TargetDBSnapshotIdentifier="t2",
+                             Tags=[*fifty, {"Key": "copy-of", "Value": "t1"}])  # fmt: skip
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k0", "Value": "changed"}])  # same key: no new tag
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    with pytest.raises(ClientError, match="TagLimitExceededFault"):
+        redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="r1",
+                                         Tags=[*fifty, {"Key": "x", "Value": "y"}])  # fmt: skip
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="r1", Tags=fifty)
+    (snapshot,) = redshift.describe_cluster_snapshots(SnapshotIdentifier="r1")["Snapshots"]
+    assert len(snapshot["Tags"]) == 50

@@ -207,3 +207,22 @@ def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databas
     assert result.exit_code != 0 and "renamed back to orders-db" in result.stderr
     (db,) = dbs.client("rds").describe_db_instances()["DBInstances"]
     assert db["DBInstanceIdentifier"] == "orders-db" and db["DBInstanceStatus"] == "available"
+
+
+def test_a_source_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Databases, cli: Cli) -> None:
+    source = dbs.rds()
+    more = [{"Key": f"cost-{i:02d}", "Value": "x"} for i in range(48)]  # 50 with the fixture's two
+    dbs.client("rds").add_tags_to_resource(ResourceName=source["DBInstanceArn"], Tags=more)
+    out = _backup(cli, "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT)
+    (warning,) = out["stats"]["warnings"]
+    assert warning.startswith("6 of the source's tags were not copied") and "cost-47" in warning
+    point = dbs.catalog.recovery_point(out["recovery_point"])
+    vault = tags(_snapshot(dbs, point.native["snapshot_id"], VAULT)["TagList"])
+    assert len(vault) == 50 and vault["skyvault:source-account"] == "111111111111" and "cost-37" in vault
+
+    restored = cli("--json", "restore", point.id, "--name", "orders-restored")
+    assert restored.exit_code == 0, restored.stderr
+    assert restored.json()["warnings"] == [
+        "1 of the source's tags were not copied to the restored instance (AWS allows 50 tags per resource and "
+        "skyvault needs room for its own): cost-47"
+    ]

@@ -120,3 +120,19 @@ def test_long_cluster_identifier_gets_valid_restore_names(dbs: Databases, cli: C
     assert swapped.exit_code == 0, swapped.stderr
     names = {c["ClusterIdentifier"] for c in dbs.client("redshift").describe_clusters()["Clusters"]}
     assert names == {long_id, new_id, swapped.json()["original_renamed_to"]}
+
+
+def test_a_cluster_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key())
+    redshift = dbs.client("redshift")
+    arn = "arn:aws:redshift:us-east-1:111111111111:cluster:warehouse"
+    redshift.create_tags(ResourceName=arn, Tags=[{"Key": f"cost-{i:02d}", "Value": "x"} for i in range(48)])
+    result = cli("--json", "backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-region", OTHER_REGION,
+                 "--copy-to-account", VAULT)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["stats"]["warnings"][0].startswith("6 of the source's tags were not copied")
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(
+        SnapshotIdentifier=point.native["snapshot_id"]
+    )["Snapshots"][0]
+    assert len(west["Tags"]) <= 50 and tags(west["Tags"])["skyvault:copy-of"]

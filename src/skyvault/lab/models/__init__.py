@@ -25,4 +25,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.iam",
     "skyvault.lab.models.db_rename",
     "skyvault.lab.models.db_identifiers",
+    "skyvault.lab.models.db_tag_limit",
 ]

@@ -28,6 +28,9 @@ from skyvault.services.rds.waiting import WaitPolicy
 
 T = TypeVar("T")
 MAX_TAGS = 50  # RDS and Redshift allow 50 tags per resource
+# The most tags a copy adds to a snapshot's own (copy-of + source-account, or intermediate): the source's tags
+# leave room for them, or the copy fails with a tag-limit error.
+COPY_TAG_ROOM = 2
 
 
 class JobLike(Protocol):
@@ -75,9 +78,26 @@ def snapshot_tags(source_tags: dict[str, str], job_id: str, source: str, point_i
         f"{TAG_PREFIX}source": source[:256],
         f"{TAG_PREFIX}recovery-point": point_id,
     }
-    # The source's own tags travel with the snapshot (AWS system tags and skyvault's own keys excepted).
-    theirs = {k: v for k, v in source_tags.items() if not k.startswith(("aws:", TAG_PREFIX))}
-    return {**dict(list(theirs.items())[: MAX_TAGS - len(ours)]), **ours}
+    # The source's own tags travel with the snapshot (AWS system tags and skyvault's own keys excepted), as many
+    # as leave room for skyvault's tags on the snapshot and on its copies.
+    theirs = user_tags(source_tags)
+    return {**dict(list(theirs.items())[: MAX_TAGS - len(ours) - COPY_TAG_ROOM]), **ours}
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A resource's own tags: not AWS's (``aws:*``) and not skyvault's (``skyvault:*``)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("aws:", TAG_PREFIX))}
+
+
+def dropped_tags_warning(source_tags: dict[str, str], kept: dict[str, str], where: str) -> list[str]:
+    """The warning (empty when none) naming the source's tags that did not fit within AWS's 50 per resource."""
+    dropped = [k for k in user_tags(source_tags) if k not in kept]
+    if not dropped:
+        return []
+    return [
+        f"{len(dropped)} of the source's tags were not copied to {where} (AWS allows {MAX_TAGS} tags per resource "
+        f"and skyvault needs room for its own): {', '.join(dropped)}"
+    ]
 
 
 def snapshot_arn(family: Family, region: str, account_id: str, snapshot_id: str) -> str:
@@ -108,6 +128,9 @@ def backup(
     captured = job.step(f"{source_id}: capture configuration", lambda: capture(client, family, source_id))
     snapshot_id = snapshot_name(source_id, point_id, snapshot_limit(family))
     tags = snapshot_tags(captured.get("tags", {}), job.job_id, str(captured.get("arn") or source_id), point_id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, "its snapshots")
+    for warning in warnings:
+        job.progress(f"warning: {warning}")
 
     def create() -> dict[str, Any]:
         job.progress(f"creating snapshot {snapshot_id} of {source_id}")
@@ -153,6 +176,8 @@ def backup(
         "allocated_gib": snap.get("allocated_gib"),
         "encrypted": snap["encrypted"],
     }
+    if warnings:
+        stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
 
 

@@ -20,7 +20,7 @@ from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundEr
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.rds import identifiers, rename
-from skyvault.services.rds.backup import JobLike
+from skyvault.services.rds.backup import MAX_TAGS, JobLike, dropped_tags_warning
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
 from skyvault.services.rds.snapshots import Family, instance_api, is_rds, tag_list
 from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
@@ -126,6 +126,8 @@ def restored_tags(captured: dict[str, str], point_id: str) -> dict[str, str]:
     """
     control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
     tags = {k: v for k, v in captured.items() if not k.startswith("aws:") and k not in control}
+    # At most 50 tags per resource, skyvault's restored-from included (which tags did not fit: dropped_tags_warning).
+    tags = dict(list(tags.items())[: MAX_TAGS - 1])
     tags[f"{TAG_PREFIX}restored-from"] = point_id
     return tags
 
@@ -194,6 +196,7 @@ def restore(
                                 hint="choose another --name")  # fmt: skip
 
     tags = restored_tags(captured.get("tags", {}), point.id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, f"the restored {_noun(family)}")
     dropped: list[str] = []
 
     def restore_it() -> dict[str, Any]:
@@ -211,6 +214,8 @@ def restore(
                                   progress=job.progress))  # fmt: skip
     if dropped:
         result["not_applied"] = dropped
+    if warnings:
+        result["warnings"] = warnings
     return result
 
 

@@ -24,7 +24,14 @@ from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for, tags_from_list
 from skyvault.services.rds import identifiers, kms_keys
-from skyvault.services.rds.backup import BackupResult, CopyOptions, JobLike, snapshot_name, snapshot_tags
+from skyvault.services.rds.backup import (
+    BackupResult,
+    CopyOptions,
+    JobLike,
+    dropped_tags_warning,
+    snapshot_name,
+    snapshot_tags,
+)
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
 
@@ -75,6 +82,9 @@ def backup(
     partition = partition_for(region)
     source_arn = rs.cluster_arn(partition, region, account_id, source_id)
     tags = snapshot_tags(captured.get("tags", {}), job.job_id, source_arn, point_id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, "its snapshots")
+    for warning in warnings:
+        job.progress(f"warning: {warning}")
     if options.to_region:
         to_region = options.to_region
         job.step(
@@ -128,6 +138,8 @@ def backup(
         "size_mb": snap.get("size_mb"),
         "encrypted": snap["encrypted"],
     }
+    if warnings:
+        stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
 
 

@@ -14,7 +14,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.services.base import partition_for
 from skyvault.services.rds import identifiers, rename
-from skyvault.services.rds.backup import JobLike
+from skyvault.services.rds.backup import JobLike, dropped_tags_warning
 from skyvault.services.rds.restore import choose_snapshot, restored_tags
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
@@ -139,6 +139,7 @@ def _restore(
         dropped = [k for k in ("subnet_group", "security_groups", "parameter_group", "iam_roles") if captured.get(k)]
     job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_from_cluster_snapshot(**params)))
     tags = restored_tags(captured.get("tags", {}), point.id)
+    result["warnings"] = dropped_tags_warning(captured.get("tags", {}), tags, "the restored cluster")
     account_id = factory.account_id(where["account"])
     arn = rs.cluster_arn(partition_for(where["region"]), where["region"], account_id, new_id)
     client.create_tags(ResourceName=arn, Tags=rs.tag_list(tags))
@@ -158,4 +159,6 @@ def _restore(
     )
     if dropped:
         result["not_applied"] = dropped
+    if not result["warnings"]:
+        del result["warnings"]
     return result
