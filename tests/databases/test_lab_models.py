@@ -215,3 +215,28 @@ def test_at_most_50_tags_per_database_resource(dbs: Databases) -> None:
     redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="r1", Tags=fifty)
     (snapshot,) = redshift.describe_cluster_snapshots(SnapshotIdentifier="r1")["Snapshots"]
     assert len(snapshot["Tags"]) == 50
+
+
+def test_gp3_reports_its_baseline_and_refuses_iops_below_the_threshold(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    common: dict[str, Any] = {"DBInstanceClass": "db.m6g.large", "Engine": "postgres", "MasterUsername": "u",
+                              "MasterUserPassword": "password-1", "StorageType": "gp3"}  # fmt: skip
+    small = rds.create_db_instance(DBInstanceIdentifier="small", AllocatedStorage=100, **common)["DBInstance"]
+    assert small["Iops"] == 3000 and small["StorageThroughput"] == 125
+    with pytest.raises(ClientError, match="less than 400"):
+        rds.create_db_instance(DBInstanceIdentifier="small2", AllocatedStorage=100, Iops=3000, **common)
+    rds.create_db_snapshot(DBInstanceIdentifier="small", DBSnapshotIdentifier="small-snap")
+    with pytest.raises(ClientError, match="less than 400"):  # what DescribeDBInstances said, sent back
+        rds.restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier="small3", DBSnapshotIdentifier="small-snap", Iops=3000, StorageThroughput=125
+        )
+    restored = rds.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier="small3", DBSnapshotIdentifier="small-snap"
+    )
+    assert restored["DBInstance"]["Iops"] == 3000
+    big = rds.create_db_instance(
+        DBInstanceIdentifier="big", AllocatedStorage=500, Iops=15000, StorageThroughput=600, **common
+    )["DBInstance"]
+    assert big["Iops"] == 15000 and big["StorageThroughput"] == 600
+    oracle = {**common, "Engine": "oracle-ee", "LicenseModel": "bring-your-own-license"}
+    rds.create_db_instance(DBInstanceIdentifier="ora", AllocatedStorage=250, Iops=12000, **oracle)

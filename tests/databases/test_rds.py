@@ -226,3 +226,25 @@ def test_a_source_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Datab
         "1 of the source's tags were not copied to the restored instance (AWS allows 50 tags per resource and "
         "skyvault needs room for its own): cost-47"
     ]
+
+
+def test_gp3_instances_restore_with_only_the_storage_settings_aws_accepts(dbs: Databases, cli: Cli) -> None:
+    dbs.rds(StorageType="gp3")  # 50 GiB: AWS reports Iops 3000 and StorageThroughput 125 but refuses them back
+    small = _backup(cli)["recovery_point"]
+    assert dbs.catalog.recovery_point(small).captured_config["iops"] == 3000
+    restored = cli("--json", "restore", small, "--name", "orders-small")
+    assert restored.exit_code == 0, restored.stderr
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="big-db", DBInstanceClass="db.m6g.large", Engine="postgres", MasterUsername="app",
+        MasterUserPassword="correct-horse-1", AllocatedStorage=500, StorageType="gp3", Iops=15000,
+        StorageThroughput=600,
+    )  # fmt: skip
+    big = cli("--json", "backup", "rds", "big-db", "--account", TENANT)
+    assert big.exit_code == 0, big.stderr
+    point = dbs.catalog.recovery_point(big.json()["recovery_point"])
+    assert point.captured_config["storage_throughput"] == 600
+    restored = cli("--json", "restore", point.id, "--name", "big-restored")
+    assert restored.exit_code == 0, restored.stderr
+    new = rds.describe_db_instances(DBInstanceIdentifier="big-restored")["DBInstances"][0]
+    assert new["StorageType"] == "gp3" and new["Iops"] == 15000 and new["StorageThroughput"] == 600

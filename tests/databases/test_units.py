@@ -7,7 +7,7 @@ import re
 import pytest
 
 from skyvault.errors import AwsError
-from skyvault.services.rds import identifiers
+from skyvault.services.rds import identifiers, storage
 from skyvault.services.rds.backup import snapshot_name, snapshot_tags
 from skyvault.services.rds.kms_keys import SHARE_SID, _trusted_in, key_policy
 from skyvault.services.rds.restore import restored_tags
@@ -91,3 +91,19 @@ def test_identifiers_fit_aws_rules_and_stay_unique(limit: int) -> None:
     aside = identifiers.derived(LONG, "pre-restore-dfcae51a")
     assert VALID.match(aside) and len(aside) <= 63 and aside.endswith("-pre-restore-dfcae51a")
     assert identifiers.derived("a" * 62 + "-b", "1") != identifiers.derived("a" * 62 + "-c", "1")
+
+
+@pytest.mark.parametrize(("captured", "expected"), [
+    ({"engine": "postgres", "storage_type": "gp3", "allocated_storage_gib": 100, "iops": 3000,
+      "storage_throughput": 125}, {"StorageType": "gp3"}),
+    ({"engine": "oracle-ee", "storage_type": "gp3", "allocated_storage_gib": 250, "iops": 12000,
+      "storage_throughput": 500}, {"StorageType": "gp3", "Iops": 12000, "StorageThroughput": 500}),
+    ({"engine": "mysql", "storage_type": "gp3", "allocated_storage_gib": 399, "iops": 3000}, {"StorageType": "gp3"}),
+    ({"engine": "sqlserver-se", "storage_type": "gp3", "allocated_storage_gib": 20, "iops": 4000,
+      "storage_throughput": 200}, {"StorageType": "gp3", "Iops": 4000, "StorageThroughput": 200}),
+    ({"engine": "postgres", "storage_type": "io1", "allocated_storage_gib": 100, "iops": 5000},
+     {"StorageType": "io1", "Iops": 5000}),
+    ({"engine": "postgres", "storage_type": "gp2", "allocated_storage_gib": 100, "iops": 300}, {"StorageType": "gp2"}),
+])  # fmt: skip
+def test_restorable_storage_follows_awss_gp3_rules(captured: dict[str, object], expected: dict[str, object]) -> None:
+    assert storage.restorable(captured) == expected

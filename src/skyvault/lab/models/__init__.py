@@ -26,4 +26,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.db_rename",
     "skyvault.lab.models.db_identifiers",
     "skyvault.lab.models.db_tag_limit",
+    "skyvault.lab.models.db_gp3",
 ]

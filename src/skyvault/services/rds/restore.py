@@ -19,7 +19,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
-from skyvault.services.rds import identifiers, rename
+from skyvault.services.rds import identifiers, rename, storage
 from skyvault.services.rds.backup import MAX_TAGS, JobLike, dropped_tags_warning
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
 from skyvault.services.rds.snapshots import Family, instance_api, is_rds, tag_list
@@ -317,10 +317,13 @@ def _restore_instance(
         params["DBInstanceClass"] = options.get("instance_class") or captured["instance_class"]
     if captured.get("port"):
         params["Port"] = captured["port"]
-    if captured.get("storage_type"):
-        params["StorageType"] = captured["storage_type"]
-    if captured.get("iops"):
-        params["Iops"] = captured["iops"]
+    settings = storage.restorable(captured)  # only what AWS accepts back (gp3 below 400 GiB: no IOPS/throughput)
+    if "StorageType" in settings:
+        params["StorageType"] = settings["StorageType"]
+    if "Iops" in settings:
+        params["Iops"] = settings["Iops"]
+    if "StorageThroughput" in settings:
+        params["StorageThroughput"] = settings["StorageThroughput"]
     if at_source:
         if captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
             params["DBParameterGroupName"] = captured["parameter_group"]
@@ -406,10 +409,11 @@ def _restore_cluster(
         if multi_az_cluster:
             if options.get("instance_class") or captured.get("cluster_instance_class"):
                 extras["DBClusterInstanceClass"] = options.get("instance_class") or captured["cluster_instance_class"]
-            if captured.get("storage_type"):
-                extras["StorageType"] = captured["storage_type"]
-            if captured.get("iops"):
-                extras["Iops"] = captured["iops"]
+            settings = storage.restorable(captured)
+            if "StorageType" in settings:
+                extras["StorageType"] = settings["StorageType"]
+            if "Iops" in settings:
+                extras["Iops"] = settings["Iops"]
         job.step(f"{new_id}: restore cluster", lambda: bool(rds.restore_db_cluster_from_snapshot(**params, **extras)))
     else:
         docdb = client
