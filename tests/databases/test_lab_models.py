@@ -116,7 +116,10 @@ def test_redshift_share_copy_and_cross_region_copy(dbs: Databases) -> None:
         )
     redshift.enable_snapshot_copy(ClusterIdentifier="warehouse", DestinationRegion=OTHER_REGION)
     redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="m3")
-    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(SnapshotIdentifier="m3")
+    west_client = dbs.client("redshift", TENANT, OTHER_REGION)
+    with pytest.raises(ClientError, match="ClusterSnapshotNotFound"):  # asynchronous: not there at first
+        west_client.describe_cluster_snapshots(SnapshotIdentifier="m3")
+    west = west_client.describe_cluster_snapshots(SnapshotIdentifier="m3")
     assert west["Snapshots"][0]["SourceRegion"] == REGION
 
 

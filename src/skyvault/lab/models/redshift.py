@@ -9,6 +9,9 @@ What AWS does:
 - Cross-region copies are a cluster setting: ``EnableSnapshotCopy`` (for KMS-encrypted clusters with a
   snapshot copy grant that must exist in the destination region) makes Redshift copy every new snapshot of the
   cluster to the destination region, with the same identifier, ``SourceRegion`` set, encrypted with the grant's key.
+  The copy is asynchronous: it starts when the source snapshot completes, and until then the destination answers
+  ``ClusterSnapshotNotFound`` (Redshift Management Guide, "Copying snapshots to another AWS Region"). The lab keeps
+  a copy invisible for ``COPY_POLLS`` DescribeClusterSnapshots calls in the destination region.
 - A restored cluster keeps the snapshot's encryption key; ``Encrypted=True`` without ``KmsKeyId`` uses the
   account's AWS-managed key ``aws/redshift`` (keys behind ``aws/*`` aliases report ``KeyManager=AWS``).
 
@@ -20,11 +23,35 @@ every snapshot, restores drop the key. This model adds the missing behaviour.
 from __future__ import annotations
 
 import importlib
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 MAX_SHARED_ACCOUNTS = 20
+# Cross-region copies made by EnableSnapshotCopy stay invisible in the destination for this many
+# DescribeClusterSnapshots calls there (AWS starts the copy when the source snapshot completes; it takes minutes).
+COPY_POLLS = 1
 _applied = False
+_copies_lock = threading.Lock()
+
+
+def _pending_copies(backend: Any) -> list[list[Any]]:
+    pending: list[list[Any]] | None = getattr(backend, "_skyvault_pending_copies", None)
+    if pending is None:
+        pending = []
+        backend._skyvault_pending_copies = pending
+    return pending
+
+
+def _arrive(backend: Any) -> None:
+    """One DescribeClusterSnapshots in ``backend``'s region: pending copies come one call closer to arriving."""
+    with _copies_lock:
+        pending = _pending_copies(backend)
+        for entry in list(pending):
+            entry[1] -= 1
+            if entry[1] < 0:
+                pending.remove(entry)
+                backend.snapshots[entry[0].snapshot_identifier] = entry[0]
 
 
 def _shared_in_region(backend: Any) -> list[Any]:
@@ -127,6 +154,7 @@ def apply() -> None:
     backend_cls.describe_cluster_snapshots = describe
 
     def describe_response(self: Any) -> Any:
+        _arrive(self.redshift_backend)
         snapshots = self.redshift_backend.describe_cluster_snapshots(
             self._get_param("ClusterIdentifier"),
             self._get_param("SnapshotIdentifier"),
@@ -228,7 +256,8 @@ def apply() -> None:
                 if grant is None:
                     raise InvalidParameterValueError("The snapshot copy grant no longer exists in the destination.")
                 copied.kms_key_id = grant.kms_key_id
-            destination.snapshots[snapshot_identifier] = copied
+            # Asynchronous, like AWS: the copy shows up in the destination only after COPY_POLLS describe calls there.
+            _pending_copies(destination).append([copied, COPY_POLLS])
         return snapshot
 
     backend_cls.create_cluster_snapshot = create_cluster_snapshot

@@ -207,7 +207,7 @@ def _region_copy(
 ) -> dict[str, Any]:
     destination = factory.client(account, to_region, "redshift")
     job.progress(f"waiting for Redshift to copy {snap['id']} to {to_region}")
-    copied = rs.wait_snapshot(destination, snap["id"], policy=wait, progress=job.progress)
+    copied = rs.wait_snapshot(destination, snap["id"], policy=wait, progress=job.progress, appears_later=True)
     arn = rs.snapshot_arn(
         partition_for(to_region), to_region, factory.account_id(account), copied["ClusterIdentifier"], snap["id"]
     )
