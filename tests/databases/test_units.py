@@ -107,3 +107,28 @@ def test_identifiers_fit_aws_rules_and_stay_unique(limit: int) -> None:
 ])  # fmt: skip
 def test_restorable_storage_follows_awss_gp3_rules(captured: dict[str, object], expected: dict[str, object]) -> None:
     assert storage.restorable(captured) == expected
+
+
+def test_wait_with_progress_outlives_the_timeout_and_fails_only_when_progress_stalls() -> None:
+    # A 3-day copy that keeps moving: the 4 h timeout does not apply while PercentProgress grows.
+    percents = iter([*range(0, 100, 1), 100])
+    now = [0.0]
+    status = wait_for(
+        lambda: Status("copying", next(percents)) if now[0] < 99 * 2700 else Status("available", 100),
+        what="copy",
+        policy=WaitPolicy(timeout_s=4 * 3600, poll_s=2700, stall_s=2 * 3600),
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+        clock=lambda: now[0],
+    )
+    assert status.state == "available" and now[0] > 24 * 3600
+    # Stuck at 40 %: it fails once 2 h pass without a change, not before.
+    now[0] = 0.0
+    with pytest.raises(AwsError, match="no progress for 7200s") as stalled:
+        wait_for(
+            lambda: Status("copying", 40),
+            what="copy",
+            policy=WaitPolicy(timeout_s=60, poll_s=600, stall_s=7200),
+            sleep=lambda s: now.__setitem__(0, now[0] + s),
+            clock=lambda: now[0],
+        )
+    assert stalled.value.code == "Stalled" and now[0] == 7200
