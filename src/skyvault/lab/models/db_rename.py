@@ -17,8 +17,8 @@ What the lab does: the rename stays pending for the next ``RENAME_POLLS`` descri
 ``DescribeDBClusters``, ``DescribeClusters``, any identifier) of the same account and region, and takes effect on
 the one after; during that time the resource keeps its old identifier with status ``renaming``. Counting
 describe calls instead of seconds keeps tests deterministic while a driver that looks at the new name at once,
-or reuses the old name at once, fails as it would against AWS. ``set_rename_polls`` changes the count (the
-``/_skyvault/db-quirks`` route); ``reset`` restores the default.
+or reuses the old name at once, fails as it would against AWS. ``set_rename_polls`` changes the count (in the lab
+process); ``reset`` restores the default.
 """
 
 from __future__ import annotations
