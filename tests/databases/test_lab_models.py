@@ -243,3 +243,20 @@ def test_gp3_reports_its_baseline_and_refuses_iops_below_the_threshold(dbs: Data
     assert big["Iops"] == 15000 and big["StorageThroughput"] == 600
     oracle = {**common, "Engine": "oracle-ee", "LicenseModel": "bring-your-own-license"}
     rds.create_db_instance(DBInstanceIdentifier="ora", AllocatedStorage=250, Iops=12000, **oracle)
+
+
+def test_redshift_shared_snapshot_on_a_customer_key_restores_only_where_the_key_policy_allows(dbs: Databases) -> None:
+    for name, key in (("closed", dbs.customer_key()), ("open", dbs.customer_key(usable_by=VAULT_ID))):
+        dbs.redshift(name, kms_key=key)
+        dbs.client("redshift").create_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier=f"{name}-s")
+        dbs.client("redshift").authorize_snapshot_access(
+            SnapshotIdentifier=f"{name}-s", AccountWithRestoreAccess=VAULT_ID
+        )
+    vault = dbs.client("redshift", VAULT)
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        vault.restore_from_cluster_snapshot(ClusterIdentifier="r1", SnapshotIdentifier="closed-s",
+                                            OwnerAccount="111111111111")  # fmt: skip
+    vault.restore_from_cluster_snapshot(
+        ClusterIdentifier="r2", SnapshotIdentifier="open-s", OwnerAccount="111111111111"
+    )
+    assert [c["ClusterIdentifier"] for c in vault.describe_clusters()["Clusters"]] == ["r2"]

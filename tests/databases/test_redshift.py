@@ -16,7 +16,7 @@ Cli = Callable[..., CliResult]
 
 
 def test_backup_copies_and_restore(dbs: Databases, cli: Cli) -> None:
-    dbs.redshift(kms_key=dbs.customer_key())
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
     result = cli(
         "--json", "backup", "redshift", "warehouse", "--account", TENANT,
         "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT,
@@ -123,7 +123,7 @@ def test_long_cluster_identifier_gets_valid_restore_names(dbs: Databases, cli: C
 
 
 def test_a_cluster_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Databases, cli: Cli) -> None:
-    dbs.redshift(kms_key=dbs.customer_key())
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
     redshift = dbs.client("redshift")
     arn = "arn:aws:redshift:us-east-1:111111111111:cluster:warehouse"
     redshift.create_tags(ResourceName=arn, Tags=[{"Key": f"cost-{i:02d}", "Value": "x"} for i in range(48)])
@@ -136,3 +136,33 @@ def test_a_cluster_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Data
         SnapshotIdentifier=point.native["snapshot_id"]
     )["Snapshots"][0]
     assert len(west["Tags"]) <= 50 and tags(west["Tags"])["skyvault:copy-of"]
+
+
+def test_vault_copy_refused_up_front_when_the_key_policy_leaves_the_vault_out(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key())  # the default key policy: its own account only
+    result = cli("backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == ConflictError.exit_code, result.stderr
+    assert "does not let the vault account admin (123456789012) use it" in result.stderr
+    assert "arn:aws:iam::123456789012:root" in result.stderr  # what to grant
+    assert dbs.client("redshift").describe_cluster_snapshots(SnapshotType="manual")["Snapshots"] == []
+    assert dbs.catalog.live_intermediates() == []
+
+
+def test_vault_copy_restores_its_temporary_cluster_in_the_named_subnet_group(dbs: Databases) -> None:
+    from skyvault.engine import databases  # noqa: F401 (registers the database cleaners)
+    from skyvault.engine.jobs import JobRunner
+    from skyvault.errors import NotFoundError
+    from skyvault.services.rds.backup import CopyOptions
+    from skyvault.services.redshift import backup as redshift_backup
+
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
+    factory = dbs.env.factory()
+    options = CopyOptions(to_account=VAULT, vault_subnet_group="vault-private")
+    with pytest.raises(NotFoundError, match="vault-private"):  # named, so AWS looks for it (not the default VPC)
+        JobRunner(dbs.catalog, factory).run(
+            "backup-redshift", {}, lambda job: redshift_backup.backup(
+                job, factory, account=TENANT, region=REGION, source_id="warehouse",
+                point_id="rp-0123456789abcdef0123", options=options,
+            ),
+        )  # fmt: skip
+    assert dbs.client("redshift", VAULT).describe_clusters()["Clusters"] == []

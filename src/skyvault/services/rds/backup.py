@@ -52,6 +52,9 @@ class CopyOptions:
     to_region: str | None = None
     to_account: str | None = None  # a configured account name: the vault (admin) account
     wait: WaitPolicy = field(default_factory=WaitPolicy)
+    # Redshift vault copies restore a temporary cluster in the vault: in this cluster subnet group there, rather than
+    # the vault region's default VPC (which many accounts do not have).
+    vault_subnet_group: str | None = None
 
 
 @dataclass

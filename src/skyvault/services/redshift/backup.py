@@ -85,6 +85,8 @@ def backup(
     warnings = dropped_tags_warning(captured.get("tags", {}), tags, "its snapshots")
     for warning in warnings:
         job.progress(f"warning: {warning}")
+    if options.to_account and captured.get("encrypted"):
+        check_vault_can_use_key(factory, account, options.to_account, region, source_id, captured.get("kms_key_id"))
     if options.to_region:
         to_region = options.to_region
         job.step(
@@ -128,7 +130,17 @@ def backup(
             job.step(
                 f"{source_id}: copy to account {vault}",
                 lambda: _vault_copy(
-                    job, factory, account, vault, region, source_id, snap, tags, captured, options.wait
+                    job,
+                    factory,
+                    account,
+                    vault,
+                    region,
+                    source_id,
+                    snap,
+                    tags,
+                    captured,
+                    options.wait,
+                    options.vault_subnet_group,
                 ),
             )
         )
@@ -141,6 +153,29 @@ def backup(
     if warnings:
         stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
+
+
+def check_vault_can_use_key(
+    factory: ClientFactory, account: str, vault: str, region: str, cluster_id: str, key: str | None
+) -> None:
+    """Before any snapshot: a vault copy restores the shared snapshot in the vault, which works only when the vault
+    account may use the cluster's key. AWS-managed keys can never be shared; a customer-managed key must name the
+    vault account in its key policy (skyvault never edits a key it does not own)."""
+    kms = factory.client(account, region, "kms")
+    if not key or kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") == "AWS":
+        raise ConflictError(
+            f"cluster {cluster_id} is encrypted with the AWS-managed key: Redshift cannot share its snapshots "
+            "with another account, and Redshift snapshots cannot be re-encrypted",
+            hint="encrypt the cluster with a customer-managed key that the vault account may use",
+        )
+    vault_id = factory.account_id(vault)
+    if not kms_keys.allows_use(kms, key, vault_id):
+        raise ConflictError(
+            f"cluster {cluster_id} is encrypted with KMS key {key}, whose key policy does not let the vault account "
+            f"{vault} ({vault_id}) use it: the vault copy would fail at its restore in the vault; nothing was changed",
+            hint=f"add to that key's policy a statement allowing arn:{partition_for(region)}:iam::{vault_id}:root "
+            "kms:Decrypt, kms:DescribeKey and kms:CreateGrant, then run the backup again",
+        )
 
 
 def _summary(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +269,7 @@ def _vault_copy(
     tags: dict[str, str],
     captured: dict[str, Any],
     wait: WaitPolicy,
+    subnet_group: str | None = None,
 ) -> dict[str, Any]:
     source = factory.client(account, region, "redshift")
     vault_client = factory.client(vault, region, "redshift")
@@ -272,6 +308,8 @@ def _vault_copy(
     }
     if vault_key:
         params["KmsKeyId"] = vault_key
+    if subnet_group:
+        params["ClusterSubnetGroupName"] = subnet_group
     vault_client.restore_from_cluster_snapshot(**params)
     vault_client.create_tags(
         ResourceName=rs.cluster_arn(partition, region, vault_id, temp_id),
