@@ -62,8 +62,12 @@ for _policy in ("rds", "docdb", "redshift"):
         operation="GetKeyPolicy",
         feature=Feature.COPY,
         step="share skyvault key",
-        purpose="Check that the vault account may already use skyvault's key, or, before a Redshift vault copy, the "
-        "cluster's own customer-managed key (the restore in the vault needs it).",
+        purpose="Check that the vault account may already use skyvault's key"
+        + (
+            ", and, before a vault copy, the cluster's own customer-managed key (the restore in the vault needs it)."
+            if _policy == "redshift"
+            else "."
+        ),
         resources=(_KEY_ARN,),
     )
     declare(
