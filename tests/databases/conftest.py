@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +114,18 @@ class Databases:
             **params,
         )
 
-    def customer_key(self, account: str = TENANT, region: str = REGION) -> str:
-        return str(self.client("kms", account, region).create_key(Description="customer key")["KeyMetadata"]["Arn"])
+    def customer_key(self, account: str = TENANT, region: str = REGION, *, usable_by: str | None = None) -> str:
+        """A customer-managed key; ``usable_by``: an account ID its key policy also lets use the key."""
+        params: dict[str, Any] = {"Description": "customer key"}
+        if usable_by:
+            owner = self.client("sts", account, region).get_caller_identity()["Account"]
+            params["Policy"] = json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{owner}:root"}, "Action": "kms:*",
+                 "Resource": "*"},
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{usable_by}:root"},
+                 "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"], "Resource": "*"},
+            ]})  # fmt: skip
+        return str(self.client("kms", account, region).create_key(**params)["KeyMetadata"]["Arn"])
 
 
 @pytest.fixture

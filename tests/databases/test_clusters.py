@@ -95,3 +95,47 @@ def test_restore_from_region_copy_and_overwrite_needs_yes(dbs: Databases, cli: C
     assert refused.exit_code == ConfirmationRequiredError.exit_code
     clusters = {c["DBClusterIdentifier"] for c in dbs.client(service).describe_db_clusters()["DBClusters"]}
     assert "ledger" in clusters and not any(c.startswith("ledger-pre-restore") for c in clusters)
+
+
+def test_rename_swap_restores_under_the_original_name_beside_the_renamed_members(
+    dbs: Databases, cli: Cli, kind: str
+) -> None:
+    service, engine, instance_class, _port = ENGINES[kind]
+    dbs.cluster(service, "ledger", engine, instance_class, readers=1)  # members ledger-0 and ledger-1
+    result = cli("--json", "backup", kind, "ledger", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    swapped = cli("--json", "restore", result.json()["recovery_point"], "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    out = swapped.json()
+    assert out["identifier"] == "ledger" and out["original_renamed_to"].startswith("ledger-pre-restore-")
+    assert out["instances"] == ["ledger-2", "ledger-3"]  # ledger-1 still belongs to the renamed original
+    client = dbs.client(service)
+    clusters = {c["DBClusterIdentifier"]: c for c in client.describe_db_clusters()["DBClusters"]}
+    assert set(clusters) == {"ledger", out["original_renamed_to"]}
+    assert {m["DBInstanceIdentifier"] for m in clusters["ledger"]["DBClusterMembers"]} == {"ledger-2", "ledger-3"}
+
+
+LONG_ID = "analytics-ledger-production-eu-central-primary-cluster-main"  # 59 characters: members get -0, -1
+
+
+def test_long_cluster_identifiers_get_valid_snapshot_and_restore_names(dbs: Databases, cli: Cli, kind: str) -> None:
+    service, engine, instance_class, _port = ENGINES[kind]
+    dbs.cluster(service, LONG_ID, engine, instance_class, readers=0)
+    result = cli("--json", "backup", kind, LONG_ID, "--account", TENANT, "--copy-to-region", OTHER_REGION,
+                 "--copy-to-account", VAULT)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    snapshot_id = point.native["snapshot_id"]
+    assert len(snapshot_id) <= 63 - len("-share") and snapshot_id.startswith("skyvault-analytics-ledger")
+    assert [c["snapshot_id"] for c in point.native["copies"]] == [snapshot_id, snapshot_id]
+
+    restored = cli("--json", "restore", point.id)
+    assert restored.exit_code == 0, restored.stderr
+    new_id = restored.json()["identifier"]
+    assert len(new_id) <= 63 and "-restored-" in new_id and not new_id.endswith("-")
+    swapped = cli("--json", "restore", point.id, "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    aside = swapped.json()["original_renamed_to"]
+    assert len(aside) <= 63 and "-pre-restore-" in aside
+    clusters = {c["DBClusterIdentifier"] for c in dbs.client(service).describe_db_clusters()["DBClusters"]}
+    assert clusters == {LONG_ID, new_id, aside}

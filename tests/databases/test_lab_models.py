@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -114,5 +116,147 @@ def test_redshift_share_copy_and_cross_region_copy(dbs: Databases) -> None:
         )
     redshift.enable_snapshot_copy(ClusterIdentifier="warehouse", DestinationRegion=OTHER_REGION)
     redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="m3")
-    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(SnapshotIdentifier="m3")
+    west_client = dbs.client("redshift", TENANT, OTHER_REGION)
+    with pytest.raises(ClientError, match="ClusterSnapshotNotFound"):  # asynchronous: not there at first
+        west_client.describe_cluster_snapshots(SnapshotIdentifier="m3")
+    west = west_client.describe_cluster_snapshots(SnapshotIdentifier="m3")
     assert west["Snapshots"][0]["SourceRegion"] == REGION
+
+
+def _missing(call: Any, code: str) -> bool:
+    try:
+        call()
+    except ClientError as exc:
+        return bool(exc.response["Error"]["Code"] == code)
+    return False
+
+
+def test_renames_are_asynchronous(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="old", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1",
+    )  # fmt: skip
+    renamed = rds.modify_db_instance(DBInstanceIdentifier="old", NewDBInstanceIdentifier="new", ApplyImmediately=True)
+    assert renamed["DBInstance"]["DBInstanceIdentifier"] == "old"
+    # Until the rename takes effect: the new name is not found, the old one exists ("renaming") and is not free.
+    assert _missing(lambda: rds.describe_db_instances(DBInstanceIdentifier="new"), "DBInstanceNotFound")
+    (old,) = rds.describe_db_instances(DBInstanceIdentifier="old")["DBInstances"]
+    assert old["DBInstanceStatus"] == "renaming"
+    (new,) = rds.describe_db_instances(DBInstanceIdentifier="new")["DBInstances"]
+    assert new["DBInstanceStatus"] == "available"
+    assert _missing(lambda: rds.describe_db_instances(DBInstanceIdentifier="old"), "DBInstanceNotFound")
+
+    rds.create_db_cluster(DBClusterIdentifier="c-old", Engine="aurora-postgresql", MasterUsername="u",
+                          MasterUserPassword="password-1")  # fmt: skip
+    rds.create_db_instance(DBInstanceIdentifier="c-old-1", DBInstanceClass="db.r6g.large",
+                           Engine="aurora-postgresql", DBClusterIdentifier="c-old")  # fmt: skip
+    rds.modify_db_cluster(DBClusterIdentifier="c-old", NewDBClusterIdentifier="c-new", ApplyImmediately=True)
+    assert _missing(lambda: rds.describe_db_clusters(DBClusterIdentifier="c-new"), "DBClusterNotFoundFault")
+    assert rds.describe_db_clusters(DBClusterIdentifier="c-old")["DBClusters"][0]["Status"] == "renaming"
+    assert rds.describe_db_clusters(DBClusterIdentifier="c-new")["DBClusters"][0]["Status"] == "available"
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    redshift.modify_cluster(ClusterIdentifier="warehouse", NewClusterIdentifier="warehouse-2")
+    assert _missing(lambda: redshift.describe_clusters(ClusterIdentifier="warehouse-2"), "ClusterNotFound")
+    assert redshift.describe_clusters(ClusterIdentifier="warehouse")["Clusters"][0]["ClusterStatus"] == "renaming"
+    assert redshift.describe_clusters(ClusterIdentifier="warehouse-2")["Clusters"][0]["ClusterStatus"] == "available"
+    members = rds.describe_db_clusters(DBClusterIdentifier="c-new")["DBClusters"][0]["DBClusterMembers"]
+    assert [m["DBInstanceIdentifier"] for m in members] == ["c-old-1"]  # members stay with the renamed cluster
+
+
+def test_cluster_and_redshift_identifiers_follow_aws_rules(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.create_db_cluster(DBClusterIdentifier="a" * 64, Engine="aurora-postgresql", MasterUsername="u",
+                              MasterUserPassword="password-1")  # fmt: skip
+    rds.create_db_cluster(DBClusterIdentifier="c" * 63, Engine="aurora-postgresql", MasterUsername="u",
+                          MasterUserPassword="password-1")  # fmt: skip
+    for bad in ("s" * 64, "snap-", "snap--1", "1snap"):
+        with pytest.raises(ClientError, match="InvalidParameterValue"):
+            rds.create_db_cluster_snapshot(DBClusterIdentifier="c" * 63, DBClusterSnapshotIdentifier=bad)
+    rds.create_db_cluster_snapshot(DBClusterIdentifier="c" * 63, DBClusterSnapshotIdentifier="s" * 63)
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.copy_db_cluster_snapshot(
+            SourceDBClusterSnapshotIdentifier="s" * 63, TargetDBClusterSnapshotIdentifier="t" * 64
+        )
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        rds.modify_db_cluster(DBClusterIdentifier="c" * 63, NewDBClusterIdentifier="renamed-")
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="s" * 256)
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="s" * 255)
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        redshift.modify_cluster(ClusterIdentifier="warehouse", NewClusterIdentifier="w" * 64)
+
+
+def test_at_most_50_tags_per_database_resource(dbs: Databases) -> None:
+    fifty = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="tagged", DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="u",
+        MasterUserPassword="password-1", Tags=fifty,
+    )  # fmt: skip
+    arn = rds.create_db_snapshot(DBInstanceIdentifier="tagged", DBSnapshotIdentifier="t1", Tags=fifty)["DBSnapshot"][
+        "DBSnapshotArn"
+    ]
+    with pytest.raises(ClientError, match="TagQuotaPerResourceExceeded"):
+        rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "one-more", "Value": "v"}])
+    with pytest.raises(ClientError, match="TagQuotaPerResourceExceeded"):
+        rds.copy_db_snapshot(SourceDBSnapshotIdentifier="t1", TargetDBSnapshotIdentifier="t2",
+                             Tags=[*fifty, {"Key": "copy-of", "Value": "t1"}])  # fmt: skip
+    rds.add_tags_to_resource(ResourceName=arn, Tags=[{"Key": "k0", "Value": "changed"}])  # same key: no new tag
+
+    dbs.redshift()
+    redshift = dbs.client("redshift")
+    with pytest.raises(ClientError, match="TagLimitExceededFault"):
+        redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="r1",
+                                         Tags=[*fifty, {"Key": "x", "Value": "y"}])  # fmt: skip
+    redshift.create_cluster_snapshot(ClusterIdentifier="warehouse", SnapshotIdentifier="r1", Tags=fifty)
+    (snapshot,) = redshift.describe_cluster_snapshots(SnapshotIdentifier="r1")["Snapshots"]
+    assert len(snapshot["Tags"]) == 50
+
+
+def test_gp3_reports_its_baseline_and_refuses_iops_below_the_threshold(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    common: dict[str, Any] = {"DBInstanceClass": "db.m6g.large", "Engine": "postgres", "MasterUsername": "u",
+                              "MasterUserPassword": "password-1", "StorageType": "gp3"}  # fmt: skip
+    small = rds.create_db_instance(DBInstanceIdentifier="small", AllocatedStorage=100, **common)["DBInstance"]
+    assert small["Iops"] == 3000 and small["StorageThroughput"] == 125
+    with pytest.raises(ClientError, match="less than 400"):
+        rds.create_db_instance(DBInstanceIdentifier="small2", AllocatedStorage=100, Iops=3000, **common)
+    rds.create_db_snapshot(DBInstanceIdentifier="small", DBSnapshotIdentifier="small-snap")
+    with pytest.raises(ClientError, match="less than 400"):  # what DescribeDBInstances said, sent back
+        rds.restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier="small3", DBSnapshotIdentifier="small-snap", Iops=3000, StorageThroughput=125
+        )
+    restored = rds.restore_db_instance_from_db_snapshot(
+        DBInstanceIdentifier="small3", DBSnapshotIdentifier="small-snap"
+    )
+    assert restored["DBInstance"]["Iops"] == 3000
+    big = rds.create_db_instance(
+        DBInstanceIdentifier="big", AllocatedStorage=500, Iops=15000, StorageThroughput=600, **common
+    )["DBInstance"]
+    assert big["Iops"] == 15000 and big["StorageThroughput"] == 600
+    oracle = {**common, "Engine": "oracle-ee", "LicenseModel": "bring-your-own-license"}
+    rds.create_db_instance(DBInstanceIdentifier="ora", AllocatedStorage=250, Iops=12000, **oracle)
+
+
+def test_redshift_shared_snapshot_on_a_customer_key_restores_only_where_the_key_policy_allows(dbs: Databases) -> None:
+    for name, key in (("closed", dbs.customer_key()), ("open", dbs.customer_key(usable_by=VAULT_ID))):
+        dbs.redshift(name, kms_key=key)
+        dbs.client("redshift").create_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier=f"{name}-s")
+        dbs.client("redshift").authorize_snapshot_access(
+            SnapshotIdentifier=f"{name}-s", AccountWithRestoreAccess=VAULT_ID
+        )
+    vault = dbs.client("redshift", VAULT)
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        vault.restore_from_cluster_snapshot(ClusterIdentifier="r1", SnapshotIdentifier="closed-s",
+                                            OwnerAccount="111111111111")  # fmt: skip
+    vault.restore_from_cluster_snapshot(
+        ClusterIdentifier="r2", SnapshotIdentifier="open-s", OwnerAccount="111111111111"
+    )
+    assert [c["ClusterIdentifier"] for c in vault.describe_clusters()["Clusters"]] == ["r2"]

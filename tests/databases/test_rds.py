@@ -196,3 +196,55 @@ def test_several_sources_in_one_job_and_a_bad_vault_name_changes_nothing(dbs: Da
 
     human = cli("backup", "rds", "audit-db", "--account", TENANT)
     assert human.exit_code == 0 and "1 snapshot(s) (0 extra copies)" in human.stdout
+
+
+def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databases, cli: Cli) -> None:
+    dbs.rds()
+    point = dbs.catalog.recovery_point(_backup(cli)["recovery_point"])
+    # The snapshot disappears (expired by someone) after the backup: the restore fails after the rename.
+    dbs.client("rds").delete_db_snapshot(DBSnapshotIdentifier=point.native["snapshot_id"])
+    result = cli("restore", point.id, "--target", "original", "--yes")
+    assert result.exit_code != 0 and "renamed back to orders-db" in result.stderr
+    (db,) = dbs.client("rds").describe_db_instances()["DBInstances"]
+    assert db["DBInstanceIdentifier"] == "orders-db" and db["DBInstanceStatus"] == "available"
+
+
+def test_a_source_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Databases, cli: Cli) -> None:
+    source = dbs.rds()
+    more = [{"Key": f"cost-{i:02d}", "Value": "x"} for i in range(48)]  # 50 with the fixture's two
+    dbs.client("rds").add_tags_to_resource(ResourceName=source["DBInstanceArn"], Tags=more)
+    out = _backup(cli, "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT)
+    (warning,) = out["stats"]["warnings"]
+    assert warning.startswith("6 of the source's tags were not copied") and "cost-47" in warning
+    point = dbs.catalog.recovery_point(out["recovery_point"])
+    vault = tags(_snapshot(dbs, point.native["snapshot_id"], VAULT)["TagList"])
+    assert len(vault) == 50 and vault["skyvault:source-account"] == "111111111111" and "cost-37" in vault
+
+    restored = cli("--json", "restore", point.id, "--name", "orders-restored")
+    assert restored.exit_code == 0, restored.stderr
+    assert restored.json()["warnings"] == [
+        "1 of the source's tags were not copied to the restored instance (AWS allows 50 tags per resource and "
+        "skyvault needs room for its own): cost-47"
+    ]
+
+
+def test_gp3_instances_restore_with_only_the_storage_settings_aws_accepts(dbs: Databases, cli: Cli) -> None:
+    dbs.rds(StorageType="gp3")  # 50 GiB: AWS reports Iops 3000 and StorageThroughput 125 but refuses them back
+    small = _backup(cli)["recovery_point"]
+    assert dbs.catalog.recovery_point(small).captured_config["iops"] == 3000
+    restored = cli("--json", "restore", small, "--name", "orders-small")
+    assert restored.exit_code == 0, restored.stderr
+    rds = dbs.client("rds")
+    rds.create_db_instance(
+        DBInstanceIdentifier="big-db", DBInstanceClass="db.m6g.large", Engine="postgres", MasterUsername="app",
+        MasterUserPassword="correct-horse-1", AllocatedStorage=500, StorageType="gp3", Iops=15000,
+        StorageThroughput=600,
+    )  # fmt: skip
+    big = cli("--json", "backup", "rds", "big-db", "--account", TENANT)
+    assert big.exit_code == 0, big.stderr
+    point = dbs.catalog.recovery_point(big.json()["recovery_point"])
+    assert point.captured_config["storage_throughput"] == 600
+    restored = cli("--json", "restore", point.id, "--name", "big-restored")
+    assert restored.exit_code == 0, restored.stderr
+    new = rds.describe_db_instances(DBInstanceIdentifier="big-restored")["DBInstances"][0]
+    assert new["StorageType"] == "gp3" and new["Iops"] == 15000 and new["StorageThroughput"] == 600

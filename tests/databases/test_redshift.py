@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from conftest import CliResult
-from skyvault.errors import ConfirmationRequiredError, ConflictError
+from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 
 from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases, tags
 
@@ -16,7 +16,7 @@ Cli = Callable[..., CliResult]
 
 
 def test_backup_copies_and_restore(dbs: Databases, cli: Cli) -> None:
-    dbs.redshift(kms_key=dbs.customer_key())
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
     result = cli(
         "--json", "backup", "redshift", "warehouse", "--account", TENANT,
         "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT,
@@ -92,3 +92,68 @@ def test_vault_copy_refused_for_aws_managed_key(dbs: Databases, cli: Cli) -> Non
     assert result.exit_code == ConflictError.exit_code, result.stderr
     assert "AWS-managed key" in result.stderr
     assert dbs.catalog.live_intermediates() == []
+
+
+def test_rename_swap_rolls_the_original_back_when_the_restore_fails(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift()
+    result = cli("--json", "backup", "redshift", "warehouse", "--account", TENANT)
+    assert result.exit_code == 0, result.stderr
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    dbs.client("redshift").delete_cluster_snapshot(SnapshotIdentifier=point.native["snapshot_id"])
+    failed = cli("restore", point.id, "--target", "original", "--yes")
+    assert failed.exit_code != 0 and "renamed back to warehouse" in failed.stderr
+    (cluster,) = dbs.client("redshift").describe_clusters()["Clusters"]
+    assert cluster["ClusterIdentifier"] == "warehouse" and cluster["ClusterStatus"] == "available"
+
+
+def test_long_cluster_identifier_gets_valid_restore_names(dbs: Databases, cli: Cli) -> None:
+    long_id = "analytics-warehouse-production-eu-central-primary-cluster-main1"  # 63 characters
+    dbs.redshift(long_id)
+    result = cli("--json", "backup", "redshift", long_id, "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == 0, result.stderr
+    point_id = result.json()["recovery_point"]
+    restored = cli("--json", "restore", point_id)
+    assert restored.exit_code == 0, restored.stderr
+    new_id = restored.json()["identifier"]
+    assert new_id != long_id and len(new_id) <= 63 and "-restored-" in new_id
+    swapped = cli("--json", "restore", point_id, "--target", "original", "--yes")
+    assert swapped.exit_code == 0, swapped.stderr
+    names = {c["ClusterIdentifier"] for c in dbs.client("redshift").describe_clusters()["Clusters"]}
+    assert names == {long_id, new_id, swapped.json()["original_renamed_to"]}
+
+
+def test_a_cluster_with_50_tags_is_copied_with_room_for_skyvaults_tags(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
+    redshift = dbs.client("redshift")
+    arn = "arn:aws:redshift:us-east-1:111111111111:cluster:warehouse"
+    redshift.create_tags(ResourceName=arn, Tags=[{"Key": f"cost-{i:02d}", "Value": "x"} for i in range(48)])
+    result = cli("--json", "backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-region", OTHER_REGION,
+                 "--copy-to-account", VAULT)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["stats"]["warnings"][0].startswith("6 of the source's tags were not copied")
+    point = dbs.catalog.recovery_point(result.json()["recovery_point"])
+    west = dbs.client("redshift", TENANT, OTHER_REGION).describe_cluster_snapshots(
+        SnapshotIdentifier=point.native["snapshot_id"]
+    )["Snapshots"][0]
+    assert len(west["Tags"]) <= 50 and tags(west["Tags"])["skyvault:copy-of"]
+
+
+def test_vault_copy_refused_up_front_when_the_key_policy_leaves_the_vault_out(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key())  # the default key policy: its own account only
+    result = cli("backup", "redshift", "warehouse", "--account", TENANT, "--copy-to-account", VAULT)
+    assert result.exit_code == ConflictError.exit_code, result.stderr
+    assert "does not let the vault account admin (123456789012) use it" in result.stderr
+    assert "arn:aws:iam::123456789012:root" in result.stderr  # what to grant
+    assert dbs.client("redshift").describe_cluster_snapshots(SnapshotType="manual")["Snapshots"] == []
+    assert dbs.catalog.live_intermediates() == []
+
+
+def test_vault_copy_restores_its_temporary_cluster_in_the_named_subnet_group(dbs: Databases, cli: Cli) -> None:
+    dbs.redshift(kms_key=dbs.customer_key(usable_by="123456789012"))
+    result = cli(
+        "backup", "redshift", "warehouse", "--account", TENANT, "--region", REGION, "--copy-to-account", VAULT,
+        "--vault-subnet-group", "vault-private", "--poll", "1",
+    )  # fmt: skip
+    assert result.exit_code == NotFoundError.exit_code, result.stderr
+    assert "vault-private" in result.stderr  # named, so AWS looks for it (not the default VPC)
+    assert dbs.client("redshift", VAULT).describe_clusters()["Clusters"] == []

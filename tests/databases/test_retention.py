@@ -10,7 +10,7 @@ import pytest
 from conftest import CliResult
 from skyvault.engine.retention import expire_due
 
-from .conftest import OTHER_REGION, TENANT, VAULT, Databases
+from .conftest import OTHER_REGION, REGION, TENANT, VAULT, Databases
 
 pytestmark = pytest.mark.lab
 Cli = Callable[..., CliResult]
@@ -76,3 +76,36 @@ def test_cleanup_expires_points_past_their_retention(dbs: Databases, cli: Cli) -
     assert done["snapshots_expired"] == 1
     assert point.native["snapshot_id"] not in _manual(dbs, TENANT, "us-east-1")
     assert dbs.catalog.recovery_point(point.id).status == "expired"
+
+
+def test_cleanup_never_deletes_an_intermediate_snapshot_that_is_still_progressing(
+    dbs: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import dataclass
+
+    from skyvault.errors import ConflictError
+    from skyvault.services.rds import cleanup, snapshots
+
+    @dataclass
+    class Item:
+        id: str
+        resource_type: str
+        account: str
+        region: str
+
+    rds = dbs.client("rds")
+    rds.create_db_instance(DBInstanceIdentifier="src", DBInstanceClass="db.t3.micro", Engine="postgres",
+                           MasterUsername="u", MasterUserPassword="password-1")  # fmt: skip
+    arn = rds.create_db_snapshot(DBInstanceIdentifier="src", DBSnapshotIdentifier="skyvault-src-1-share")["DBSnapshot"][
+        "DBSnapshotArn"
+    ]
+    item = Item(arn, "rds-snapshot", TENANT, REGION)
+    real = snapshots.describe
+    # The lab's snapshots are available at once; this one is reported as a copy still running, as AWS would.
+    monkeypatch.setattr(snapshots, "describe", lambda *a: {**real(*a), "Status": "copying", "PercentProgress": 40})
+    with pytest.raises(ConflictError, match="still copying, 40%"):
+        cleanup.delete_intermediate_snapshot(dbs.env.factory(), item)
+    assert rds.describe_db_snapshots(DBSnapshotIdentifier="skyvault-src-1-share")["DBSnapshots"]
+    monkeypatch.setattr(snapshots, "describe", real)
+    cleanup.delete_intermediate_snapshot(dbs.env.factory(), item)
+    assert rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []

@@ -64,8 +64,18 @@ def _command(kind: str) -> Callable[..., None]:
         copy_to_account: Annotated[
             str | None, typer.Option(help="Also keep a copy in this configured (vault) account.")
         ] = None,
-        timeout: Annotated[float, typer.Option(help="Seconds to wait for each snapshot/copy.")] = 4 * 3600,
+        timeout: Annotated[
+            float, typer.Option(help="Seconds to wait for a step that reports no progress (e.g. a restore).")
+        ] = 4 * 3600,
         poll: Annotated[float, typer.Option(help="Seconds between status checks.")] = 15.0,
+        stall: Annotated[
+            float,
+            typer.Option(min=1, help="Seconds a snapshot or copy may report no progress before it counts as stuck."),
+        ] = 2 * 3600,
+        vault_subnet_group: Annotated[
+            str | None,
+            typer.Option(help="Redshift --copy-to-account: the vault's subnet group for the temporary cluster."),
+        ] = None,
         retain_days: Annotated[
             float | None, typer.Option(min=0, help="Expire the point and its snapshots after this many days.")
         ] = None,
@@ -74,9 +84,14 @@ def _command(kind: str) -> Callable[..., None]:
         name, where = _account_and_region(st, account, region)
         if copy_to_account is not None:
             st.config().account(copy_to_account)  # a precise error now rather than after the snapshot
+        if vault_subnet_group is not None and (kind != "redshift" or copy_to_account is None):
+            raise typer.BadParameter(
+                "applies to 'backup redshift --copy-to-account' only", param_hint="--vault-subnet-group"
+            )
         params = backup_params(
             resources=identifiers, account=name, region=where, copy_to_region=copy_to_region,
-            copy_to_account=copy_to_account, wait=WaitPolicy(timeout_s=timeout, poll_s=poll), retain_days=retain_days,
+            copy_to_account=copy_to_account, wait=WaitPolicy(timeout_s=timeout, poll_s=poll, stall_s=stall),
+            retain_days=retain_days, vault_subnet_group=vault_subnet_group,
         )  # fmt: skip
         print_results(st, runner(st).run(JobSpec(f"backup-{kind}", params)))
 

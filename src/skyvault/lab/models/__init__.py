@@ -23,4 +23,8 @@ MODELS: list[str] = [
     "skyvault.lab.models.ebs_blocks",
     "skyvault.lab.models.images",
     "skyvault.lab.models.iam",
+    "skyvault.lab.models.db_rename",
+    "skyvault.lab.models.db_identifiers",
+    "skyvault.lab.models.db_tag_limit",
+    "skyvault.lab.models.db_gp3",
 ]

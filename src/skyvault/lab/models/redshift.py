@@ -9,6 +9,13 @@ What AWS does:
 - Cross-region copies are a cluster setting: ``EnableSnapshotCopy`` (for KMS-encrypted clusters with a
   snapshot copy grant that must exist in the destination region) makes Redshift copy every new snapshot of the
   cluster to the destination region, with the same identifier, ``SourceRegion`` set, encrypted with the grant's key.
+  The copy is asynchronous: it starts when the source snapshot completes, and until then the destination answers
+  ``ClusterSnapshotNotFound`` (Redshift Management Guide, "Copying snapshots to another AWS Region"). The lab keeps
+  a copy invisible for ``COPY_POLLS`` DescribeClusterSnapshots calls in the destination region.
+- A shared snapshot encrypted with the owner's customer-managed key can be restored only by an account that the
+  key's policy lets use the key (Redshift Management Guide, "Sharing snapshots"); otherwise the restore fails.
+- A restore names its cluster subnet group (``ClusterSubnetGroupName``, which must exist) or lands in the
+  region's default VPC.
 - A restored cluster keeps the snapshot's encryption key; ``Encrypted=True`` without ``KmsKeyId`` uses the
   account's AWS-managed key ``aws/redshift`` (keys behind ``aws/*`` aliases report ``KeyManager=AWS``).
 
@@ -20,11 +27,35 @@ every snapshot, restores drop the key. This model adds the missing behaviour.
 from __future__ import annotations
 
 import importlib
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 MAX_SHARED_ACCOUNTS = 20
+# Cross-region copies made by EnableSnapshotCopy stay invisible in the destination for this many
+# DescribeClusterSnapshots calls there (AWS starts the copy when the source snapshot completes; it takes minutes).
+COPY_POLLS = 1
 _applied = False
+_copies_lock = threading.Lock()
+
+
+def _pending_copies(backend: Any) -> list[list[Any]]:
+    pending: list[list[Any]] | None = getattr(backend, "_skyvault_pending_copies", None)
+    if pending is None:
+        pending = []
+        backend._skyvault_pending_copies = pending
+    return pending
+
+
+def _arrive(backend: Any) -> None:
+    """One DescribeClusterSnapshots in ``backend``'s region: pending copies come one call closer to arriving."""
+    with _copies_lock:
+        pending = _pending_copies(backend)
+        for entry in list(pending):
+            entry[1] -= 1
+            if entry[1] < 0:
+                pending.remove(entry)
+                backend.snapshots[entry[0].snapshot_identifier] = entry[0]
 
 
 def _shared_in_region(backend: Any) -> list[Any]:
@@ -37,6 +68,29 @@ def _shared_in_region(backend: Any) -> list[Any]:
             if backend.account_id in getattr(snapshot, "shared_with", []):
                 found.append(snapshot)
     return found
+
+
+def _policy_allows(policy_json: str, account_id: str) -> bool:
+    """Whether a key policy allows ``account_id`` to decrypt with the key (the part of IAM evaluation that matters
+    here: an Allow statement naming the account, its root or ``*``, with kms:Decrypt, kms:CreateGrant or kms:*)."""
+    import json
+
+    try:
+        policy = json.loads(policy_json)
+    except ValueError:
+        return False
+    for statement in policy.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        principals = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
+        principals = [principals] if isinstance(principals, str) else principals
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        named = any(p == "*" or p == account_id or f":{account_id}:" in p for p in principals)
+        if named and any(a in ("kms:*", "kms:Decrypt", "kms:CreateGrant") for a in actions):
+            return True
+    return False
 
 
 def apply() -> None:
@@ -127,6 +181,7 @@ def apply() -> None:
     backend_cls.describe_cluster_snapshots = describe
 
     def describe_response(self: Any) -> Any:
+        _arrive(self.redshift_backend)
         snapshots = self.redshift_backend.describe_cluster_snapshots(
             self._get_param("ClusterIdentifier"),
             self._get_param("SnapshotIdentifier"),
@@ -228,7 +283,8 @@ def apply() -> None:
                 if grant is None:
                     raise InvalidParameterValueError("The snapshot copy grant no longer exists in the destination.")
                 copied.kms_key_id = grant.kms_key_id
-            destination.snapshots[snapshot_identifier] = copied
+            # Asynchronous, like AWS: the copy shows up in the destination only after COPY_POLLS describe calls there.
+            _pending_copies(destination).append([copied, COPY_POLLS])
         return snapshot
 
     backend_cls.create_cluster_snapshot = create_cluster_snapshot
@@ -244,6 +300,11 @@ def apply() -> None:
         snapshot = backend.describe_cluster_snapshots(
             snapshot_identifier=identifier, owner_account=owner or backend.account_id, include_shared=True
         )[0]
+        subnet_group = self._get_param("ClusterSubnetGroupName")
+        if subnet_group and subnet_group not in backend.subnet_groups:  # moto accepts any name
+            raise errors.ClusterSubnetGroupNotFoundError(subnet_group)
+        if snapshot.owner_account != backend.account_id and snapshot.kms_key_id:
+            _require_key_use(snapshot.kms_key_id, snapshot.owner_account, backend)
         backend._restoring = snapshot  # moto's restore looks the identifier up again: pin the resolved snapshot
         self.params["SnapshotIdentifier"] = snapshot.snapshot_identifier
         backend._restore_tags = self._get_param("Tags", [])
@@ -251,6 +312,22 @@ def apply() -> None:
             return restore_original_response(self)
         finally:
             backend._restoring = None
+
+    def _require_key_use(key_id: str, owner: str, backend: Any) -> None:
+        """A shared snapshot encrypted with the owner's customer-managed key restores only in an account that the
+        key policy lets use the key."""
+        region = key_id.split(":")[3] if key_id.startswith("arn:") else backend.region_name
+        keys = kms.kms_backends[owner][region]
+        try:
+            key = keys.describe_key(key_id)
+        except Exception:  # a key moto cannot find is left to moto's own behaviour
+            return
+        if not _policy_allows(str(key.policy or "{}"), backend.account_id):
+            raise RedshiftClientError(
+                "UnauthorizedOperation",
+                f"Account {backend.account_id} cannot use KMS key {key.arn} of the shared snapshot: its key policy "
+                "does not allow it (kms:Decrypt, kms:CreateGrant).",
+            )
 
     restore_original_response = response_cls.restore_from_cluster_snapshot
     response_cls.restore_from_cluster_snapshot = restore_response

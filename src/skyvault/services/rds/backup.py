@@ -13,7 +13,6 @@ Steps (each a job step, so a resumed job does not repeat one that finished):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -22,13 +21,16 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for
-from skyvault.services.rds import kms_keys, snapshots
+from skyvault.services.rds import identifiers, kms_keys, snapshots
 from skyvault.services.rds.config_capture import capture
 from skyvault.services.rds.snapshots import Family
 from skyvault.services.rds.waiting import WaitPolicy
 
 T = TypeVar("T")
 MAX_TAGS = 50  # RDS and Redshift allow 50 tags per resource
+# The most tags a copy adds to a snapshot's own (copy-of + source-account, or intermediate): the source's tags
+# leave room for them, or the copy fails with a tag-limit error.
+COPY_TAG_ROOM = 2
 
 
 class JobLike(Protocol):
@@ -50,6 +52,9 @@ class CopyOptions:
     to_region: str | None = None
     to_account: str | None = None  # a configured account name: the vault (admin) account
     wait: WaitPolicy = field(default_factory=WaitPolicy)
+    # Redshift vault copies restore a temporary cluster in the vault: in this cluster subnet group there, rather than
+    # the vault region's default VPC (which many accounts do not have).
+    vault_subnet_group: str | None = None
 
 
 @dataclass
@@ -59,11 +64,14 @@ class BackupResult:
     stats: dict[str, Any]
 
 
-def snapshot_name(source_id: str, point_id: str) -> str:
-    """A valid RDS/Redshift snapshot identifier: letters, digits, single hyphens, starts with a letter, <= 255."""
-    base = re.sub(r"-+", "-", re.sub(r"[^a-zA-Z0-9-]", "-", source_id)).strip("-")[:180]
-    suffix = re.sub(r"[^a-zA-Z0-9]", "", point_id.split("-", 1)[-1])
-    return f"{snapshots.NAME_PREFIX}{base}-{suffix}".lower()
+def snapshot_name(source_id: str, point_id: str, max_length: int = identifiers.DB_SNAPSHOT_MAX) -> str:
+    """A valid, unique snapshot identifier (``skyvault-<source>-<point>``) within the family's limit: 255 for DB
+    and Redshift snapshots, 63 for cluster snapshots (``identifiers.CLUSTER_SNAPSHOT_MAX``)."""
+    return identifiers.snapshot_name(snapshots.NAME_PREFIX, source_id, point_id, max_length)
+
+
+def snapshot_limit(family: Family) -> int:
+    return identifiers.CLUSTER_SNAPSHOT_MAX if family.cluster else identifiers.DB_SNAPSHOT_MAX
 
 
 def snapshot_tags(source_tags: dict[str, str], job_id: str, source: str, point_id: str) -> dict[str, str]:
@@ -73,9 +81,26 @@ def snapshot_tags(source_tags: dict[str, str], job_id: str, source: str, point_i
         f"{TAG_PREFIX}source": source[:256],
         f"{TAG_PREFIX}recovery-point": point_id,
     }
-    # The source's own tags travel with the snapshot (AWS system tags and skyvault's own keys excepted).
-    theirs = {k: v for k, v in source_tags.items() if not k.startswith(("aws:", TAG_PREFIX))}
-    return {**dict(list(theirs.items())[: MAX_TAGS - len(ours)]), **ours}
+    # The source's own tags travel with the snapshot (AWS system tags and skyvault's own keys excepted), as many
+    # as leave room for skyvault's tags on the snapshot and on its copies.
+    theirs = user_tags(source_tags)
+    return {**dict(list(theirs.items())[: MAX_TAGS - len(ours) - COPY_TAG_ROOM]), **ours}
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A resource's own tags: not AWS's (``aws:*``) and not skyvault's (``skyvault:*``)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("aws:", TAG_PREFIX))}
+
+
+def dropped_tags_warning(source_tags: dict[str, str], kept: dict[str, str], where: str) -> list[str]:
+    """The warning (empty when none) naming the source's tags that did not fit within AWS's 50 per resource."""
+    dropped = [k for k in user_tags(source_tags) if k not in kept]
+    if not dropped:
+        return []
+    return [
+        f"{len(dropped)} of the source's tags were not copied to {where} (AWS allows {MAX_TAGS} tags per resource "
+        f"and skyvault needs room for its own): {', '.join(dropped)}"
+    ]
 
 
 def snapshot_arn(family: Family, region: str, account_id: str, snapshot_id: str) -> str:
@@ -104,8 +129,11 @@ def backup(
 ) -> BackupResult:
     client = factory.client(account, region, family.service)
     captured = job.step(f"{source_id}: capture configuration", lambda: capture(client, family, source_id))
-    snapshot_id = snapshot_name(source_id, point_id)
+    snapshot_id = snapshot_name(source_id, point_id, snapshot_limit(family))
     tags = snapshot_tags(captured.get("tags", {}), job.job_id, str(captured.get("arn") or source_id), point_id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, "its snapshots")
+    for warning in warnings:
+        job.progress(f"warning: {warning}")
 
     def create() -> dict[str, Any]:
         job.progress(f"creating snapshot {snapshot_id} of {source_id}")
@@ -151,6 +179,8 @@ def backup(
         "allocated_gib": snap.get("allocated_gib"),
         "encrypted": snap["encrypted"],
     }
+    if warnings:
+        stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
 
 
@@ -220,7 +250,7 @@ def copy_to_account(
         share_key = kms_keys.ensure_key(factory.client(account, region, "kms"), source_id, [vault_id])
         if snap["kms_key_id"] != share_key:
             # Re-encrypt with skyvault's shareable key into an intermediate copy (deleted when the job ends).
-            shared_id = f"{snap['id']}-share"
+            shared_id = identifiers.share_name(snap["id"])
             shared_arn = snapshot_arn(family, region, source_id, shared_id)
             job.intermediate(intermediate_type(family), shared_arn, account, region)
             job.progress(f"re-encrypting {snap['id']} with skyvault's shareable key")

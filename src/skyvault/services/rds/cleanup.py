@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.errors import NotFoundError
+from skyvault.errors import ConflictError, NotFoundError
 from skyvault.permissions.registry import MANAGED_TAG
 from skyvault.services.rds import snapshots
 from skyvault.services.rds.snapshots import FAMILIES, Family
@@ -26,10 +26,25 @@ def _family_of(resource_type: str) -> Family:
     return FAMILIES[resource_type.removesuffix("-share").removesuffix("-snapshot")]
 
 
+# A snapshot in any other state is still being made or copied: deleting it would cancel that work (AWS cancels a
+# copy in progress when its target is deleted), so cleanup leaves it for a later run.
+SETTLED = ("available", "failed", "error", "incompatible-restore", "incompatible-parameters")
+
+
 def delete_intermediate_snapshot(factory: ClientFactory, item: IntermediateLike) -> None:
-    """Intermediate IDs are snapshot ARNs (unique across accounts and regions)."""
+    """Intermediate IDs are snapshot ARNs (unique across accounts and regions). A snapshot still progressing (a job
+    that gave up waiting, e.g. after a stall) is not deleted: the intermediate stays recorded for a later cleanup."""
     family = _family_of(item.resource_type)
-    snapshots.delete(factory.client(item.account, item.region, family.service), family, item.id.rsplit(":", 1)[-1])
+    client = factory.client(item.account, item.region, family.service)
+    snapshot_id = item.id.rsplit(":", 1)[-1]
+    status = snapshots.snapshot_status(snapshots.describe(client, family, snapshot_id))
+    if status.state not in SETTLED:
+        done = f", {status.percent:.0f}%" if status.percent is not None else ""
+        raise ConflictError(
+            f"{family.noun} {snapshot_id} is still {status.state}{done}: not deleted while it progresses",
+            hint="'skyvault cleanup' deletes it once it is available",
+        )
+    snapshots.delete(client, family, snapshot_id)
 
 
 def revoke_share(factory: ClientFactory, item: IntermediateLike) -> None:

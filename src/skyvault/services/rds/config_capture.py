@@ -73,6 +73,7 @@ def _instance_config(db: dict[str, Any]) -> dict[str, Any]:
         "storage_type": db.get("StorageType"),
         "allocated_storage_gib": db.get("AllocatedStorage"),
         "iops": db.get("Iops"),
+        "storage_throughput": db.get("StorageThroughput"),
         "storage_encrypted": bool(db.get("StorageEncrypted")),
         "kms_key_id": db.get("KmsKeyId"),
         "iam_auth": bool(db.get("IAMDatabaseAuthenticationEnabled")),
@@ -108,6 +109,7 @@ def _cluster_config(cluster: dict[str, Any], members: list[dict[str, Any]]) -> d
         "cluster_instance_class": cluster.get("DBClusterInstanceClass"),
         "storage_type": cluster.get("StorageType"),
         "iops": cluster.get("Iops"),
+        "storage_throughput": cluster.get("StorageThroughput"),
         "allocated_storage_gib": cluster.get("AllocatedStorage"),
         "tags": tags_from_list(cluster.get("TagList")),
         # Writer first: a restore adds it first so it becomes the writer again.

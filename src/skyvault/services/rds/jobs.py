@@ -41,6 +41,7 @@ def wait_policy(params: dict[str, Any]) -> WaitPolicy:
     return WaitPolicy(
         timeout_s=float(params.get("timeout_s") or default.timeout_s),
         poll_s=float(params.get("poll_s") or default.poll_s),
+        stall_s=float(params.get("stall_s") or default.stall_s),
     )
 
 
@@ -53,6 +54,7 @@ def backup_params(
     copy_to_account: str | None = None,
     wait: WaitPolicy | None = None,
     retain_days: float | None = None,
+    vault_subnet_group: str | None = None,
 ) -> dict[str, Any]:
     """The ``params`` of a ``backup-<database kind>`` job (what the CLI and the demo build)."""
     policy = wait or WaitPolicy()
@@ -65,6 +67,8 @@ def backup_params(
         "retain_days": retain_days,
         "timeout_s": policy.timeout_s,
         "poll_s": policy.poll_s,
+        "stall_s": policy.stall_s,
+        "vault_subnet_group": vault_subnet_group,
     }
 
 
@@ -73,7 +77,12 @@ def run_backups(ctx: JobContext, spec: JobSpec, env: JobEnvironment, backup_one:
     params = spec.params
     kind = spec.subject
     account, region = str(params["account"]), str(params["region"])
-    options = CopyOptions(params.get("copy_to_region"), params.get("copy_to_account"), wait_policy(params))
+    options = CopyOptions(
+        params.get("copy_to_region"),
+        params.get("copy_to_account"),
+        wait_policy(params),
+        vault_subnet_group=params.get("vault_subnet_group"),
+    )
     retain_days = params.get("retain_days")
     catalog = env.catalog
     results = []

@@ -64,7 +64,12 @@ def declare_key_use(policy: str) -> None:
         operation="GetKeyPolicy",
         feature=Feature.COPY,
         step="share skyvault key",
-        purpose="Check that the vault account may already use skyvault's key.",
+        purpose="Check that the vault account may already use skyvault's key"
+        + (
+            ", and, before a vault copy, the cluster's own customer-managed key (the restore in the vault needs it)."
+            if _policy == "redshift"
+            else "."
+        ),
         resources=(_KEY_ARN,),
     )
     declare(
@@ -147,3 +152,22 @@ def ensure_key(kms: KMSClient, owner_id: str, trusted_ids: Sequence[str] = ()) -
             )
             kms.put_key_policy(KeyId=arn, PolicyName="default", Policy=json.dumps(policy))
     return arn
+
+
+def allows_use(kms: KMSClient, key_arn: str, account_id: str) -> bool:
+    """Whether ``key_arn``'s key policy lets ``account_id`` use the key (an Allow naming the account, its root or
+    ``*`` with kms:Decrypt, kms:CreateGrant or kms:*). Grants and IAM policies in the other account are not seen:
+    a key policy that names the account is what AWS requires for cross-account use."""
+    policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    for statement in policy.get("Statement", []):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        principals = principal.get("AWS", []) if isinstance(principal, dict) else [principal]
+        principals = [principals] if isinstance(principals, str) else principals
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        named = any(p == "*" or p == account_id or f":{account_id}:" in p for p in principals)
+        if named and any(a in ("kms:*", "kms:Decrypt", "kms:CreateGrant") for a in actions):
+            return True
+    return False

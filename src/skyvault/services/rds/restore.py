@@ -12,14 +12,15 @@ Target ``original`` (only with confirmation): rename-swap. The original is renam
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Required, TypedDict
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
-from skyvault.services.rds.backup import JobLike
+from skyvault.services.rds import identifiers, rename, storage
+from skyvault.services.rds.backup import MAX_TAGS, JobLike, dropped_tags_warning
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
 from skyvault.services.rds.snapshots import Family, instance_api, is_rds, tag_list
 from skyvault.services.rds.waiting import Status, WaitPolicy, wait_for
@@ -125,6 +126,8 @@ def restored_tags(captured: dict[str, str], point_id: str) -> dict[str, str]:
     """
     control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
     tags = {k: v for k, v in captured.items() if not k.startswith("aws:") and k not in control}
+    # At most 50 tags per resource, skyvault's restored-from included (which tags did not fit: dropped_tags_warning).
+    tags = dict(list(tags.items())[: MAX_TAGS - 1])
     tags[f"{TAG_PREFIX}restored-from"] = point_id
     return tags
 
@@ -168,6 +171,7 @@ def restore(
     describe = describe_cluster if family.cluster else describe_instance
     result: dict[str, Any] = {"recovery_point": point.id, "account": where["account"], "region": where["region"]}
 
+    aside: str | None = None
     if target == "original":
         if not confirmed:
             raise ConfirmationRequiredError(
@@ -177,36 +181,68 @@ def restore(
             raise ConflictError("--target original restores in the source account and region only")
         new_id = captured["identifier"]
         if _exists(describe, client, new_id):
-            aside = f"{new_id}-pre-restore-{suffix}"[:63]
-            job.step(f"{new_id}: rename original", lambda: _rename(client, family, new_id, aside, wait, job))
+            aside = identifiers.derived(new_id, f"pre-restore-{suffix}")
+            renamed_to = aside
+            job.step(
+                f"{new_id}: rename original",
+                lambda: rename.rename(_renamer(client, family), _finder(client, family), new_id, renamed_to,
+                                      what=_noun(family), policy=wait, progress=job.progress),
+            )  # fmt: skip
             result["original_renamed_to"] = aside
     else:
-        new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
+        new_id = name or identifiers.derived(captured["identifier"], f"restored-{suffix}")
         if _exists(describe, client, new_id):
             raise ConflictError(f"{new_id} already exists in account {where['account']!r}, {where['region']}",
                                 hint="choose another --name")  # fmt: skip
 
     tags = restored_tags(captured.get("tags", {}), point.id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, f"the restored {_noun(family)}")
     dropped: list[str] = []
-    if family.cluster:
-        result.update(_restore_cluster(job, client, family, captured, where["snapshot"], new_id, tags, at_source,
-                                       options, dropped, wait))  # fmt: skip
+
+    def restore_it() -> dict[str, Any]:
+        if family.cluster:
+            return _restore_cluster(job, client, family, captured, where["snapshot"], new_id, tags, at_source,
+                                    options, dropped, wait)  # fmt: skip
+        return _restore_instance(job, client, captured, where["snapshot"], new_id, tags, at_source, options,
+                                 dropped, wait)  # fmt: skip
+
+    if aside is None:
+        result.update(restore_it())
     else:
-        result.update(_restore_instance(job, client, captured, where["snapshot"], new_id, tags, at_source, options,
-                                        dropped, wait))  # fmt: skip
+        result.update(rename.swap(restore_it, rename_to=_renamer(client, family), find=_finder(client, family),
+                                  original=new_id, aside=aside, what=_noun(family), policy=wait,
+                                  progress=job.progress))  # fmt: skip
     if dropped:
         result["not_applied"] = dropped
+    if warnings:
+        result["warnings"] = warnings
     return result
 
 
-def _rename(client: DatabaseClient, family: Family, current: str, aside: str, wait: WaitPolicy, job: JobLike) -> str:
-    if family.cluster:
-        client.modify_db_cluster(DBClusterIdentifier=current, NewDBClusterIdentifier=aside, ApplyImmediately=True)
-        wait_for(lambda: _cluster_status(client, aside), what=f"cluster {aside}", policy=wait, progress=job.progress)
-    else:
-        client.modify_db_instance(DBInstanceIdentifier=current, NewDBInstanceIdentifier=aside, ApplyImmediately=True)
-        wait_for(lambda: _instance_status(client, aside), what=f"instance {aside}", policy=wait, progress=job.progress)
-    return aside
+def _noun(family: Family) -> str:
+    return "cluster" if family.cluster else "instance"
+
+
+def _renamer(client: DatabaseClient, family: Family) -> rename.Renamer:
+    def rename_to(current: str, new: str) -> None:
+        if family.cluster:
+            client.modify_db_cluster(DBClusterIdentifier=current, NewDBClusterIdentifier=new, ApplyImmediately=True)
+        else:
+            client.modify_db_instance(DBInstanceIdentifier=current, NewDBInstanceIdentifier=new, ApplyImmediately=True)
+
+    return rename_to
+
+
+def _finder(client: DatabaseClient, family: Family) -> rename.Finder:
+    status = _cluster_status if family.cluster else _instance_status
+
+    def find(identifier: str) -> str | None:
+        try:
+            return status(client, identifier).state
+        except NotFoundError:
+            return None
+
+    return find
 
 
 class _ClusterRestore(TypedDict, total=False):
@@ -281,10 +317,13 @@ def _restore_instance(
         params["DBInstanceClass"] = options.get("instance_class") or captured["instance_class"]
     if captured.get("port"):
         params["Port"] = captured["port"]
-    if captured.get("storage_type"):
-        params["StorageType"] = captured["storage_type"]
-    if captured.get("iops"):
-        params["Iops"] = captured["iops"]
+    settings = storage.restorable(captured)  # only what AWS accepts back (gp3 below 400 GiB: no IOPS/throughput)
+    if "StorageType" in settings:
+        params["StorageType"] = settings["StorageType"]
+    if "Iops" in settings:
+        params["Iops"] = settings["Iops"]
+    if "StorageThroughput" in settings:
+        params["StorageThroughput"] = settings["StorageThroughput"]
     if at_source:
         if captured.get("parameter_group") and not str(captured["parameter_group"]).startswith("default"):
             params["DBParameterGroupName"] = captured["parameter_group"]
@@ -312,6 +351,17 @@ def _creator(client: DatabaseClient, params: CreateDBInstanceMessageTypeDef) -> 
 
 def _instance_poller(client: DatabaseClient, identifier: str) -> Callable[[], Status]:
     return lambda: _instance_status(client, identifier)
+
+
+def _member_names(client: DatabaseClient, cluster_id: str) -> Iterator[str]:
+    """``<cluster>-1``, ``<cluster>-2``... skipping names in use: after a rename-swap the original's members (often
+    named the same way) still exist beside the restore."""
+    index = 0
+    while True:
+        index += 1
+        candidate = identifiers.build(cluster_id, str(index), identifiers.IDENTIFIER_MAX)
+        if not _exists(describe_instance, client, candidate):
+            yield candidate
 
 
 def _restore_cluster(
@@ -359,10 +409,11 @@ def _restore_cluster(
         if multi_az_cluster:
             if options.get("instance_class") or captured.get("cluster_instance_class"):
                 extras["DBClusterInstanceClass"] = options.get("instance_class") or captured["cluster_instance_class"]
-            if captured.get("storage_type"):
-                extras["StorageType"] = captured["storage_type"]
-            if captured.get("iops"):
-                extras["Iops"] = captured["iops"]
+            settings = storage.restorable(captured)
+            if "StorageType" in settings:
+                extras["StorageType"] = settings["StorageType"]
+            if "Iops" in settings:
+                extras["Iops"] = settings["Iops"]
         job.step(f"{new_id}: restore cluster", lambda: bool(rds.restore_db_cluster_from_snapshot(**params, **extras)))
     else:
         docdb = client
@@ -371,8 +422,9 @@ def _restore_cluster(
     # Multi-AZ DB clusters get their instances from AWS; Aurora and DocumentDB need them added, writer first.
     members = [] if multi_az_cluster else captured.get("members") or [{"instance_class": None, "writer": True}]
     instances = []
-    for index, member in enumerate(members, start=1):
-        instance_id = f"{new_id}-{index}"[:63]
+    names = _member_names(client, new_id)
+    for member in members:
+        instance_id = next(names)
         instance_class = options.get("instance_class") or member.get("instance_class") or "db.r5.large"
         instance_params: CreateDBInstanceMessageTypeDef = {
             "DBInstanceIdentifier": instance_id,

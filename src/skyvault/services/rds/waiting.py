@@ -1,8 +1,9 @@
-"""Waiting for database resources with progress and a deadline (RDS, Aurora, DocumentDB, Redshift share it).
+"""Waiting for database resources with progress and a stall window (RDS, Aurora, DocumentDB, Redshift share it).
 
 Real snapshots and restores take minutes to hours; the lab makes them available at once. Drivers poll a
 describe function until the state is ready, report progress through a callback (the CLI draws it; drivers never
-print) and give up with a clear error at the deadline or on a failure state.
+print) and give up with a clear error on a failure state, when reported progress stalls, or (without progress
+figures) at the deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ class WaitPolicy:
 
     timeout_s: float = 4 * 3600
     poll_s: float = 15.0
+    # When set, the first look comes this soon and the interval doubles up to ``poll_s``: for operations that
+    # usually finish in seconds to minutes (renames), without polling fast for hours.
+    first_poll_s: float | None = None
+    # A wait whose status reports progress (snapshots and copies: PercentProgress, Redshift's backup MB) fails only
+    # when that progress has not moved for this long, however long the whole operation takes: first snapshots of
+    # multi-TiB databases and large cross-region copies run for many hours. Waits without progress figures (a
+    # restore "creating") keep ``timeout_s``.
+    stall_s: float = 2 * 3600
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,13 @@ def wait_for(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Status:
-    """Poll ``describe`` until its state is in ``ready``; raise on a ``failed`` state or at the deadline."""
-    deadline = clock() + policy.timeout_s
+    """Poll ``describe`` until its state is in ``ready``; raise on a ``failed`` state, when reported progress stalls
+    for ``policy.stall_s``, or (for a status without progress figures) at ``policy.timeout_s``."""
+    started = clock()
+    deadline = started + policy.timeout_s
+    moved_at, furthest = started, -1.0
     last = ""
+    interval = min(policy.first_poll_s, policy.poll_s) if policy.first_poll_s else policy.poll_s
     while True:
         status = describe()
         shown = f"{what}: {status.state}" + (f" ({status.percent:.0f}%)" if status.percent is not None else "")
@@ -58,10 +71,23 @@ def wait_for(
             return status
         if status.state in failed:
             raise AwsError(f"{what} entered state {status.state!r}", code=status.state)
-        if clock() >= deadline:
+        now = clock()
+        if status.percent is not None:
+            if status.percent > furthest:
+                moved_at, furthest = now, status.percent
+            if now - moved_at >= policy.stall_s:
+                raise AwsError(
+                    f"gave up waiting for {what}: no progress for {policy.stall_s:.0f}s (stuck at "
+                    f"{furthest:.0f}%, state {status.state!r})",
+                    code="Stalled",
+                    hint="the AWS operation may still finish; run the command again later (resume) or check it in "
+                    "the console",
+                )
+        elif now >= deadline:
             raise AwsError(
                 f"gave up waiting for {what} after {policy.timeout_s:.0f}s (last state {status.state!r})",
                 code="Timeout",
                 hint="the AWS operation continues; run the command again later or raise the timeout",
             )
-        sleep(policy.poll_s)
+        sleep(interval)
+        interval = min(interval * 2, policy.poll_s)

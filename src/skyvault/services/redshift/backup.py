@@ -23,8 +23,15 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for, tags_from_list
-from skyvault.services.rds import kms_keys
-from skyvault.services.rds.backup import BackupResult, CopyOptions, JobLike, snapshot_name, snapshot_tags
+from skyvault.services.rds import identifiers, kms_keys
+from skyvault.services.rds.backup import (
+    BackupResult,
+    CopyOptions,
+    JobLike,
+    dropped_tags_warning,
+    snapshot_name,
+    snapshot_tags,
+)
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
 
@@ -77,6 +84,11 @@ def backup(
     partition = partition_for(region)
     source_arn = rs.cluster_arn(partition, region, account_id, source_id)
     tags = snapshot_tags(captured.get("tags", {}), job.job_id, source_arn, point_id)
+    warnings = dropped_tags_warning(captured.get("tags", {}), tags, "its snapshots")
+    for warning in warnings:
+        job.progress(f"warning: {warning}")
+    if options.to_account and captured.get("encrypted"):
+        check_vault_can_use_key(factory, account, options.to_account, region, source_id, captured.get("kms_key_id"))
     if options.to_region:
         to_region = options.to_region
         job.step(
@@ -120,7 +132,17 @@ def backup(
             job.step(
                 f"{source_id}: copy to account {vault}",
                 lambda: _vault_copy(
-                    job, factory, account, vault, region, source_id, snap, tags, captured, options.wait
+                    job,
+                    factory,
+                    account,
+                    vault,
+                    region,
+                    source_id,
+                    snap,
+                    tags,
+                    captured,
+                    options.wait,
+                    options.vault_subnet_group,
                 ),
             )
         )
@@ -130,7 +152,32 @@ def backup(
         "size_mb": snap.get("size_mb"),
         "encrypted": snap["encrypted"],
     }
+    if warnings:
+        stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
+
+
+def check_vault_can_use_key(
+    factory: ClientFactory, account: str, vault: str, region: str, cluster_id: str, key: str | None
+) -> None:
+    """Before any snapshot: a vault copy restores the shared snapshot in the vault, which works only when the vault
+    account may use the cluster's key. AWS-managed keys can never be shared; a customer-managed key must name the
+    vault account in its key policy (skyvault never edits a key it does not own)."""
+    kms = factory.client(account, region, "kms")
+    if not key or kms.describe_key(KeyId=key)["KeyMetadata"].get("KeyManager") == "AWS":
+        raise ConflictError(
+            f"cluster {cluster_id} is encrypted with the AWS-managed key: Redshift cannot share its snapshots "
+            "with another account, and Redshift snapshots cannot be re-encrypted",
+            hint="encrypt the cluster with a customer-managed key that the vault account may use",
+        )
+    vault_id = factory.account_id(vault)
+    if not kms_keys.allows_use(kms, key, vault_id):
+        raise ConflictError(
+            f"cluster {cluster_id} is encrypted with KMS key {key}, whose key policy does not let the vault account "
+            f"{vault} ({vault_id}) use it: the vault copy would fail at its restore in the vault; nothing was changed",
+            hint=f"add to that key's policy a statement allowing arn:{partition_for(region)}:iam::{vault_id}:root "
+            "kms:Decrypt, kms:DescribeKey and kms:CreateGrant, then run the backup again",
+        )
 
 
 def _summary(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -197,7 +244,7 @@ def _region_copy(
 ) -> dict[str, Any]:
     destination = factory.client(account, to_region, "redshift")
     job.progress(f"waiting for Redshift to copy {snap['id']} to {to_region}")
-    copied = rs.wait_snapshot(destination, snap["id"], policy=wait, progress=job.progress)
+    copied = rs.wait_snapshot(destination, snap["id"], policy=wait, progress=job.progress, appears_later=True)
     arn = rs.snapshot_arn(
         partition_for(to_region), to_region, factory.account_id(account), copied["ClusterIdentifier"], snap["id"]
     )
@@ -224,6 +271,7 @@ def _vault_copy(
     tags: dict[str, str],
     captured: dict[str, Any],
     wait: WaitPolicy,
+    subnet_group: str | None = None,
 ) -> dict[str, Any]:
     source = factory.client(account, region, "redshift")
     vault_client = factory.client(vault, region, "redshift")
@@ -250,7 +298,7 @@ def _vault_copy(
     source.authorize_snapshot_access(
         SnapshotIdentifier=snap["id"], SnapshotClusterIdentifier=cluster_id, AccountWithRestoreAccess=vault_id
     )
-    temp_id = f"{rs.TEMP_CLUSTER_PREFIX}{snap['id'].rsplit('-', 1)[-1]}"[:63]
+    temp_id = identifiers.build(rs.TEMP_CLUSTER_PREFIX, snap["id"].rsplit("-", 1)[-1], identifiers.IDENTIFIER_MAX)
     job.intermediate(VAULT_CLUSTER, rs.cluster_arn(partition, region, vault_id, temp_id), vault, region)
     job.progress(f"restoring temporary cluster {temp_id} in {vault} (Redshift cannot copy shared snapshots)")
     params: dict[str, Any] = {
@@ -262,6 +310,8 @@ def _vault_copy(
     }
     if vault_key:
         params["KmsKeyId"] = vault_key
+    if subnet_group:
+        params["ClusterSubnetGroupName"] = subnet_group
     vault_client.restore_from_cluster_snapshot(**params)
     vault_client.create_tags(
         ResourceName=rs.cluster_arn(partition, region, vault_id, temp_id),

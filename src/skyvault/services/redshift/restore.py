@@ -8,15 +8,19 @@ options); ``RestoreFromClusterSnapshot`` takes no tags, so the source's tags are
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.services.base import partition_for
-from skyvault.services.rds.backup import JobLike
+from skyvault.services.rds import identifiers, rename
+from skyvault.services.rds.backup import JobLike, dropped_tags_warning
 from skyvault.services.rds.restore import choose_snapshot, restored_tags
 from skyvault.services.rds.waiting import WaitPolicy
 from skyvault.services.redshift import snapshots as rs
+
+if TYPE_CHECKING:
+    from skyvault.aws.clients import RedshiftClient
 
 
 def _exists(client: Any, identifier: str) -> bool:
@@ -55,22 +59,59 @@ def restore(
             raise ConflictError("--target original restores in the source account and region only")
         new_id = captured["identifier"]
         if _exists(client, new_id):
-            aside = f"{new_id}-pre-restore-{suffix}"[:63]
-
-            def rename() -> str:
-                client.modify_cluster(ClusterIdentifier=new_id, NewClusterIdentifier=aside)
-                rs.wait_cluster(client, aside, policy=wait, progress=job.progress)
-                return aside
-
-            job.step(f"{new_id}: rename original", rename)
+            aside = identifiers.derived(new_id, f"pre-restore-{suffix}")
+            renamed_to = aside
+            job.step(
+                f"{new_id}: rename original",
+                lambda: rename.rename(_renamer(client), _finder(client), new_id, renamed_to, what="cluster",
+                                      policy=wait, progress=job.progress),
+            )  # fmt: skip
             result["original_renamed_to"] = aside
+            restored = rename.swap(
+                lambda: _restore(job, factory, client, point, where, new_id, at_source, options, wait),
+                rename_to=_renamer(client), find=_finder(client), original=new_id, aside=aside, what="cluster",
+                policy=wait, progress=job.progress,
+            )  # fmt: skip
+            return {**result, **restored}
     else:
-        new_id = name or f"{captured['identifier']}-restored-{suffix}"[:63]
+        new_id = name or identifiers.derived(captured["identifier"], f"restored-{suffix}")
         if _exists(client, new_id):
             raise ConflictError(
                 f"{new_id} already exists in account {where['account']!r}", hint="choose another --name"
             )
+    return {**result, **_restore(job, factory, client, point, where, new_id, at_source, options, wait)}
 
+
+def _renamer(client: RedshiftClient) -> rename.Renamer:
+    def rename_to(current: str, new: str) -> None:
+        client.modify_cluster(ClusterIdentifier=current, NewClusterIdentifier=new)
+
+    return rename_to
+
+
+def _finder(client: RedshiftClient) -> rename.Finder:
+    def find(identifier: str) -> str | None:
+        try:
+            return str(rs.describe_cluster(client, identifier).get("ClusterStatus", "unknown"))
+        except NotFoundError:
+            return None
+
+    return find
+
+
+def _restore(
+    job: JobLike,
+    factory: ClientFactory,
+    client: RedshiftClient,
+    point: Any,
+    where: dict[str, Any],
+    new_id: str,
+    at_source: bool,
+    options: dict[str, Any],
+    wait: WaitPolicy,
+) -> dict[str, Any]:
+    captured = point.captured_config
+    result: dict[str, Any] = {}
     snapshot = rs.describe_snapshot(client, where["snapshot"])
     params: dict[str, Any] = {
         "ClusterIdentifier": new_id,
@@ -98,6 +139,7 @@ def restore(
         dropped = [k for k in ("subnet_group", "security_groups", "parameter_group", "iam_roles") if captured.get(k)]
     job.step(f"{new_id}: restore cluster", lambda: bool(client.restore_from_cluster_snapshot(**params)))
     tags = restored_tags(captured.get("tags", {}), point.id)
+    result["warnings"] = dropped_tags_warning(captured.get("tags", {}), tags, "the restored cluster")
     account_id = factory.account_id(where["account"])
     arn = rs.cluster_arn(partition_for(where["region"]), where["region"], account_id, new_id)
     client.create_tags(ResourceName=arn, Tags=rs.tag_list(tags))
@@ -117,4 +159,6 @@ def restore(
     )
     if dropped:
         result["not_applied"] = dropped
+    if not result["warnings"]:
+        del result["warnings"]
     return result

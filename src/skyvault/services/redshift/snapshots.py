@@ -7,6 +7,7 @@ recipient, never copied; ``RestoreFromClusterSnapshot`` takes no tags (the resto
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from skyvault.errors import NotFoundError
@@ -28,6 +29,7 @@ _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
 # The vault's temporary clusters (restore-and-snapshot) are named with this prefix, and the copy feature's cluster
 # permissions are scoped to it by ARN: even a user's cluster that somehow carried skyvault's tag stays out of reach.
 TEMP_CLUSTER_PREFIX = "skyvault-tmp-"
+COPY_FIRST_POLL_S = 2.0  # a cross-region copy may appear soon after the source completes: look early, then back off
 _TEMP_CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:" + TEMP_CLUSTER_PREFIX + "*"
 
 
@@ -114,16 +116,30 @@ def describe_snapshot(client: RedshiftClient, snapshot_id: str, owner_account: s
 
 
 def wait_snapshot(
-    client: RedshiftClient, snapshot_id: str, *, policy: WaitPolicy, progress: Progress = no_progress
+    client: RedshiftClient,
+    snapshot_id: str,
+    *,
+    policy: WaitPolicy,
+    progress: Progress = no_progress,
+    appears_later: bool = False,
 ) -> dict[str, Any]:
+    """Follow a snapshot until it is available. ``appears_later``: a cross-region copy, which Redshift starts only
+    when the source snapshot completes, so not-found means "not there yet" until the deadline."""
     latest: dict[str, Any] = {}
 
     def poll() -> Status:
-        latest.update(describe_snapshot(client, snapshot_id))
+        try:
+            latest.update(describe_snapshot(client, snapshot_id))
+        except NotFoundError:
+            if not appears_later:
+                raise
+            return Status("copy-not-started")
         done, total = latest.get("BackupProgressInMegaBytes"), latest.get("TotalBackupSizeInMegaBytes")
         percent = 100.0 * done / total if done is not None and total else None
         return Status(str(latest.get("Status", "unknown")), percent)
 
+    if appears_later and not policy.first_poll_s:
+        policy = dataclasses.replace(policy, first_poll_s=COPY_FIRST_POLL_S)
     wait_for(poll, what=f"snapshot {snapshot_id} ({client.region})", policy=policy, progress=progress)
     return latest
 
