@@ -303,3 +303,10 @@ def set_quirks(
         body["throttle_every"] = throttle_every
     result: dict[str, Any] = _call(endpoint, "POST", "quirks", body)
     return result
+
+
+def set_model_settings(endpoint: str, model: str, **settings: Any) -> dict[str, Any]:
+    """Change a fidelity model's settings (``reset_lab`` restores its defaults), e.g.
+    ``set_model_settings(endpoint, "ec2_consistency", delay_s=5)``; returns the model's settings."""
+    result: dict[str, Any] = _call(endpoint, "POST", "model-settings", {"model": model, **settings})
+    return result

@@ -23,4 +23,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.ebs_blocks",
     "skyvault.lab.models.images",
     "skyvault.lab.models.iam",
+    "skyvault.lab.models.ec2_consistency",
 ]
