@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 
 from conftest import LabEnv
+from skyvault.lab.control import set_model_settings
 
 
 @pytest.fixture
 def raw(lab_env: LabEnv) -> Callable[..., Any]:
-    """``raw("ec2", account="admin", region="us-east-1")``: an unguarded boto3 client with that account's creds."""
+    """``raw("ec2", account="admin", region="us-east-1")``: an unguarded boto3 client with that account's creds.
+
+    Tests of the lab's other models create and describe at once: EC2's visibility delay (the ec2_consistency
+    model, tested in test_ec2_consistency.py) is turned off for them; the next reset turns it on again."""
+    set_model_settings(lab_env.lab.endpoint, "ec2_consistency", delay_s=0)
     factory = lab_env.factory()
 
     def make(service: str, *, account: str = "admin", region: str = "us-east-1") -> Any:

@@ -3,17 +3,39 @@
 Polling through ``AwsClient`` keeps every error translated (an access denial names the action), waits for many
 IDs at once, and fails at once on a failure state. Polls start fast (the lab, small snapshots) and back off to
 ``max_poll_s``.
+
+EC2 is eventually consistent ("Eventual consistency in the Amazon EC2 API"): right after RunInstances,
+CreateVolume, RegisterImage or CreateSnapshot(s), a Describe call naming the new ID may answer ``...NotFound``, and
+a listing may omit it, for up to a few minutes. So an ID that is not found yet is "not visible yet", not gone: the
+waiters keep polling it for ``VISIBILITY_WINDOW_S`` from the start of the wait, and only then fail, naming it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.errors import AwsError, JobError
+from skyvault.errors import AwsError, JobError, NotFoundError
+
+T = TypeVar("T")
 
 FAILED_STATES = {"error", "failed", "invalid", "deregistered", "terminated", "shutting-down"}
+# AWS advises backing off "from a couple of seconds up to a few minutes" before a new ID is trusted to exist.
+VISIBILITY_WINDOW_S = 300.0
+
+
+def visible_states(describe: Callable[[], dict[str, str]]) -> Callable[[], dict[str, str]]:
+    """``describe`` (ID -> state, naming the IDs) where a ``...NotFound`` answer means "none visible yet"."""
+
+    def states() -> dict[str, str]:
+        try:
+            return describe()
+        except NotFoundError:
+            return {}
+
+    return states
 
 
 def wait_until(
@@ -22,29 +44,60 @@ def wait_until(
     *,
     what: str,
     timeout_s: float,
+    ids: Iterable[str] = (),
+    visibility_s: float = VISIBILITY_WINDOW_S,
     first_poll_s: float = 0.2,
     max_poll_s: float = 5.0,
     fail_on: Iterable[str] = (),
 ) -> None:
-    """Poll ``states()`` (ID -> state) until every ID is ``wanted``; a state in ``fail_on`` fails at once."""
+    """Poll ``states()`` (ID -> state) until every ID is ``wanted``; a state in ``fail_on`` fails at once.
+
+    ``ids``: the IDs waited for. One missing from ``states()`` is not visible yet (eventual consistency) and is
+    waited for until ``visibility_s`` has passed since the wait began; then the wait fails with NotFoundError.
+    """
     failing = set(fail_on)
-    deadline = time.monotonic() + timeout_s
+    expected = set(ids)
+    started = time.monotonic()
+    deadline = started + timeout_s
     delay = first_poll_s
     while True:
         current = states()
         bad = {i: s for i, s in current.items() if s in failing}
         if bad:
             raise AwsError(f"{what}: " + ", ".join(f"{i} is {s}" for i, s in sorted(bad.items())))
-        if current and all(state == wanted for state in current.values()):
+        missing = sorted(expected - set(current))
+        if current and not missing and all(state == wanted for state in current.values()):
             return
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if missing and now - started > visibility_s:
+            raise NotFoundError(f"{what}: {', '.join(missing)} still not found after {visibility_s:.0f} s")
+        if now > deadline:
             raise JobError(f"{what}: not {wanted} after {timeout_s:.0f} s ({current})")
         time.sleep(delay)
         delay = min(max_poll_s, delay * 2)
 
 
+def retry_not_found(call: Callable[[], T], *, what: str, visibility_s: float = VISIBILITY_WINDOW_S) -> T:
+    """``call()``, retried with backoff while it answers NotFound, for a resource this job just created."""
+    started = time.monotonic()
+    delay = 0.2
+    while True:
+        try:
+            return call()
+        except NotFoundError as exc:
+            if time.monotonic() - started > visibility_s:
+                raise NotFoundError(f"{what}: still not found after {visibility_s:.0f} s: {exc}") from exc
+        time.sleep(delay)
+        delay = min(5.0, delay * 2)
+
+
 def snapshots_completed(
-    factory: ClientFactory, account: str, region: str, ids: list[str], timeout_s: float = 7200
+    factory: ClientFactory,
+    account: str,
+    region: str,
+    ids: list[str],
+    timeout_s: float = 7200,
+    visibility_s: float = VISIBILITY_WINDOW_S,
 ) -> None:
     ec2 = factory.client(account, region, "ec2")
 
@@ -52,33 +105,73 @@ def snapshots_completed(
         found = ec2.describe_snapshots(SnapshotIds=ids).get("Snapshots", [])
         return {s["SnapshotId"]: s["State"] for s in found}
 
-    wait_until(states, "completed", what="waiting for snapshots", timeout_s=timeout_s, fail_on={"error"})
+    wait_until(
+        visible_states(states),
+        "completed",
+        what="waiting for snapshots",
+        ids=ids,
+        visibility_s=visibility_s,
+        timeout_s=timeout_s,
+        fail_on={"error"},
+    )
 
 
 def images_available(
-    factory: ClientFactory, account: str, region: str, ids: list[str], timeout_s: float = 1800
+    factory: ClientFactory,
+    account: str,
+    region: str,
+    ids: list[str],
+    timeout_s: float = 1800,
+    visibility_s: float = VISIBILITY_WINDOW_S,
 ) -> None:
     ec2 = factory.client(account, region, "ec2")
 
     def states() -> dict[str, str]:
         return {i["ImageId"]: i["State"] for i in ec2.describe_images(ImageIds=ids).get("Images", [])}
 
-    wait_until(states, "available", what="waiting for the AMI", timeout_s=timeout_s, fail_on={"failed", "invalid"})
+    wait_until(
+        visible_states(states),
+        "available",
+        what="waiting for the AMI",
+        ids=ids,
+        visibility_s=visibility_s,
+        timeout_s=timeout_s,
+        fail_on={"failed", "invalid"},
+    )
 
 
 def volumes_available(
-    factory: ClientFactory, account: str, region: str, ids: list[str], timeout_s: float = 900
+    factory: ClientFactory,
+    account: str,
+    region: str,
+    ids: list[str],
+    timeout_s: float = 900,
+    visibility_s: float = VISIBILITY_WINDOW_S,
 ) -> None:
     ec2 = factory.client(account, region, "ec2")
 
     def states() -> dict[str, str]:
         return {v["VolumeId"]: v["State"] for v in ec2.describe_volumes(VolumeIds=ids).get("Volumes", [])}
 
-    wait_until(states, "available", what="waiting for volumes", timeout_s=timeout_s, fail_on={"error"})
+    wait_until(
+        visible_states(states),
+        "available",
+        what="waiting for volumes",
+        ids=ids,
+        visibility_s=visibility_s,
+        timeout_s=timeout_s,
+        fail_on={"error"},
+    )
 
 
 def instances_in(
-    factory: ClientFactory, account: str, region: str, ids: list[str], wanted: str, timeout_s: float = 900
+    factory: ClientFactory,
+    account: str,
+    region: str,
+    ids: list[str],
+    wanted: str,
+    timeout_s: float = 900,
+    visibility_s: float = VISIBILITY_WINDOW_S,
 ) -> None:
     ec2 = factory.client(account, region, "ec2")
 
@@ -87,4 +180,13 @@ def instances_in(
         return {i["InstanceId"]: i["State"]["Name"] for r in reservations for i in r.get("Instances", [])}
 
     fail_on = {"terminated", "shutting-down"} if wanted != "terminated" else set()
-    wait_until(states, wanted, what=f"waiting for instance(s) to be {wanted}", timeout_s=timeout_s, fail_on=fail_on)
+    what = f"waiting for instance(s) to be {wanted}"
+    wait_until(
+        visible_states(states),
+        wanted,
+        what=what,
+        ids=ids,
+        visibility_s=visibility_s,
+        timeout_s=timeout_s,
+        fail_on=fail_on,
+    )
