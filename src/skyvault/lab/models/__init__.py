@@ -24,4 +24,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.images",
     "skyvault.lab.models.iam",
     "skyvault.lab.models.ec2_consistency",
+    "skyvault.lab.models.ebs_write_readiness",
 ]
