@@ -25,4 +25,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.iam",
     "skyvault.lab.models.ec2_consistency",
     "skyvault.lab.models.ebs_write_readiness",
+    "skyvault.lab.models.sts_session_duration",
 ]
