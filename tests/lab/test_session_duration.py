@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from conftest import LabEnv, credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.config import parse_config
-from skyvault.lab.bootstrap import TENANT_ROLE_NAME
+from skyvault.lab.labconfig import TENANT_ROLE_NAME
 
 pytestmark = pytest.mark.lab
 Raw = Callable[..., Any]
