@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, IntermediateResource, Job
 from skyvault.engine.jobs import register_cleaner
-from skyvault.errors import NotFoundError
+from skyvault.errors import ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import MANAGED_TAG
 from skyvault.services.base import tags_from_list
@@ -131,8 +131,17 @@ def _instances(factory: ClientFactory, account: str, region: str, filters: list[
 
 # -- deleting one resource (managed only) -------------------------------------------------------------------
 def delete_snapshot(factory: ClientFactory, account: str, region: str, snapshot: Mapping[str, Any]) -> None:
-    if is_managed(tags_from_list(snapshot.get("Tags"))):
-        factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+    """Delete a managed snapshot; never one of a backup's (``base``/``recovery-point``) while EBS is still taking it:
+    a first snapshot of a large volume may have run for hours, and a resumed job waits for it instead."""
+    tags = tags_from_list(snapshot.get("Tags"))
+    if not is_managed(tags):
+        return
+    if snapshot.get("State") == "pending" and tags.get(ROLE_TAG) in (ROLE_BASE, ROLE_RECOVERY_POINT):
+        raise ConflictError(
+            f"snapshot {snapshot['SnapshotId']} is still in progress ({snapshot.get('Progress') or '?'}): not deleted",
+            hint="'skyvault jobs resume' waits for it; 'skyvault cleanup' removes it once it has finished",
+        )
+    factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
 
 
 def deregister_image(factory: ClientFactory, account: str, region: str, image: Mapping[str, Any]) -> None:

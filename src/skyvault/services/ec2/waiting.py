@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from skyvault.aws.clients import ClientFactory
@@ -24,6 +25,20 @@ T = TypeVar("T")
 FAILED_STATES = {"error", "failed", "invalid", "deregistered", "terminated", "shutting-down"}
 # AWS advises backing off "from a couple of seconds up to a few minutes" before a new ID is trusted to exist.
 VISIBILITY_WINDOW_S = 300.0
+# A first snapshot of a multi-TiB volume can take many hours: its wait fails only when no snapshot of the batch has
+# moved (state or Progress) for this long, never on a fixed total.
+SNAPSHOT_STALL_S = 7200.0
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time for the waiters (tests pass a fake one that advances when it sleeps)."""
+
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+REAL_CLOCK = Clock()
 
 
 def visible_states(describe: Callable[[], dict[str, str]]) -> Callable[[], dict[str, str]]:
@@ -43,22 +58,27 @@ def wait_until(
     wanted: str,
     *,
     what: str,
-    timeout_s: float,
+    timeout_s: float | None,
     ids: Iterable[str] = (),
     visibility_s: float = VISIBILITY_WINDOW_S,
     first_poll_s: float = 0.2,
     max_poll_s: float = 5.0,
     fail_on: Iterable[str] = (),
+    last_moved: Callable[[], float] | None = None,
+    stall_s: float | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> None:
     """Poll ``states()`` (ID -> state) until every ID is ``wanted``; a state in ``fail_on`` fails at once.
 
     ``ids``: the IDs waited for. One missing from ``states()`` is not visible yet (eventual consistency) and is
     waited for until ``visibility_s`` has passed since the wait began; then the wait fails with NotFoundError.
+    ``timeout_s``: a total limit (None: none). ``last_moved``/``stall_s``: the clock time at which the work last
+    made progress; the wait fails once nothing moved for ``stall_s``, however long it has run in total.
     """
     failing = set(fail_on)
     expected = set(ids)
-    started = time.monotonic()
-    deadline = started + timeout_s
+    started = clock.now()
+    deadline = started + timeout_s if timeout_s is not None else None
     delay = first_poll_s
     while True:
         current = states()
@@ -68,12 +88,14 @@ def wait_until(
         missing = sorted(expected - set(current))
         if current and not missing and all(state == wanted for state in current.values()):
             return
-        now = time.monotonic()
+        now = clock.now()
         if missing and now - started > visibility_s:
             raise NotFoundError(f"{what}: {', '.join(missing)} still not found after {visibility_s:.0f} s")
-        if now > deadline:
+        if deadline is not None and now > deadline:
             raise JobError(f"{what}: not {wanted} after {timeout_s:.0f} s ({current})")
-        time.sleep(delay)
+        if last_moved is not None and stall_s is not None and now - last_moved() > stall_s:
+            raise JobError(f"{what}: no progress for {stall_s:.0f} s ({current})")
+        clock.sleep(delay)
         delay = min(max_poll_s, delay * 2)
 
 
@@ -96,23 +118,38 @@ def snapshots_completed(
     account: str,
     region: str,
     ids: list[str],
-    timeout_s: float = 7200,
+    *,
+    stall_s: float = SNAPSHOT_STALL_S,
     visibility_s: float = VISIBILITY_WINDOW_S,
+    max_poll_s: float = 60.0,
+    clock: Clock = REAL_CLOCK,
 ) -> None:
+    """Wait until every snapshot is completed, for as long as they progress: fail (JobError) only when no
+    snapshot's state or ``Progress`` has changed for ``stall_s``; a snapshot in ``error`` fails at once."""
     ec2 = factory.client(account, region, "ec2")
+    seen: dict[str, str] = {}
+    moved = [clock.now()]
 
     def states() -> dict[str, str]:
         found = ec2.describe_snapshots(SnapshotIds=ids).get("Snapshots", [])
+        progress = {s["SnapshotId"]: f"{s['State']} {s.get('Progress', '')}".strip() for s in found}
+        if any(seen.get(i) != p for i, p in progress.items()):
+            seen.update(progress)
+            moved[0] = clock.now()
         return {s["SnapshotId"]: s["State"] for s in found}
 
     wait_until(
         visible_states(states),
         "completed",
-        what="waiting for snapshots",
+        what=f"waiting for snapshots {', '.join(ids)}",
         ids=ids,
         visibility_s=visibility_s,
-        timeout_s=timeout_s,
+        timeout_s=None,
+        max_poll_s=max_poll_s,
         fail_on={"error"},
+        last_moved=lambda: moved[0],
+        stall_s=stall_s,
+        clock=clock,
     )
 
 
