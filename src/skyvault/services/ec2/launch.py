@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.errors import JobError, NotFoundError
+from skyvault.errors import ConflictError, JobError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.ec2 import waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
@@ -221,6 +221,36 @@ def block_device_mappings(config: InstanceConfig, snapshots: dict[str, str]) -> 
     return mappings
 
 
+def boot_settings(config: InstanceConfig) -> dict[str, Any]:
+    """RegisterImage parameters that carry the captured boot and security settings (the snapshots hold none)."""
+    params: dict[str, Any] = {}
+    if config.boot_mode:
+        params["BootMode"] = config.boot_mode
+    if config.tpm_support:
+        params["TpmSupport"] = config.tpm_support
+    if config.uefi_data:
+        params["UefiData"] = config.uefi_data
+    if config.imds_support:
+        params["ImdsSupport"] = config.imds_support
+    if config.sriov_net_support:
+        params["SriovNetSupport"] = config.sriov_net_support
+    return params
+
+
+def refuse_unlicensable(config: InstanceConfig, source: str, *, volumes_only: bool) -> None:
+    """A library restore writes snapshots through the EBS direct APIs, which carry no billing code: an instance of
+    a licensed platform (Windows, RHEL, SUSE, SQL Server...) would launch as plain Linux/UNIX, wrongly licensed."""
+    if source != "library" or volumes_only or not config.licensed_platform:
+        return
+    raise ConflictError(
+        f"{config.instance_id} runs {config.platform_details or 'a licensed platform'} "
+        f"(billing code {config.usage_operation}); snapshots written from the library carry no billing code, so an "
+        "instance launched from them would be licensed wrongly",
+        hint="restore from the native snapshots (--from snapshot, in the recovery point's account and region), "
+        "or restore the volumes only (--volumes-only) and attach them to an instance launched from a licensed AMI",
+    )
+
+
 def register_image(
     factory: ClientFactory,
     placement: Placement,
@@ -248,6 +278,7 @@ def register_image(
     }
     if config.architecture:
         params["Architecture"] = config.architecture
+    params.update(boot_settings(config))
     ec2 = factory.client(placement.account, placement.region, "ec2")
     image_id = str(ec2.register_image(**params)["ImageId"])
     if on_created is not None:
@@ -293,6 +324,8 @@ def run_instance(
         params["KeyName"] = placement.key_name
     if placement.iam_instance_profile_arn:
         params["IamInstanceProfile"] = {"Arn": placement.iam_instance_profile_arn}
+    if config.metadata_options:
+        params["MetadataOptions"] = dict(config.metadata_options)  # IMDSv2 required stays required
     if config.user_data_b64:
         params["UserData"] = base64.b64decode(config.user_data_b64)  # botocore base64-encodes it again
     ec2 = factory.client(placement.account, placement.region, "ec2")

@@ -410,6 +410,11 @@ def restore_point(
         and snapshots.existing_snapshots(factory, point.account, point.region, native) == set(native)
     )
     chosen = choose_source(point, source, same_place, alive)
+    launch.refuse_unlicensable(
+        InstanceConfig.from_json(point.captured_config["instance"]),
+        chosen,
+        volumes_only=bool(options.get("volumes_only")),
+    )
     restore_options = RestoreOptions(
         account=target_account,
         region=target_region,
