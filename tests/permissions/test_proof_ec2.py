@@ -171,7 +171,8 @@ def run_app_consistent(proof: Proof) -> None:
 
 BACKUP_FEATURES = (Feature.BACKUP, Feature.COPY)
 BACKUP_OPS = {
-    "DescribeInstances", "DescribeVolumes", "DescribeInstanceAttribute", "DescribeImages", "CreateSnapshots",
+    "DescribeInstances", "DescribeVolumes", "DescribeInstanceAttribute", "GetInstanceUefiData", "DescribeImages",
+    "CreateSnapshots",
     "CreateTags", "DescribeSnapshots", "DeleteSnapshot", "ListSnapshotBlocks", "ListChangedBlocks", "GetSnapshotBlock",
 }  # fmt: skip
 RESTORE_FEATURES = (Feature.RESTORE, Feature.CLEANUP)
