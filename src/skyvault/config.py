@@ -61,6 +61,9 @@ class AccountConfig(_Strict):
     external_id: str | None = None
     source_account: str | None = None
     session_name: str = "skyvault"
+    # AWS accepts up to the role's MaxSessionDuration (3600 unless raised, at most 43200) and 3600 under role chaining
+    # (the source account's credentials are themselves a role's); beyond that the client warns and uses 3600
+    # (skyvault.aws.session_duration).
     session_duration_s: Annotated[int, Field(ge=900, le=43200)] = 3600
 
     @field_validator("regions")

@@ -15,6 +15,7 @@ from skyvault.lab import control
 from skyvault.library.backends.local import LocalBackend
 from skyvault.library.crypto import ScryptParams
 from skyvault.library.repository import Repository
+from skyvault.services.ec2 import waiting
 
 PASSPHRASE = "ec2 tests passphrase"
 FAST_SCRYPT = ScryptParams(n=2**10, r=8, p=1)
@@ -87,4 +88,8 @@ def ec2_env(lab_env: LabEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     ec2.attach_volume(VolumeId=data, InstanceId=instance_id, Device="/dev/sdf")
     control.write_blocks(lab_env.lab, root, ROOT_BLOCKS, seed=1)
     control.write_blocks(lab_env.lab, data, DATA_BLOCKS, seed=2, compressible=0.5)
+    # EC2 is eventually consistent (the lab's ec2_consistency model): wait until the new resources are visible, as
+    # a user's script would before backing them up.
+    waiting.instances_in(setup, "admin", "us-east-1", [instance_id], "running")
+    waiting.retry_not_found(lambda: ec2.describe_volumes(VolumeIds=[root, data]), what="the fixture's volumes")
     return Ec2Env(lab_env, lab_env.factory(), setup, instance_id, root, data, library)

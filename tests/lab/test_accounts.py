@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from conftest import LabEnv, credentials_of
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AuthError
-from skyvault.lab.control import reset_lab
+from skyvault.lab.control import reset_lab, set_model_settings
 from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID, TENANT_ACCOUNT_IDS
 
 pytestmark = pytest.mark.lab
@@ -30,6 +30,7 @@ def test_admin_keys_and_assume_role_chain_reach_each_account(lab_env: LabEnv) ->
 
 def test_resources_land_in_the_tenant_account(lab_env: LabEnv) -> None:
     # A volume created with tenant credentials is invisible to the admin account: accounts are isolated.
+    set_model_settings(lab_env.lab, "ec2_consistency", delay_s=0)  # visible at once to its own account
     factory = lab_env.factory()
     tenant = boto3.client(
         "ec2",

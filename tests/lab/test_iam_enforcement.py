@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import LabEnv
+from skyvault.lab.control import set_model_settings
 from skyvault.lab.labconfig import TENANT_INLINE_POLICY, TENANT_ROLE_NAME
 
 pytestmark = pytest.mark.lab
@@ -67,6 +68,7 @@ def test_allows_what_the_policy_grants_and_denies_the_rest_with_aws_codes(iam_la
 
 
 def test_ebs_direct_round_trip_is_not_refused_by_signature_checks(iam_lab_env: LabEnv) -> None:
+    set_model_settings(iam_lab_env.lab, "ebs_write_readiness", not_writable_s=0)  # signatures only here
     user = _user(iam_lab_env, "ebs-user", "ebs:*", "ec2:DescribeSnapshots")
     ebs = user("ebs")
     snapshot = ebs.start_snapshot(VolumeSize=1)["SnapshotId"]

@@ -23,6 +23,11 @@ def setup_ec2(proof: Proof) -> None:
     # One of moto's stock AMIs (looking one up costs seconds in moto).
     launched = ec2.run_instances(ImageId=STOCK_AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro")
     proof.state["instance"] = launched["Instances"][0]["InstanceId"]
+    # EC2 is eventually consistent (the lab's ec2_consistency model): wait until discovery can see them (the volume,
+    # created first, is visible once the instance is).
+    ec2.get_waiter("instance_exists").wait(
+        InstanceIds=[proof.state["instance"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
 
 
 def run_ec2(proof: Proof) -> None:

@@ -88,6 +88,10 @@ def setup_instance(proof: Proof) -> None:
     root = launched["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
     proof.state["root"] = root
     control.write_blocks(proof.env.lab, root, 8, seed=3, account_id=TENANT_ID, region=proof.region)
+    # EC2 is eventually consistent (the lab's ec2_consistency model): a script waits until its new instance is seen.
+    ec2.get_waiter("instance_exists").wait(
+        InstanceIds=[launched["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
 
 
 def _runner(proof: Proof) -> JobRunner:
@@ -173,7 +177,8 @@ def run_app_consistent(proof: Proof) -> None:
 
 BACKUP_FEATURES = (Feature.BACKUP, Feature.COPY)
 BACKUP_OPS = {
-    "DescribeInstances", "DescribeVolumes", "DescribeInstanceAttribute", "DescribeImages", "CreateSnapshots",
+    "DescribeInstances", "DescribeVolumes", "DescribeInstanceAttribute", "GetInstanceUefiData", "DescribeImages",
+    "CreateSnapshots",
     "CreateTags", "DescribeSnapshots", "DeleteSnapshot", "ListSnapshotBlocks", "ListChangedBlocks", "GetSnapshotBlock",
 }  # fmt: skip
 RESTORE_FEATURES = (Feature.RESTORE, Feature.CLEANUP)

@@ -21,6 +21,7 @@ from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from skyvault.aws.guard import CallGuard
+from skyvault.aws.session_duration import SessionLength
 from skyvault.aws.translate import translate_botocore_error, translate_client_error
 from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig
 from skyvault.errors import AuthError, SkyvaultError
@@ -294,18 +295,15 @@ class ClientFactory:
     def _assume_role_session(self, name: str, account: AccountConfig) -> boto3.Session:
         assert account.source_account and account.role_arn
         source = account.source_account
+        length = SessionLength(name, account.role_arn, account.session_duration_s)
 
         def fetch() -> dict[str, str]:
             sts = self.client(source, self.config.account(source).regions[0], "sts")
-            params: dict[str, Any] = {
-                "RoleArn": account.role_arn,
-                "RoleSessionName": account.session_name,
-                "DurationSeconds": account.session_duration_s,
-            }
+            params: dict[str, Any] = {"RoleArn": account.role_arn, "RoleSessionName": account.session_name}
             if account.external_id:
                 params["ExternalId"] = account.external_id
             try:
-                creds = sts.assume_role(**params)["Credentials"]
+                creds = length.assume(lambda seconds: sts.assume_role(**params, DurationSeconds=seconds))["Credentials"]
             except SkyvaultError as exc:
                 raise AuthError(
                     f"account {name!r}: cannot assume {account.role_arn} from account {source!r}: {exc.message}",

@@ -311,3 +311,10 @@ def set_quirks(
         body["throttle_every"] = throttle_every
     result: dict[str, Any] = _call(lab, "POST", "quirks", body)
     return result
+
+
+def set_model_settings(lab: LabInfo, model: str, **settings: Any) -> dict[str, Any]:
+    """Change a fidelity model's settings (``reset_lab`` restores its defaults), e.g.
+    ``set_model_settings(lab, "ec2_consistency", delay_s=5)``; returns the model's settings."""
+    result: dict[str, Any] = _call(lab, "POST", "model-settings", {"model": model, **settings})
+    return result

@@ -17,6 +17,7 @@ Any request carrying a browser's ``Origin`` header from elsewhere is refused (40
 from __future__ import annotations
 
 import hmac
+import importlib
 import json
 import logging
 import threading
@@ -81,6 +82,7 @@ class ControlApp:
             ("POST", "write-blocks"): self._write_blocks,
             ("POST", "checksum"): self._checksum,
             ("POST", "quirks"): self._quirks,
+            ("POST", "model-settings"): self._model_settings,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -247,6 +249,20 @@ class ControlApp:
             )
         except ebs_state.BlockModelError as exc:
             raise ControlError(exc.status, exc.kind, str(exc)) from None
+
+    def _model_settings(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Settings of a fidelity model that has ``configure(settings) -> dict`` (e.g. EC2's visibility delay)."""
+        from skyvault.lab.models import MODELS
+
+        name = f"skyvault.lab.models.{_str(body, 'model')}"
+        configure = getattr(importlib.import_module(name), "configure", None) if name in MODELS else None
+        if not callable(configure):
+            raise ControlError(404, "NotFound", f"no configurable lab model {body['model']!r}")
+        try:
+            result: dict[str, Any] = configure({k: v for k, v in body.items() if k != "model"})
+        except ValueError as exc:
+            raise ControlError(400, "ValidationError", str(exc)) from None
+        return result
 
     def _quirks(self, body: dict[str, Any]) -> dict[str, Any]:
         from skyvault.lab.models import ebs_direct, ebs_state

@@ -27,4 +27,7 @@ MODELS: list[str] = [
     "skyvault.lab.models.db_identifiers",
     "skyvault.lab.models.db_tag_limit",
     "skyvault.lab.models.db_gp3",
+    "skyvault.lab.models.ec2_consistency",
+    "skyvault.lab.models.ebs_write_readiness",
+    "skyvault.lab.models.sts_session_duration",
 ]

@@ -41,6 +41,15 @@ DESCRIBE_USER_DATA = declare(
     purpose="Read the instance's user data so a restored instance boots with the same bootstrap script.",
     resources=("arn:${Partition}:ec2:${Region}:${Account}:instance/*",),
 )
+GET_UEFI_DATA = declare(
+    policy="ec2",
+    service="ec2",
+    operation="GetInstanceUefiData",
+    feature=Feature.BACKUP,
+    step="capture instance configuration",
+    purpose="Read a UEFI instance's UEFI variable store (Secure Boot keys, boot entries) so a restore boots alike.",
+    resources=("arn:${Partition}:ec2:${Region}:${Account}:instance/*",),
+)
 DESCRIBE_IMAGES = declare(
     policy="ec2",
     service="ec2",
@@ -102,6 +111,22 @@ class InstanceConfig:
     volumes: list[VolumeConfig]
     network_interfaces: list[NetworkInterfaceConfig]
     state: str | None = None
+    # Boot and security settings a restore must carry over (none of them live in the snapshots).
+    boot_mode: str | None = None  # legacy-bios | uefi | uefi-preferred
+    tpm_support: str | None = None  # v2.0: NitroTPM
+    uefi_data: str | None = None  # base64 UEFI variable store (GetInstanceUefiData)
+    imds_support: str | None = None  # v2.0: the AMI forces IMDSv2
+    metadata_options: dict[str, Any] = field(default_factory=dict)  # HttpTokens, HttpEndpoint, hop limit...
+    sriov_net_support: str | None = None  # simple: Intel 82599 VF enhanced networking
+    # Billing (AMI billing information fields): snapshots written through the EBS direct APIs carry no billing
+    # code, so an instance whose UsageOperation is not plain "RunInstances" (Windows, RHEL, SUSE, SQL Server...)
+    # cannot be rebuilt from the library with its licence.
+    platform_details: str | None = None
+    usage_operation: str | None = None
+
+    @property
+    def licensed_platform(self) -> bool:
+        return bool(self.usage_operation) and self.usage_operation != "RunInstances"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -189,6 +214,25 @@ def _image_facts(factory: ClientFactory, account: str, region: str, image_id: st
     return dict(images[0]) if images else {}
 
 
+# MetadataOptions fields RunInstances accepts back (State is a read-only status).
+_METADATA_FIELDS = ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint", "HttpProtocolIpv6", "InstanceMetadataTags")
+
+
+def _metadata_options(instance: dict[str, Any]) -> dict[str, Any]:
+    options = instance.get("MetadataOptions") or {}
+    return {k: options[k] for k in _METADATA_FIELDS if options.get(k) is not None}
+
+
+def _uefi_data(
+    factory: ClientFactory, account: str, region: str, instance_id: str, boot_mode: str | None
+) -> str | None:
+    if boot_mode not in ("uefi", "uefi-preferred"):
+        return None
+    ec2 = factory.client(account, region, "ec2")
+    data = ec2.get_instance_uefi_data(InstanceId=instance_id).get("UefiData")
+    return str(data) if data else None
+
+
 def _interfaces(instance: dict[str, Any]) -> list[NetworkInterfaceConfig]:
     interfaces: list[NetworkInterfaceConfig] = []
     for eni in instance.get("NetworkInterfaces", []):
@@ -212,6 +256,7 @@ def capture_instance(
     instance = _describe_instance(factory, account, region, instance_id)
     image = _image_facts(factory, account, region, instance.get("ImageId"))
     profile = instance.get("IamInstanceProfile") or {}
+    boot_mode = instance.get("CurrentInstanceBootMode") or instance.get("BootMode") or image.get("BootMode")
     return InstanceConfig(
         instance_id=instance_id,
         account_id=account_id,
@@ -234,4 +279,12 @@ def capture_instance(
         volumes=_volumes(factory, account, region, instance),
         network_interfaces=_interfaces(instance),
         state=instance.get("State", {}).get("Name"),
+        boot_mode=boot_mode,
+        tpm_support=instance.get("TpmSupport") or image.get("TpmSupport"),
+        uefi_data=_uefi_data(factory, account, region, instance_id, boot_mode),
+        imds_support=image.get("ImdsSupport"),
+        metadata_options=_metadata_options(instance),
+        sriov_net_support=instance.get("SriovNetSupport") or image.get("SriovNetSupport"),
+        platform_details=instance.get("PlatformDetails") or image.get("PlatformDetails"),
+        usage_operation=instance.get("UsageOperation") or image.get("UsageOperation"),
     )

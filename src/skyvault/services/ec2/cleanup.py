@@ -1,7 +1,12 @@
 """Delete what EC2 jobs leave behind: intermediates at the end of a job, and orphans of crashed jobs.
 
 Jobs record each creation in the catalog *before* it happens, under the request's ``skyvault:token`` (EC2 IDs are
-known only afterwards); the cleaners below find the resources by that tag. The orphan scan (``skyvault cleanup``)
+known only afterwards), and record the new resource's ID as soon as the create call returns it (``recorder``). The
+cleaners below find a resource by its recorded ID, else by that tag. EC2 is eventually consistent: a resource created
+a moment ago may be missing from Describe answers for a few minutes, so a recorded ID that is not found yet is looked
+for again (with backoff) until ``VISIBILITY_WINDOW_S`` after it was recorded: "not found" right after a create does
+not mean "already gone" (a just-launched instance would otherwise keep running, unseen by the orphan scan, which
+leaves ``restored`` resources alone). The orphan scan (``skyvault cleanup``)
 looks at every configured account and region for resources tagged ``skyvault:managed=true`` and removes:
 
 - ``intermediate``s (temporary snapshots, volumes, AMIs, half-launched instances) whose job holds no live lease
@@ -15,13 +20,14 @@ back); ``restored`` resources belong to the user and are never candidates.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, IntermediateResource, Job
-from skyvault.errors import NotFoundError
+from skyvault.errors import ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import MANAGED_TAG
 from skyvault.services.base import tags_from_list
@@ -35,6 +41,7 @@ from skyvault.services.ec2.tagging import (
     TOKEN_TAG,
     is_managed,
 )
+from skyvault.services.ec2.waiting import VISIBILITY_WINDOW_S
 
 if TYPE_CHECKING:
     from types_boto3_ec2.type_defs import FilterTypeDef
@@ -123,8 +130,17 @@ def _instances(factory: ClientFactory, account: str, region: str, filters: list[
 
 # -- deleting one resource (managed only) -------------------------------------------------------------------
 def delete_snapshot(factory: ClientFactory, account: str, region: str, snapshot: Mapping[str, Any]) -> None:
-    if is_managed(tags_from_list(snapshot.get("Tags"))):
-        factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
+    """Delete a managed snapshot; never one of a backup's (``base``/``recovery-point``) while EBS is still taking it:
+    a first snapshot of a large volume may have run for hours, and a resumed job waits for it instead."""
+    tags = tags_from_list(snapshot.get("Tags"))
+    if not is_managed(tags):
+        return
+    if snapshot.get("State") == "pending" and tags.get(ROLE_TAG) in (ROLE_BASE, ROLE_RECOVERY_POINT):
+        raise ConflictError(
+            f"snapshot {snapshot['SnapshotId']} is still in progress ({snapshot.get('Progress') or '?'}): not deleted",
+            hint="'skyvault jobs resume' waits for it; 'skyvault cleanup' removes it once it has finished",
+        )
+    factory.client(account, region, "ec2").delete_snapshot(SnapshotId=snapshot["SnapshotId"])
 
 
 def deregister_image(factory: ClientFactory, account: str, region: str, image: Mapping[str, Any]) -> None:
@@ -145,15 +161,63 @@ def terminate_instance(factory: ClientFactory, account: str, region: str, instan
 # -- job-end cleaners (the driver's ``cleaners``: the runner calls them when a job ends) ----------------------
 Lister = Callable[[ClientFactory, str, str, "list[FilterTypeDef]"], list[dict[str, Any]]]
 Remover = Callable[[ClientFactory, str, str, Mapping[str, Any]], None]
+# The ID prefix and the Describe filter that names one resource, per kind of intermediate.
+_ID_FILTERS = {"snapshot": ("snap-", "snapshot-id"), "image": ("ami-", "image-id"), "volume": ("vol-", "volume-id"),
+               "instance": ("i-", "instance-id")}  # fmt: skip
 
 
-def _cleaner(noun: str, find: Lister, remove: Remover) -> Callable[[ClientFactory, IntermediateResource], None]:
-    """A job-end cleaner: remove every ``noun`` carrying the intermediate's token tag (none found is an error)."""
+# How long after its record a token's lookup is repeated when it finds nothing (see ``_cleaner``).
+TOKEN_PATIENCE_S = 5.0
+
+
+def _recorded_at(item: IntermediateResource) -> datetime:
+    created = item.created_at
+    return created if created.tzinfo else created.replace(tzinfo=UTC)
+
+
+def _find_patiently(
+    find: Callable[[], list[dict[str, Any]]], recorded_at: datetime, *, window_s: float, first_poll_s: float = 0.2
+) -> list[dict[str, Any]]:
+    """``find()``, polled with backoff while it finds nothing and the resource is younger than ``window_s``."""
+    delay = first_poll_s
+    while True:
+        found = find()
+        if found:
+            return found
+        left = window_s - (datetime.now(UTC) - recorded_at).total_seconds()
+        if left <= 0:
+            return []
+        time.sleep(min(delay, left))
+        delay = min(10.0, delay * 2)
+
+
+def _cleaner(
+    noun: str, find: Lister, remove: Remover, *, window_s: float = VISIBILITY_WINDOW_S
+) -> Callable[[ClientFactory, IntermediateResource], None]:
+    """A job-end cleaner: remove the ``noun`` whose ID was recorded (waiting while a young one is not visible yet),
+    or every ``noun`` carrying the intermediate's token tag (none found is NotFoundError: never created, or gone)."""
+    prefix, id_filter = _ID_FILTERS[noun]
 
     def clean(factory: ClientFactory, item: IntermediateResource) -> None:
-        found = find(factory, item.account, item.region, _by_tag(TOKEN_TAG, item.id))
-        if not found:
-            raise NotFoundError(f"no {noun} tagged {TOKEN_TAG}={item.id}")
+        if item.id.startswith(prefix):
+            by_id: list[FilterTypeDef] = [_MANAGED_FILTER, {"Name": id_filter, "Values": [item.id]}]
+            found = _find_patiently(
+                lambda: find(factory, item.account, item.region, by_id), _recorded_at(item), window_s=window_s
+            )
+            if not found:
+                raise NotFoundError(f"{noun} {item.id} not found {window_s:.0f} s after it was created: already gone")
+        else:
+            # Recorded before a create whose ID was not recorded: it failed, or a job kept only the token (a
+            # backup's snapshots). A short look again covers the usual propagation delay without making every
+            # failed create wait the whole window; what is seen even later is left to the orphan scan.
+            by_tag = _by_tag(TOKEN_TAG, item.id)
+            found = _find_patiently(
+                lambda: find(factory, item.account, item.region, by_tag),
+                _recorded_at(item),
+                window_s=min(window_s, TOKEN_PATIENCE_S),
+            )
+            if not found:
+                raise NotFoundError(f"no {noun} tagged {TOKEN_TAG}={item.id}")
         for resource in found:
             remove(factory, item.account, item.region, resource)
 
@@ -166,6 +230,29 @@ CLEANERS: dict[str, Callable[[ClientFactory, IntermediateResource], None]] = {
     VOLUMES: _cleaner("volume", _volumes, delete_volume),
     INSTANCES: _cleaner("instance", _instances, terminate_instance),
 }
+
+
+class JobRecorder(Protocol):
+    """The part of a job context that records intermediates (the catalog rows the cleaners above work from)."""
+
+    def intermediate(self, resource_type: str, resource_id: str, account: str, region: str) -> None: ...
+
+    def release(self, resource_id: str) -> None: ...
+
+
+def recorder(
+    job: JobRecorder, resource_type: str, token: str, account: str, region: str, *, release_token: bool = True
+) -> Callable[[str], None]:
+    """The callback a create call gets: it records the new resource's ID as the job's intermediate at once, so
+    cleanup finds it by ID even while Describe does not show it yet. ``release_token``: the token's row is no
+    longer needed (one resource per token); keep it while the same token still covers more creates."""
+
+    def record(resource_id: str) -> None:
+        job.intermediate(resource_type, resource_id, account, region)
+        if release_token:
+            job.release(token)
+
+    return record
 
 
 # -- orphan sweep (``skyvault cleanup``) -------------------------------------------------------------------

@@ -6,7 +6,11 @@ carry a next token (AWS returns those); ``read_block`` fetches one block and ver
 a mismatch (the payload is not covered by SigV4, so corruption in transit is only caught here).
 
 Writing: ``SnapshotWriter`` runs StartSnapshot / PutSnapshotBlock (base64 SHA-256 per block) / CompleteSnapshot
-with the LINEAR aggregate checksum, so EBS itself verifies every byte it stores.
+with the LINEAR aggregate checksum, so EBS itself verifies every byte it stores. A snapshot just started may not
+take blocks yet (PutSnapshotBlock answers that it does not exist; awslabs/coldsnap retries for about two minutes):
+the writer retries a not-found block write for ``WRITABLE_WAIT_S`` after StartSnapshot. It also retries
+``ConcurrentLimitExceededException`` (too many EBS direct requests in flight; botocore does not retry it) with
+backoff, like throttling.
 
 Rate limits (AWS): List* calls ~50 requests/s per account and region, GetSnapshotBlock/PutSnapshotBlock ~1000
 requests/s per snapshot. The shared ``RateLimiter``s keep a process under them; botocore's standard retry mode
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from skyvault.errors import AwsError, LibraryCorruptError, ThrottledError
+from skyvault.errors import AwsError, LibraryCorruptError, NotFoundError, ThrottledError
 from skyvault.permissions import Feature, declare
 
 if TYPE_CHECKING:
@@ -39,6 +43,8 @@ LIST_RATE_PER_S = 50.0
 BLOCK_RATE_PER_S = 1000.0
 CHECKSUM_ATTEMPTS = 3
 BACKOFF_ATTEMPTS = 5
+WRITABLE_WAIT_S = 150.0  # coldsnap's 12 attempts cover 132 s of "snapshot does not exist" after StartSnapshot
+CONCURRENT_LIMIT = "ConcurrentLimitExceededException"
 
 SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}::snapshot/*"
 # Encrypted snapshots: EBS uses the snapshot's KMS key on the caller's behalf (AWS's EBS direct IAM guide). The
@@ -166,13 +172,19 @@ def list_limiter(account: str, region: str) -> RateLimiter:
         return limiter
 
 
+def _too_busy(error: AwsError) -> bool:
+    """Throttling that outlived botocore's retries, or the concurrent-request limit botocore never retries."""
+    return isinstance(error, ThrottledError) or error.code == CONCURRENT_LIMIT
+
+
 def with_backoff(fn: Callable[[], T], *, attempts: int = BACKOFF_ATTEMPTS, base_s: float = 1.0) -> T:
-    """Retry ``fn`` when AWS still throttles after botocore's own retries (full-jitter exponential backoff)."""
+    """Retry ``fn`` when AWS still throttles after botocore's own retries, or answers
+    ``ConcurrentLimitExceededException`` (full-jitter exponential backoff)."""
     for attempt in range(attempts):
         try:
             return fn()
-        except ThrottledError:
-            if attempt == attempts - 1:
+        except AwsError as exc:
+            if not _too_busy(exc) or attempt == attempts - 1:
                 raise
             time.sleep(random.uniform(0, base_s * 2**attempt))
     raise AssertionError("unreachable")
@@ -274,6 +286,8 @@ class SnapshotWriter:
         self._limiter = RateLimiter(rate_per_s)
         self._digests: dict[int, bytes] = {}
         self._lock = threading.Lock()
+        self._started = 0.0
+        self.writable_wait_s = WRITABLE_WAIT_S
         self.bytes_written = 0
 
     def start(
@@ -302,6 +316,7 @@ class SnapshotWriter:
                 params["KmsKeyArn"] = kms_key_arn
         response = with_backoff(lambda: self.ebs.start_snapshot(**params))
         self.snapshot_id = str(response["SnapshotId"])
+        self._started = time.monotonic()
         return self.snapshot_id
 
     def put(self, index: int, data: bytes) -> None:
@@ -313,19 +328,39 @@ class SnapshotWriter:
         checksum = base64.b64encode(digest).decode("ascii")
         snapshot_id = self.snapshot_id
         self._limiter.acquire()
-        with_backoff(
-            lambda: self.ebs.put_snapshot_block(
-                SnapshotId=snapshot_id,
-                BlockIndex=index,
-                BlockData=data,
-                DataLength=len(data),
-                Checksum=checksum,
-                ChecksumAlgorithm="SHA256",
+        self._until_writable(
+            lambda: with_backoff(
+                lambda: self.ebs.put_snapshot_block(
+                    SnapshotId=snapshot_id,
+                    BlockIndex=index,
+                    BlockData=data,
+                    DataLength=len(data),
+                    Checksum=checksum,
+                    ChecksumAlgorithm="SHA256",
+                )
             )
         )
         with self._lock:
             self._digests[index] = digest
             self.bytes_written += len(data)
+
+    def _until_writable(self, put: Callable[[], T]) -> T:
+        """``put()``, retried while the snapshot is not writable yet (not found, within ``writable_wait_s`` of
+        StartSnapshot, as coldsnap waits ~2 minutes; pauses double from 0.2 s up to 10 s, with jitter so parallel
+        writers spread out)."""
+        attempt = 0
+        while True:
+            try:
+                return put()
+            except NotFoundError as exc:
+                waited = time.monotonic() - self._started
+                if waited >= self.writable_wait_s:
+                    raise NotFoundError(
+                        f"snapshot {self.snapshot_id} still not writable {waited:.0f} s after StartSnapshot: {exc}"
+                    ) from exc
+            pause = random.uniform(0.5, 1.0) * min(10.0, 0.2 * 2**attempt)
+            attempt += 1
+            time.sleep(min(pause, max(0.0, self.writable_wait_s - waited)))
 
     @property
     def blocks_written(self) -> int:

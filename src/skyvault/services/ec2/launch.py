@@ -9,11 +9,12 @@ no key pair, no profile, and lists each of these in ``warnings``.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.errors import JobError, NotFoundError
+from skyvault.errors import ConflictError, JobError, NotFoundError
 from skyvault.permissions import Feature, declare
 from skyvault.services.ec2 import waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
@@ -220,6 +221,36 @@ def block_device_mappings(config: InstanceConfig, snapshots: dict[str, str]) -> 
     return mappings
 
 
+def boot_settings(config: InstanceConfig) -> dict[str, Any]:
+    """RegisterImage parameters that carry the captured boot and security settings (the snapshots hold none)."""
+    params: dict[str, Any] = {}
+    if config.boot_mode:
+        params["BootMode"] = config.boot_mode
+    if config.tpm_support:
+        params["TpmSupport"] = config.tpm_support
+    if config.uefi_data:
+        params["UefiData"] = config.uefi_data
+    if config.imds_support:
+        params["ImdsSupport"] = config.imds_support
+    if config.sriov_net_support:
+        params["SriovNetSupport"] = config.sriov_net_support
+    return params
+
+
+def refuse_unlicensable(config: InstanceConfig, source: str, *, volumes_only: bool) -> None:
+    """A library restore writes snapshots through the EBS direct APIs, which carry no billing code: an instance of
+    a licensed platform (Windows, RHEL, SUSE, SQL Server...) would launch as plain Linux/UNIX, wrongly licensed."""
+    if source != "library" or volumes_only or not config.licensed_platform:
+        return
+    raise ConflictError(
+        f"{config.instance_id} runs {config.platform_details or 'a licensed platform'} "
+        f"(billing code {config.usage_operation}); snapshots written from the library carry no billing code, so an "
+        "instance launched from them would be licensed wrongly",
+        hint="restore from the native snapshots (--from snapshot, in the recovery point's account and region), "
+        "or restore the volumes only (--volumes-only) and attach them to an instance launched from a licensed AMI",
+    )
+
+
 def register_image(
     factory: ClientFactory,
     placement: Placement,
@@ -228,8 +259,11 @@ def register_image(
     *,
     name: str,
     tags: dict[str, str],
+    on_created: Callable[[str], None] | None = None,
 ) -> str:
-    """A temporary AMI whose block device mappings are the restored snapshots (by device)."""
+    """A temporary AMI whose block device mappings are the restored snapshots (by device).
+
+    ``on_created(image_id)`` runs as soon as AWS returns the ID, before waiting for the AMI (the job records it)."""
     mappings = block_device_mappings(config, snapshots)
     if not any(m["DeviceName"] == config.root_device_name for m in mappings):
         raise JobError(f"recovery point of {config.instance_id} has no root volume ({config.root_device_name})")
@@ -244,8 +278,11 @@ def register_image(
     }
     if config.architecture:
         params["Architecture"] = config.architecture
+    params.update(boot_settings(config))
     ec2 = factory.client(placement.account, placement.region, "ec2")
     image_id = str(ec2.register_image(**params)["ImageId"])
+    if on_created is not None:
+        on_created(image_id)
     waiting.images_available(factory, placement.account, placement.region, [image_id])
     return image_id
 
@@ -260,7 +297,9 @@ def run_instance(
     instance_type: str | None,
     tags: dict[str, str],
     client_token: str,
+    on_created: Callable[[str], None] | None = None,
 ) -> str:
+    """Launch the restored instance; ``on_created(instance_id)`` runs as soon as AWS returns the ID."""
     instance_tags = {**user_tags(config.tags), **tags}
     volume_tags = dict(tags)
     params: dict[str, Any] = {
@@ -285,11 +324,16 @@ def run_instance(
         params["KeyName"] = placement.key_name
     if placement.iam_instance_profile_arn:
         params["IamInstanceProfile"] = {"Arn": placement.iam_instance_profile_arn}
+    if config.metadata_options:
+        params["MetadataOptions"] = dict(config.metadata_options)  # IMDSv2 required stays required
     if config.user_data_b64:
         params["UserData"] = base64.b64decode(config.user_data_b64)  # botocore base64-encodes it again
     ec2 = factory.client(placement.account, placement.region, "ec2")
     reservation = ec2.run_instances(**params)
-    return str(reservation["Instances"][0]["InstanceId"])
+    instance_id = str(reservation["Instances"][0]["InstanceId"])
+    if on_created is not None:
+        on_created(instance_id)
+    return instance_id
 
 
 def verify_instance(
@@ -298,14 +342,20 @@ def verify_instance(
     """Wait until running; check every captured device is attached with its size. Returns device -> volume ID."""
     ec2 = factory.client(placement.account, placement.region, "ec2")
     waiting.instances_in(factory, placement.account, placement.region, [instance_id], "running")
-    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    # Visible once running, but another endpoint may still answer NotFound (eventual consistency): retry it.
+    reservations = waiting.retry_not_found(
+        lambda: ec2.describe_instances(InstanceIds=[instance_id])["Reservations"], what=f"describing {instance_id}"
+    )
     instance = reservations[0]["Instances"][0]
     attached = {m["DeviceName"]: m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m}
     missing = [v.device for v in config.volumes if v.device not in attached]
     if missing:
         raise JobError(f"restored instance {instance_id} lacks device(s) {', '.join(missing)}")
     ids = [attached[v.device] for v in sorted(config.volumes, key=lambda v: v.device)]
-    sizes = {v["VolumeId"]: int(v["Size"]) for v in ec2.describe_volumes(VolumeIds=ids)["Volumes"]}
+    volumes = waiting.retry_not_found(
+        lambda: ec2.describe_volumes(VolumeIds=ids)["Volumes"], what=f"describing the volumes of {instance_id}"
+    )
+    sizes = {v["VolumeId"]: int(v["Size"]) for v in volumes}
     wrong = [
         f"{v.device}: {sizes.get(attached[v.device])} GiB"
         for v in config.volumes
@@ -323,8 +373,11 @@ def create_volumes(
     snapshots: dict[str, str],
     *,
     tags_for: dict[str, dict[str, str]],
+    on_created: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
-    """One volume per restored snapshot in the placement's zone; returns captured volume ID -> new volume ID."""
+    """One volume per restored snapshot in the placement's zone; returns captured volume ID -> new volume ID.
+
+    ``on_created(volume_id)`` runs for each volume as soon as AWS returns its ID, before waiting for them."""
     ec2 = factory.client(placement.account, placement.region, "ec2")
     created: dict[str, str] = {}
     for volume in config.volumes:
@@ -339,6 +392,8 @@ def create_volumes(
         }
         params["Size"] = params.pop("VolumeSize")
         created[volume.volume_id] = str(ec2.create_volume(**params)["VolumeId"])
+        if on_created is not None:
+            on_created(created[volume.volume_id])
     if created:
         waiting.volumes_available(factory, placement.account, placement.region, list(created.values()))
     return created

@@ -35,7 +35,7 @@ from skyvault.services.base import tags_from_list
 from skyvault.services.contract import JobEnvironment
 from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
-from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES
+from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES, recorder
 from skyvault.services.ec2.copy import LIBRARY_KIND
 from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, SnapshotWriter
 from skyvault.services.ec2.launch import Placement
@@ -264,6 +264,7 @@ class _Restore:
                     # A customer key of the source account/region is not usable elsewhere: the target's default.
                     kms_key_arn=volume.kms_key_id if same_account and o.region == self.config.region else None,
                 )
+                recorder(job, SNAPSHOTS, token, o.account, o.region)(str(writer.snapshot_id))
                 job.progress(f"writing {volume.device} ({volume.size_gib} GiB) from the library")
                 BlockReader(repo, manifest).restore(_block_writer(writer))
                 writer.complete()
@@ -286,7 +287,12 @@ class _Restore:
             v.volume_id: self._tags(job, ROLE_RESTORED, token, device=v.device, volume=v.volume_id)
             for v in self.config.volumes
         }
-        created = launch.create_volumes(self.factory, placement, self.config, source, tags_for=tags_for)
+        record = recorder(job, VOLUMES, token, placement.account, placement.region, release_token=False)
+        created = launch.create_volumes(
+            self.factory, placement, self.config, source, tags_for=tags_for, on_created=record
+        )
+        for volume_id in created.values():
+            job.release(volume_id)
         job.release(token)
         return created
 
@@ -299,6 +305,7 @@ class _Restore:
             self.factory, placement, self.config, source,
             name=f"skyvault-restore-{self.point.id}-{image_token}",
             tags=self._tags(job, ROLE_INTERMEDIATE, image_token),
+            on_created=recorder(job, IMAGE, image_token, placement.account, placement.region),
         )  # fmt: skip
         instance_token = new_token()
         # Until it runs and passes verification, the new instance is an intermediate: a failure terminates it.
@@ -308,10 +315,11 @@ class _Restore:
             instance_type=self.options.instance_type,
             tags={**self._tags(job, ROLE_RESTORED, instance_token), **({"Name": o.name} if o.name else {})},
             client_token=instance_token,
+            on_created=recorder(job, INSTANCES, instance_token, placement.account, placement.region),
         )  # fmt: skip
         outcome.instance_id = instance_id
         outcome.volume_ids = launch.verify_instance(self.factory, placement, self.config, instance_id)
-        job.release(instance_token)
+        job.release(instance_id)
         outcome.actions.append(f"launched {instance_id} in {placement.subnet_id} ({placement.availability_zone})")
 
     # -- over the original ------------------------------------------------------------------------------------
@@ -404,6 +412,11 @@ def restore_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> dict[str
         return choose_source(point, params.get("source"), same_place, alive)
 
     chosen: str = ctx.step("choose source", choose)
+    launch.refuse_unlicensable(
+        InstanceConfig.from_json(point.captured_config["instance"]),
+        chosen,
+        volumes_only=bool(options.get("volumes_only")),
+    )
     restore_options = RestoreOptions(
         account=target_account,
         region=target_region,
