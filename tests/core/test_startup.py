@@ -66,3 +66,14 @@ def test_the_table_names_every_command_its_modules_register() -> None:
             installed.add(entry.target)
     group = typer.main.get_group(scratch)
     assert set(group.list_commands(typer.Context(group))) == set(COMMANDS)
+
+
+def test_disk_image_commands_do_not_load_the_aws_sdk() -> None:
+    # `backup image` and `restore --to-file` on a local library make no AWS call: boto3 (~0.15 s) stays unloaded.
+    code = (
+        "import sys\n"
+        "import skyvault.cli.main, skyvault.cli.backup_image, skyvault.cli.restore, skyvault.services.image.jobs\n"
+        "print(sorted(m for m in ('boto3', 'botocore') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

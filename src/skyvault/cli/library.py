@@ -23,7 +23,6 @@ from skyvault.cli.context import AppState, state
 from skyvault.config import LibraryConfig, validate_config
 from skyvault.errors import ConfigError, LibraryCorruptError, LibraryError, NotFoundError
 from skyvault.library.backends import open_backend
-from skyvault.library.backends.s3 import S3Backend
 from skyvault.library.check import check
 from skyvault.library.crypto import KeyWrapper
 from skyvault.library.kms import KmsKeyWrapper
@@ -163,7 +162,10 @@ def init_command(
     updated = config.model_copy(update={"libraries": {**config.libraries, name: cfg}, "default_library": name})
     validate_config(updated, st.config_path)
     backend = open_backend(cfg, st.factory() if (s3 or kms_key) else None)
-    if isinstance(backend, S3Backend):
+    if s3:
+        from skyvault.library.backends.s3 import S3Backend  # boto3: only for an S3 library
+
+        assert isinstance(backend, S3Backend)
         backend.verify_bucket()
     backend.prepare_new()
     kms = None

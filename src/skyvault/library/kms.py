@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from skyvault.aws.clients import ClientFactory
+from typing import TYPE_CHECKING
+
 from skyvault.permissions import Feature, declare
+
+if TYPE_CHECKING:  # only the type: a local library's commands never load boto3
+    from skyvault.aws.clients import ClientFactory
 
 GENERATE_DATA_KEY = declare(
     policy="library",
