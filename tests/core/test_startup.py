@@ -77,3 +77,32 @@ def test_disk_image_commands_do_not_load_the_aws_sdk() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_backup_group_lists_each_service_with_its_own_help() -> None:
+    from skyvault.cli.backup import BACKUP_COMMANDS
+
+    root = typer.main.get_group(app)
+    backup = root.get_command(typer.Context(root), "backup")
+    assert isinstance(backup, typer.core.TyperGroup)
+    ctx = typer.Context(backup)
+    names = backup.list_commands(ctx)
+    assert names[: len(BACKUP_COMMANDS)] == list(BACKUP_COMMANDS) and {"dynamodb", "s3"} <= set(names)
+    for name, entry in BACKUP_COMMANDS.items():
+        command = backup.get_command(ctx, name)  # imports the service's command module
+        assert command is not None, name
+        assert listed_help(command) == entry.help, f"BACKUP_COMMANDS[{name!r}].help differs from the command's own"
+
+
+def test_backup_image_loads_no_other_service_command() -> None:
+    code = (
+        "import sys, typer\n"
+        "from skyvault.cli.main import app\n"
+        "root = typer.main.get_group(app)\n"
+        "backup = root.get_command(typer.Context(root), 'backup')\n"
+        "backup.get_command(typer.Context(backup), 'image')\n"
+        "print(sorted(m for m in ('skyvault.cli.backup_databases', 'skyvault.cli.backup_ec2', 'boto3') "
+        "if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"

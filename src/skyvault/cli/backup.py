@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from skyvault.cli.context import state
+from skyvault.cli.lazy import LazyCommand, LazyGroup
 from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 
@@ -85,14 +86,39 @@ def backup_s3(buckets: Annotated[list[str], typer.Argument(help="Bucket names or
     not_built("backup s3")
 
 
-def register(root: typer.Typer) -> None:
-    """``skyvault backup``: every service's subcommand, listed here (none registers itself by being imported)."""
-    from skyvault.cli import backup_databases, backup_ec2, backup_image
+_DATABASES = "skyvault.cli.backup_databases:register"
 
-    group = typer.Typer(help=app.info.help, no_args_is_help=True)
+# Every service's subcommand, listed here (none registers itself by being imported) and loaded only when it runs:
+# ``backup image`` never imports the AWS services' command modules. tests/core/test_startup.py checks each help.
+BACKUP_COMMANDS: dict[str, LazyCommand] = {
+    "rds": LazyCommand("Back up RDS DB instances (DB snapshots).", _DATABASES),
+    "aurora": LazyCommand(
+        "Back up Aurora clusters (cluster snapshots; restores add the writer after the cluster).", _DATABASES
+    ),
+    "docdb": LazyCommand(
+        "Back up DocumentDB clusters (cluster snapshots; restores add the instances after the cluster).", _DATABASES
+    ),
+    "redshift": LazyCommand(
+        "Back up Redshift clusters (manual snapshots; vault copies by restore-and-snapshot).", _DATABASES
+    ),
+    "ec2": LazyCommand(
+        "Back up EC2 instances: crash-consistent snapshots, then changed-block copies into the library.",
+        "skyvault.cli.backup_ec2:register",
+    ),
+    "image": LazyCommand(
+        "Back up raw disk images into the library, incrementally against each image's previous recovery point.",
+        "skyvault.cli.backup_image:register",
+    ),
+}
+
+
+class BackupGroup(LazyGroup):
+    lazy_commands = BACKUP_COMMANDS
+
+
+def register(root: typer.Typer) -> None:
+    """``skyvault backup``: the services' subcommands (lazily) and the ones still to be built."""
+    group = typer.Typer(cls=BackupGroup, help=app.info.help, no_args_is_help=True)
     for command in app.registered_commands:  # dynamodb, s3: in the contract, not built yet
         group.registered_commands.append(command)
-    backup_databases.register(group)
-    group.command("ec2")(backup_ec2.backup_ec2_command)
-    group.command("image")(backup_image.backup_image_command)
     root.add_typer(group, name="backup")

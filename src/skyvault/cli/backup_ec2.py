@@ -93,3 +93,8 @@ def backup_ec2_command(
         for instance_id in instance_ids
     ]  # fmt: skip
     print_results(st, results)
+
+
+def register(backup_app: typer.Typer) -> None:
+    """Add ``backup ec2`` to the ``backup`` group."""
+    backup_app.command("ec2")(backup_ec2_command)

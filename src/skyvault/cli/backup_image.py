@@ -44,3 +44,8 @@ def backup_image_command(
     name, _cfg = library_config(st, library)
     params = backup_params(paths=[str(p) for p in paths], library=name)
     print_results(st, runner(st).run(JobSpec(BACKUP_JOB, params)))
+
+
+def register(backup_app: typer.Typer) -> None:
+    """Add ``backup image`` to the ``backup`` group."""
+    backup_app.command("image")(backup_image_command)
