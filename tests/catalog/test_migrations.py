@@ -77,12 +77,13 @@ def test_a_catalog_from_before_migrations_is_upgraded_with_its_data(tmp_path: Pa
             "created_at": "2026-11-30T12:00:00.123456+00:00", "status": "completed", "job_id": "job-0001",
             "native": {"snapshots": {"/dev/xvda": "snap-1"}}, "library": "main", "library_snapshot": "abc123",
             "captured_config": {"type": "t3.micro"}, "stats": {"bytes": 42},
-            "expires_at": "2026-12-30T00:00:00+00:00",
+            "expires_at": "2026-12-30T00:00:00+00:00", "hold": None,
         },
         "rp-0002": {
             "id": "rp-0002", "kind": "rds", "resource_id": "db-1", "account": "admin", "region": "eu-west-1",
             "created_at": "2026-11-30T12:00:00.123456+00:00", "status": "completed", "job_id": None, "native": {},
             "library": None, "library_snapshot": None, "captured_config": {}, "stats": {}, "expires_at": None,
+            "hold": None,
         },
     }  # fmt: skip
     live = catalog.live_intermediates()
@@ -141,9 +142,9 @@ def test_downgrade_folds_the_steps_back(tmp_path: Path, write_v0_catalog: V0Writ
 def test_upgrade_is_idempotent(tmp_path: Path, write_v0_catalog: V0Writer) -> None:
     url = sqlite_url(write_v0_catalog(tmp_path / "catalog.db"))
     first = Catalog.upgrade(url)
-    assert (first.from_revision, first.to_revision, first.changed) == (schema.UNVERSIONED, "0002", True)
+    assert (first.from_revision, first.to_revision, first.changed) == (schema.UNVERSIONED, schema.head_revision(), True)
     again = Catalog.upgrade(url)
-    assert (again.from_revision, again.changed) == ("0002", False)
+    assert (again.from_revision, again.changed) == (schema.head_revision(), False)
 
 
 def test_a_database_behind_head_names_the_command(tmp_path: Path, write_v0_catalog: V0Writer) -> None:
@@ -152,7 +153,7 @@ def test_a_database_behind_head_names_the_command(tmp_path: Path, write_v0_catal
     with create_engine(sqlite_url(path)).connect() as connection, pytest.raises(ConfigError) as caught:
         schema.require_head(connection)
     assert str(caught.value) == (
-        "catalog schema is at unversioned (made before migrations), skyvault needs 0002: run `skyvault catalog upgrade`"
+        "catalog schema is at unversioned (made before migrations), skyvault needs 0003: run `skyvault catalog upgrade`"
     )
     with create_engine(sqlite_url(tmp_path / "empty.db")).connect() as connection, pytest.raises(ConfigError) as empty:
         schema.require_head(connection)

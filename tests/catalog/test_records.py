@@ -50,7 +50,7 @@ def test_to_dict_shapes_are_unchanged(catalog: Catalog) -> None:
     point = catalog.add_recovery_point(kind="rds", resource_id="db-1")
     assert list(point.to_dict()) == [
         "id", "kind", "resource_id", "account", "region", "created_at", "status", "job_id", "native", "library",
-        "library_snapshot", "captured_config", "stats", "expires_at",
+        "library_snapshot", "captured_config", "stats", "expires_at", "hold",
     ]  # fmt: skip
 
 

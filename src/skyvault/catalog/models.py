@@ -44,6 +44,9 @@ class RecoveryPointRow(Base):
     captured_config: Mapped[dict[str, Any]] = mapped_column(default=dict)
     stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # A legal hold: retention never expires a point while it has a reason here.
+    hold_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    held_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class JobRow(Base):
@@ -61,6 +64,12 @@ class JobRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(256), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Where a queued job waits (a region's worker queue); NULL for jobs run in the submitting process.
+    queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Unique when set: one scheduled run submits one job per resource, however many submitters race.
+    run_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+
+    __table_args__ = (Index("ix_jobs_run_key", "run_key", unique=True),)
 
 
 class JobStepRow(Base):
@@ -94,3 +103,29 @@ class IntermediateRow(Base):
     region: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PlanRunRow(Base):
+    """One run of one plan at one scheduled time (unique): a catch-up after downtime runs it once."""
+
+    __tablename__ = "plan_runs"
+    __table_args__ = (Index("ix_plan_runs_plan_scheduled_for", "plan", "scheduled_for", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plan: Mapped[str] = mapped_column(String(128))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SchedulerLeaseRow(Base):
+    """A leader role (``scheduler``): whoever holds the unexpired lease schedules; the others wait."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(256))
+    expires_at: Mapped[datetime] = mapped_column()

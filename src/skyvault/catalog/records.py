@@ -33,6 +33,8 @@ class RecoveryPoint:
     captured_config: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     expires_at: datetime | None = None
+    hold_reason: str | None = None  # a legal hold: retention never expires the point while this is set
+    held_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class RecoveryPoint:
             "captured_config": self.captured_config,
             "stats": self.stats,
             "expires_at": _iso(self.expires_at),
+            "hold": {"reason": self.hold_reason, "since": _iso(self.held_at)} if self.hold_reason else None,
         }
 
 
@@ -69,6 +72,8 @@ class Job:
     lease_owner: str | None = None
     lease_expires_at: datetime | None = None
     heartbeat_at: datetime | None = None
+    queue: str | None = None  # where a queued job waits for a worker; None for in-process jobs
+    run_key: str | None = None  # unique per scheduled run and resource
 
     def lease_live(self, now: datetime) -> bool:
         """Someone holds the lease at ``now`` (it ends at ``lease_expires_at``, exclusive)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 @dataclass(frozen=True)

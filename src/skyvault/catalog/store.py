@@ -69,6 +69,8 @@ def _job(row: JobRow, steps: dict[str, dict[str, Any]]) -> Job:
         lease_owner=row.lease_owner,
         lease_expires_at=row.lease_expires_at,
         heartbeat_at=row.heartbeat_at,
+        queue=row.queue,
+        run_key=row.run_key,
     )
 
 
