@@ -331,6 +331,50 @@ class Catalog:
         if not connection.execute(update(JobRow).where(JobRow.id == job_id).values(updated_at=now)).rowcount:
             raise NotFoundError(f"no job {job_id!r}")
 
+    # -- queued jobs (plans, schedules, workers) -------------------------------------------------------------
+    def submit_job(
+        self, kind: str, params: dict[str, Any], *, queue: str | None = None, run_key: str | None = None
+    ) -> tuple[Job, bool]:
+        """A ``queued`` job waiting for a runner; ``(job, created)``.
+
+        With ``run_key`` the submission is idempotent: when a job with that key exists already (another scheduler
+        or a retry submitted it), that job is returned with ``created`` False and nothing new is queued. The
+        unique index decides, so two racing submitters still make one job."""
+        row = JobRow(id=new_id("job"), kind=kind, status="queued", params=params, queue=queue, run_key=run_key)
+        try:
+            with self.session() as session, session.begin():
+                session.add(row)
+                session.flush()
+                return _job(row, {}), True
+        except IntegrityError:
+            if run_key is None:
+                raise
+        with self.session() as session:
+            existing = session.scalars(select(JobRow).where(JobRow.run_key == run_key)).one()
+            return _job(existing, self._steps(session, [existing.id]).get(existing.id, {})), False
+
+    def claim_job(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Move a ``queued`` job to ``running`` under ``owner``'s lease. One conditional UPDATE: of two workers
+        handed the same job (a redelivered message), exactly one gets it. False when it is not queued any more."""
+        moment = now or utcnow()
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.status == "queued")
+            .values(
+                status="running",
+                lease_owner=owner,
+                lease_expires_at=moment + timedelta(seconds=lease_s),
+                heartbeat_at=moment,
+                updated_at=moment,
+            )
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount == 1:
+                return True
+            if connection.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
+                raise NotFoundError(f"no job {job_id!r}", hint="skyvault jobs list")
+            return False
+
     # -- leases ---------------------------------------------------------------------------------------
     def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
         """Take the job's lease for ``lease_s`` seconds if it is free, expired, or already ``owner``'s.

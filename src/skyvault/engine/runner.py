@@ -167,6 +167,16 @@ class JobRunner:
         job = self.catalog.start_job(spec.kind, spec.params, owner=self.owner, lease_s=self.lease_s)
         return self._execute(job.id, spec, body, {})
 
+    def run_queued(self, job_id: str) -> Any:
+        """Claim a ``queued`` job (``Catalog.submit_job``) and run it: what a worker does with a job it was handed.
+        ``ConflictError`` when another runner claimed it first or it is not queued any more."""
+        job = self.catalog.job(job_id)
+        spec = JobSpec(job.kind, job.params)
+        body = self.drivers.body(spec.kind)
+        if not self.catalog.claim_job(job_id, self.owner, self.lease_s, now=self._clock()):
+            raise ConflictError(f"job {job_id} is {self.catalog.job(job_id).status}, not queued: not run again")
+        return self._execute(job_id, spec, body, {})
+
     def resume(self, job_id: str) -> Any:
         """Run a failed or crashed job again under this runner's lease; finished steps are not repeated."""
         job = self.catalog.job(job_id)
