@@ -16,8 +16,9 @@ API (single-threaded; entries in ascending key order)::
 million small items or objects are a few thousand TREE blobs, not a million blobs and index entries. Larger
 contents are cut with content-defined chunking (FastCDC, min/avg/max ``CHUNK_MIN``/``CHUNK_AVG``/``CHUNK_MAX``)
 into DATA blobs, deduplicated against the whole library: an insert in the middle of an object changes the
-chunks around the insert, not every later one. Content is streamed: at most about two ``CHUNK_MAX`` of it (plus
-one piece of the caller's iterable) is in memory at a time.
+chunks around the insert, not every later one. Content is streamed: about two ``CHUNK_MAX`` of it (plus one
+piece of the caller's iterable) is buffered for cutting, and one chunk per worker thread (``repo.threads``) is
+being hashed, compressed and encrypted meanwhile: memory does not grow with the object.
 
 **Nodes.** The entries, serialised in key order, are cut into leaf nodes of about ``NODE_AVG`` bytes (at least
 ``NODE_MIN``, forced at ``NODE_MAX``) at entry boundaries chosen by a keyed hash of the entry's key, so an
@@ -36,6 +37,7 @@ import contextvars
 import json
 import socket
 import struct
+import threading
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -142,7 +144,7 @@ class TreeWriter:
         self.kind = kind
         self.source = source
         self.parent = parent
-        self.sink = repo.sink(builders=1)
+        self.sink = repo.sink()
         self.stats: dict[str, int] = {
             "entries": 0,
             "bytes": 0,  # logical content bytes
@@ -159,6 +161,9 @@ class TreeWriter:
         self._last_key: bytes | None = None
         self._last_text = ""
         self._unverified: list[bytes] = []  # blobs not yet indexed when referenced: verified after the flush
+        self._workers = max(1, repo.threads)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._committed = False
 
     # -- entries -------------------------------------------------------------------------------------------
@@ -224,36 +229,68 @@ class TreeWriter:
     def _store_chunks(
         self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview]
     ) -> tuple[int, list[bytes]]:
+        """Cut the stream (this thread) while a few worker threads hash, compress and encrypt the chunks already
+        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size."""
         chunks: list[bytes] = []
+        inflight: deque[Future[bytes]] = deque()
+        limit = self._workers
+
+        def drain(keep: int) -> None:
+            while len(inflight) > keep:
+                chunks.append(inflight.popleft().result())
+
         size = 0
         buf = head
         done = False
-        while not done:
-            for piece in pieces:
-                buf += piece
-                if len(buf) >= 2 * CHUNK_MAX:
-                    break
-            else:
-                done = True
-            consumed = 0
-            with memoryview(buf) as view:
-                for start, length in _cut_points(view, final=done):
-                    chunks.append(self._store_chunk(view[start : start + length]))
-                    consumed = start + length
-            size += consumed
-            del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
-            self.repo.check_locks()
+        try:
+            while not done:
+                for piece in pieces:
+                    buf += piece
+                    if len(buf) >= 2 * CHUNK_MAX:
+                        break
+                else:
+                    done = True
+                consumed = 0
+                with memoryview(buf) as view:
+                    for start, length in _cut_points(view, final=done):
+                        chunk = bytes(view[start : start + length])  # the buffer moves on: workers get a copy
+                        if self._workers == 1:
+                            chunks.append(self._store_chunk(chunk))
+                        else:
+                            inflight.append(
+                                self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk)
+                            )
+                            drain(limit)
+                        consumed = start + length
+                size += consumed
+                del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
+                self.repo.check_locks()
+            drain(0)
+        finally:
+            for future in inflight:  # a failure: let the others finish before the caller moves on
+                future.cancel()
+            for future in inflight:
+                if not future.cancelled():
+                    future.exception()
         return size, chunks
 
-    def _store_chunk(self, data: memoryview) -> bytes:
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="tree-store")
+        return self._executor
+
+    def _store_chunk(self, data: bytes) -> bytes:
         blob_id = self.repo.sealer.blob_id(data)
-        self.stats["chunks"] += 1
-        if self.sink.claim(blob_id):
+        stored = self.sink.claim(blob_id)
+        if stored:
             self.sink.store(blob_id, BlobType.DATA, data)
-            self.stats["new_chunks"] += 1
-            self._unverified.append(blob_id)
-        elif blob_id not in self.repo.index:
-            self._unverified.append(blob_id)  # stored earlier by this writer, not indexed yet
+        with self._lock:
+            self.stats["chunks"] += 1
+            if stored:
+                self.stats["new_chunks"] += 1
+                self._unverified.append(blob_id)
+            elif blob_id not in self.repo.index:
+                self._unverified.append(blob_id)  # being stored by this writer, not indexed yet
         return blob_id
 
     def _append(self, raw_key: bytes, meta_raw: bytes, entry: TreeEntry) -> None:
@@ -346,6 +383,9 @@ class TreeWriter:
             raise LibraryError("this tree writer has already committed")
         self.repo.check_locks()
         root, height = self._finish()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         self.sink.flush()
         index = self.repo.index
         for blob_id in self._unverified:
