@@ -116,9 +116,9 @@ def _encode_key(key: str) -> bytes:
 def _encode_meta(meta: Mapping[str, Any]) -> bytes:
     try:
         raw = json.dumps(dict(meta), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        data = raw.encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ValueError(f"tree entry metadata is not JSON-safe: {exc}") from None
-    data = raw.encode("utf-8")
     if len(data) > MAX_META_BYTES:
         raise ValueError(f"tree entry metadata of {len(data)} bytes exceeds {MAX_META_BYTES}")
     return data
@@ -182,6 +182,12 @@ class TreeWriter:
         raw_key = self._check_order(key)
         meta_raw = _encode_meta(meta)
         self.repo.check_locks()
+        if isinstance(content, bytes | bytearray | memoryview) and len(content) > INLINE_MAX:
+            whole = memoryview(content).cast("B")
+            size, chunks = self._store_chunks(bytearray(), iter(()), whole)
+            entry = TreeEntry(key, json.loads(meta_raw), size, tuple(chunks))
+            self._append(raw_key, meta_raw, entry)
+            return entry
         pieces = _content_pieces(content)
         head = bytearray()
         for piece in pieces:
@@ -222,27 +228,36 @@ class TreeWriter:
                 self._unverified.append(chunk)
         self.repo.check_locks()
         self.stats["reused_entries"] += 1
+        self.stats["chunks"] += len(entry.chunks)
         if not entry.chunks:
             self.stats["inline_entries"] += 1
         self._append(raw_key, meta_raw, entry)
 
     def _store_chunks(
-        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview]
+        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview], whole: memoryview | None = None
     ) -> tuple[int, list[bytes]]:
         """Cut the stream (this thread) while a few worker threads hash, compress and encrypt the chunks already
-        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size."""
+        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size.
+        ``whole``: content the caller already holds in memory, cut in place (no copy)."""
         chunks: list[bytes] = []
         inflight: deque[Future[bytes]] = deque()
-        limit = self._workers
 
-        def drain(keep: int) -> None:
-            while len(inflight) > keep:
+        def store(chunk: bytes | memoryview) -> None:
+            if self._workers == 1:
+                chunks.append(self._store_chunk(chunk))
+                return
+            inflight.append(self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk))
+            while len(inflight) > self._workers:
                 chunks.append(inflight.popleft().result())
 
         size = 0
-        buf = head
-        done = False
         try:
+            if whole is not None:
+                for start, length in _cut_points(whole, final=True):
+                    store(whole[start : start + length])
+                    size = start + length
+            buf = head
+            done = whole is not None
             while not done:
                 for piece in pieces:
                     buf += piece
@@ -253,19 +268,13 @@ class TreeWriter:
                 consumed = 0
                 with memoryview(buf) as view:
                     for start, length in _cut_points(view, final=done):
-                        chunk = bytes(view[start : start + length])  # the buffer moves on: workers get a copy
-                        if self._workers == 1:
-                            chunks.append(self._store_chunk(chunk))
-                        else:
-                            inflight.append(
-                                self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk)
-                            )
-                            drain(limit)
+                        store(bytes(view[start : start + length]))  # the buffer moves on: workers get a copy
                         consumed = start + length
                 size += consumed
                 del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
                 self.repo.check_locks()
-            drain(0)
+            while inflight:
+                chunks.append(inflight.popleft().result())
         finally:
             for future in inflight:  # a failure: let the others finish before the caller moves on
                 future.cancel()
@@ -279,7 +288,7 @@ class TreeWriter:
             self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="tree-store")
         return self._executor
 
-    def _store_chunk(self, data: bytes) -> bytes:
+    def _store_chunk(self, data: bytes | memoryview) -> bytes:
         blob_id = self.repo.sealer.blob_id(data)
         stored = self.sink.claim(blob_id)
         if stored:
