@@ -340,6 +340,8 @@ class TreeWriter:
 
     def _cut_here(self, level: _Level, raw_key: bytes, record_len: int) -> bool:
         size = len(level.buf)
+        if level.level > 0 and level.count < 2:
+            return False  # every inner node has at least two children: the levels converge, whatever the keys
         if size >= NODE_MAX:
             return True
         if size < NODE_MIN:
