@@ -444,7 +444,7 @@ def test_a_tree_with_keys_out_of_order_is_corrupt_for_readers_and_check(
     writer.add("b", {}, b"y")
     manifest = writer.commit()
     reader = TreeReader(reopen(repo), manifest)
-    with pytest.raises(LibraryCorruptError, match="out of order|does not start"):
+    with pytest.raises(LibraryCorruptError, match=r"out of order|does not start"):
         list(reader.entries())
     report = check(reopen(repo))
     assert any(manifest.id in e and ("out of order" in e or "does not start" in e) for e in report.errors), report
