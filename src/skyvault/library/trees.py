@@ -76,6 +76,9 @@ _U32 = struct.Struct("<I")
 _SIZE_FORM = struct.Struct("<QB")
 _TWO_U32 = struct.Struct("<II")
 _DIRECT, _INLINE, _INDIRECT = 0, 1, 2
+_BYTES = (bytes, bytearray, memoryview)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -92,11 +95,11 @@ class TreeEntry:
 def _content_pieces(
     content: bytes | bytearray | memoryview | Iterable[bytes],
 ) -> Iterator[bytes | bytearray | memoryview]:
-    if isinstance(content, bytes | bytearray | memoryview):
+    if isinstance(content, _BYTES):
         yield memoryview(content).cast("B") if isinstance(content, memoryview) else content
         return
     for piece in content:
-        if not isinstance(piece, bytes | bytearray | memoryview):
+        if not isinstance(piece, _BYTES):
             raise TypeError(f"content pieces must be bytes, not {type(piece).__name__}")
         yield piece
 
@@ -115,8 +118,7 @@ def _encode_key(key: str) -> bytes:
 
 def _encode_meta(meta: Mapping[str, Any]) -> bytes:
     try:
-        raw = json.dumps(dict(meta), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        data = raw.encode("utf-8")
+        data = _ENCODER.encode(meta if isinstance(meta, dict) else dict(meta)).encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ValueError(f"tree entry metadata is not JSON-safe: {exc}") from None
     if len(data) > MAX_META_BYTES:
@@ -182,10 +184,10 @@ class TreeWriter:
         raw_key = self._check_order(key)
         meta_raw = _encode_meta(meta)
         self.repo.check_locks()
-        if isinstance(content, bytes | bytearray | memoryview) and len(content) > INLINE_MAX:
+        if isinstance(content, _BYTES) and len(content) > INLINE_MAX:
             whole = memoryview(content).cast("B")
             size, chunks = self._store_chunks(bytearray(), iter(()), whole)
-            entry = TreeEntry(key, json.loads(meta_raw), size, tuple(chunks))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
             self._append(raw_key, meta_raw, entry)
             return entry
         pieces = _content_pieces(content)
@@ -195,11 +197,11 @@ class TreeWriter:
             if len(head) > INLINE_MAX:
                 break
         if len(head) <= INLINE_MAX:
-            entry = TreeEntry(key, json.loads(meta_raw), len(head), (), bytes(head))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), len(head), (), bytes(head))
             self.stats["inline_entries"] += 1
         else:
             size, chunks = self._store_chunks(head, pieces)
-            entry = TreeEntry(key, json.loads(meta_raw), size, tuple(chunks))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
         self._append(raw_key, meta_raw, entry)
         return entry
 
@@ -525,7 +527,7 @@ class TreeReader:
     def _parse_entry(self, data: bytes, pos: int, raw_key: bytes, chunk_pages: list[bytes]) -> tuple[TreeEntry, int]:
         (meta_len,) = _U32.unpack_from(data, pos)
         pos += 4
-        meta = json.loads(data[pos : pos + meta_len].decode("utf-8"))
+        meta = _DECODER.decode(data[pos : pos + meta_len].decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not an object")
         pos += meta_len
