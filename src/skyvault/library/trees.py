@@ -610,13 +610,14 @@ class TreeReader:
     def get(self, key: str) -> TreeEntry | None:
         raw = _encode_key(key)
         node_id, level = self.root, self.height - 1
+        expect_first: bytes | None = None
         while level > 0:
-            node = self.node(node_id, level)
+            node = self._child(node_id, level, expect_first)
             i = bisect_right(node.keys, raw) - 1
             if i < 0:
                 return None
-            node_id, level = node.children[i], level - 1
-        node = self.node(node_id, 0)
+            node_id, level, expect_first = node.children[i], level - 1, node.keys[i]
+        node = self._child(node_id, 0, expect_first)
         i = _lower_bound(node.keys, raw)
         if i < len(node.keys) and node.keys[i] == raw:
             return node.entries[i]
