@@ -119,6 +119,28 @@ class BackupGroup(LazyGroup):
 def register(root: typer.Typer) -> None:
     """``skyvault backup``: the services' subcommands (lazily) and the ones still to be built."""
     group = typer.Typer(cls=BackupGroup, help=app.info.help, no_args_is_help=True)
+
+    @group.callback(invoke_without_command=True)
+    def backup_plan(
+        ctx: typer.Context,
+        plan: Annotated[
+            str | None, typer.Option("--plan", help="Run this backup plan now (one job per resource).")
+        ] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="With --plan: list the jobs it would run.")] = False,
+    ) -> None:
+        """Back up resources (one subcommand per service), or run a plan now with --plan NAME."""
+        if ctx.invoked_subcommand is not None:
+            if plan is not None or dry_run:
+                raise typer.BadParameter(
+                    "goes before no subcommand: 'skyvault backup --plan NAME'", param_hint="--plan"
+                )
+            return
+        if plan is None:
+            raise typer.BadParameter("say which plan, or name a service: 'skyvault backup --plan NAME'")
+        from skyvault.cli.plans import run_plan_now
+
+        run_plan_now(state(ctx), plan, dry_run=dry_run)
+
     for command in app.registered_commands:  # dynamodb, s3: in the contract, not built yet
         group.registered_commands.append(command)
     root.add_typer(group, name="backup")

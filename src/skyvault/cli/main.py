@@ -47,6 +47,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",
         "skyvault.cli.jobs:register_unbuilt",
     ),
+    "plans": LazyCommand("Backup plans: list, show what a plan selects now.", "skyvault.cli.plans:app"),
     "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt"),
     "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt"),
     "lab": LazyCommand(
