@@ -455,6 +455,12 @@ class Catalog:
         runs = self.plan_runs(plan, limit=1)
         return runs[0].scheduled_for if runs else None
 
+    def plan_job_ids(self, plan: str) -> set[str]:
+        """The jobs runs of ``plan`` submitted (their run keys start with ``<plan>/``)."""
+        query = select(JobRow.id).where(JobRow.run_key.startswith(f"{plan}/", autoescape=True))
+        with self.session() as session:
+            return set(session.scalars(query))
+
     def take_scheduler_lease(self, name: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
         """Lead as ``owner`` for ``lease_s`` seconds if the lease is free, expired or already ``owner``'s (one
         conditional UPDATE, or the INSERT of the first row: of two schedulers exactly one leads)."""

@@ -15,7 +15,7 @@ from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
-backups_app = typer.Typer(help="Recovery points in the catalog: list, show.", no_args_is_help=True)
+backups_app = typer.Typer(help="Recovery points in the catalog: list, show, hold, release.", no_args_is_help=True)
 
 
 @backups_app.command("list")
@@ -72,6 +72,36 @@ def backups_show(ctx: typer.Context, recovery_point: str) -> None:
     from rich.pretty import Pretty
 
     st.console.print(Pretty(point.to_dict()))
+
+
+@backups_app.command("hold")
+def backups_hold(
+    ctx: typer.Context,
+    recovery_point: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case or ticket): shown by backups show.")],
+) -> None:
+    """Put a legal hold on a recovery point: no retention expires it until it is released."""
+    st = state(ctx)
+    if not reason.strip():
+        raise typer.BadParameter("must say why", param_hint="--reason")
+    point = st.recovery_point(recovery_point)
+    held = st.catalog().hold_recovery_point(point.id, reason.strip())
+    if st.json_output:
+        st.emit_json(held.to_dict())
+    else:
+        st.info(f"{held.id}: held ({held.hold_reason})")
+
+
+@backups_app.command("release")
+def backups_release(ctx: typer.Context, recovery_point: str) -> None:
+    """Release a recovery point's legal hold: its plan's retention applies to it again."""
+    st = state(ctx)
+    point = st.recovery_point(recovery_point)
+    released = st.catalog().release_recovery_point(point.id)
+    if st.json_output:
+        st.emit_json(released.to_dict())
+    else:
+        st.info(f"{released.id}: released" + ("" if point.hold_reason else " (it was not held)"))
 
 
 @app.command("dynamodb")

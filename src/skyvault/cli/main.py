@@ -58,7 +58,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "The library: deduplicated, compressed, encrypted copies (local disk or S3).", "skyvault.cli.library:app"
     ),
     "backup": LazyCommand("Back up resources (one subcommand per service).", "skyvault.cli.backup:register"),
-    "backups": LazyCommand("Recovery points in the catalog: list, show.", "skyvault.cli.backup:backups_app"),
+    "backups": LazyCommand(
+        "Recovery points in the catalog: list, show, hold, release.", "skyvault.cli.backup:backups_app"
+    ),
     "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app"),
     "catalog": LazyCommand("The catalog: schema upgrades.", "skyvault.cli.catalog:app"),
 }

@@ -201,6 +201,7 @@ def run_plan_now(st: AppState, name: str, *, dry_run: bool) -> None:
 def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetime) -> None:
     from skyvault.cli.jobrun import runner
     from skyvault.engine.dispatch import InProcessDispatcher
+    from skyvault.engine.planretention import apply_retention
     from skyvault.engine.plans import run_plan
 
     catalog = st.catalog()
@@ -212,11 +213,15 @@ def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetim
         )
     finally:
         dispatcher.close()
+    retention = apply_retention(
+        catalog, st.factory(), st.config(), name, now=datetime.now(UTC), open_library=_opener(st)
+    )
     data = outcome.to_json()
     points = {p.job_id: p for p in catalog.recovery_points(status=None) if p.job_id}
     for job in data["jobs"]:
         point = points.get(job["job"])
-        job["recovery_point"] = point.id if point is not None and point.status == "completed" else None
+        job["recovery_point"] = point.id if point is not None and point.status != "failed" else None
+    data["retention"] = retention.to_json()
     if st.json_output:
         st.emit_json(data)
     else:
@@ -229,8 +234,15 @@ def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetim
             for j in data["jobs"]
         ]  # fmt: skip
         print_table(st.table_console, f"plan {name}: run {outcome.run.status}", columns, rows)
+        st.info(retention.line())
     if outcome.run.status != "completed":
         raise JobError(
             f"plan {name}: {outcome.run.error}",
             hint="skyvault jobs resume JOB finishes a failed job; skyvault plans show " + name,
         )
+
+
+def _opener(st: AppState) -> Any:
+    from skyvault.cli.jobrun import environment
+
+    return environment(st).open_library
