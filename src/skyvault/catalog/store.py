@@ -398,11 +398,18 @@ class Catalog:
 
     # -- plans: runs, the scheduler's leader lease, legal holds (issue 15, plans and schedules) ----------------
     def start_plan_run(
-        self, plan: str, scheduled_for: datetime, *, now: datetime | None = None, trigger: str = "schedule"
+        self,
+        plan: str,
+        scheduled_for: datetime,
+        *,
+        now: datetime | None = None,
+        trigger: str = "schedule",
+        summary: dict[str, Any] | None = None,
     ) -> PlanRun | None:
         """Record the ``running`` run of ``plan`` for ``scheduled_for``; None when that slot has a row already (the
         unique index decides: of two schedulers racing for one slot, one runs it)."""
-        return self.record_plan_slot(plan, scheduled_for, "running", now=now, summary={"trigger": trigger})
+        details = {"trigger": trigger, **(summary or {})}
+        return self.record_plan_slot(plan, scheduled_for, "running", now=now, summary=details)
 
     def record_plan_slot(
         self,

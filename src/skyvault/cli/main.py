@@ -48,7 +48,7 @@ COMMANDS: dict[str, LazyCommand] = {
         "skyvault.cli.jobs:register_unbuilt",
     ),
     "plans": LazyCommand("Backup plans: list, show what a plan selects now.", "skyvault.cli.plans:app"),
-    "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt"),
+    "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.schedule:app"),
     "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt"),
     "lab": LazyCommand(
         "The local AWS lab: a moto server on 127.0.0.1 with skyvault's fidelity models.", "skyvault.cli.lab:app"

@@ -189,10 +189,13 @@ def run_plan(
     now: datetime,
     trigger: str,
     timeout_s: float | None = None,
+    run: PlanRun | None = None,
 ) -> PlanRunOutcome:
-    """One run of plan ``name`` for ``scheduled_for``. ``ConflictError`` when that slot has a run already."""
+    """One run of plan ``name`` for ``scheduled_for`` (in ``run``, the slot's row the caller claimed, or in a new
+    row). ``ConflictError`` when that slot has a run already."""
     plan = config.plan(name)
-    run = catalog.start_plan_run(name, scheduled_for, now=now, trigger=trigger)
+    if run is None:
+        run = catalog.start_plan_run(name, scheduled_for, now=now, trigger=trigger)
     if run is None:
         raise ConflictError(f"plan {name} already has a run for {scheduled_for.isoformat()}")
     targets = [target_of(config, plan, resource) for resource in selection.selected]
