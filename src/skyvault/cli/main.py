@@ -49,7 +49,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "plans": LazyCommand("Backup plans: list, show what a plan selects now.", "skyvault.cli.plans:app"),
     "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.schedule:app"),
-    "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt"),
+    "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.report:register"),
     "lab": LazyCommand(
         "The local AWS lab: a moto server on 127.0.0.1 with skyvault's fidelity models.", "skyvault.cli.lab:app"
     ),
