@@ -561,4 +561,17 @@ state_dir = ".skyvault"
 # kind = "local"
 # path = "/var/backups/skyvault"
 # default_library = "main"
+
+# Backup plans (docs/plans.md): what to protect, how, when, how long. 'skyvault plans show daily' lists what it
+# selects; 'skyvault schedule run' runs it on its schedule.
+# [plans.daily]
+# services = ["ec2", "rds"]
+# tags = ["backup=daily"]            # all must match; ids = [...], exclude_ids, exclude_tags too
+# schedule = "0 3 * * *"             # cron, in timezone
+# timezone = "UTC"
+# [plans.daily.retention]
+# keep_last = 3
+# daily = 7
+# weekly = 4
+# monthly = 12
 """

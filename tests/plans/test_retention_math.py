@@ -42,7 +42,7 @@ def _newest_first(points: list[Candidate]) -> list[Candidate]:
     return sorted(points, key=lambda p: (p.created_at, p.id), reverse=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(points_strategy, rules_strategy)
 def test_every_point_is_kept_or_expired_and_the_protected_are_never_expired(
     points: list[Candidate], rules: Rules
@@ -58,7 +58,7 @@ def test_every_point_is_kept_or_expired_and_the_protected_are_never_expired(
         assert "keep_last" in decision.keep[point.id]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(points_strategy, rules_strategy)
 def test_gfs_keeps_the_newest_point_of_each_of_the_last_n_periods(points: list[Candidate], rules: Rules) -> None:
     from zoneinfo import ZoneInfo
@@ -81,7 +81,7 @@ def test_gfs_keeps_the_newest_point_of_each_of_the_last_n_periods(points: list[C
         assert len(kept_periods) >= min(count, len(newest))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(points_strategy, rules_strategy)
 def test_retention_is_idempotent(points: list[Candidate], rules: Rules) -> None:
     first = decide(points, rules, NOW)
@@ -89,7 +89,7 @@ def test_retention_is_idempotent(points: list[Candidate], rules: Rules) -> None:
     assert decide(kept, rules, NOW).expire == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(points_strategy, rules_strategy, st.sampled_from(["keep_last", "daily", "weekly", "monthly", "yearly"]))
 def test_a_more_generous_rule_never_expires_a_point_that_was_kept(
     points: list[Candidate], rules: Rules, rule: str

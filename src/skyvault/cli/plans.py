@@ -198,15 +198,27 @@ def run_plan_now(st: AppState, name: str, *, dry_run: bool) -> None:
     _run(st, name, plan, selection, now)
 
 
+def plan_runner_factory(st: AppState, plan: PlanConfig, env: Any = None) -> Any:
+    """One job environment for every job of a run (one passphrase prompt per library, asked here, before any
+    thread starts), and a fresh runner per job."""
+    from skyvault.cli.jobrun import environment, progress_printer
+    from skyvault.engine.runner import JobRunner
+
+    env = env or environment(st, progress_printer(st))
+    if plan.uses_library:
+        env.open_library(plan.library or st.config().default_library).close()
+    return lambda: JobRunner(env)
+
+
 def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetime) -> None:
-    from skyvault.cli.jobrun import runner
     from skyvault.engine.dispatch import InProcessDispatcher
     from skyvault.engine.planretention import apply_retention
     from skyvault.engine.plans import run_plan
 
     catalog = st.catalog()
     workers = max(1, min(16, plan.max_parallel_per_account * max(1, len(plan.accounts or st.config().accounts))))
-    dispatcher = InProcessDispatcher(lambda: runner(st), workers=workers, per_account=plan.max_parallel_per_account)
+    make_runner = plan_runner_factory(st, plan)
+    dispatcher = InProcessDispatcher(make_runner, workers=workers, per_account=plan.max_parallel_per_account)
     try:
         outcome = run_plan(
             dispatcher, catalog, st.config(), name, selection, scheduled_for=now, now=now, trigger="manual"
@@ -214,7 +226,7 @@ def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetim
     finally:
         dispatcher.close()
     retention = apply_retention(
-        catalog, st.factory(), st.config(), name, now=datetime.now(UTC), open_library=_opener(st)
+        catalog, st.factory(), st.config(), name, now=datetime.now(UTC), open_library=make_runner().env.open_library
     )
     data = outcome.to_json()
     points = {p.job_id: p for p in catalog.recovery_points(status=None) if p.job_id}
@@ -240,9 +252,3 @@ def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetim
             f"plan {name}: {outcome.run.error}",
             hint="skyvault jobs resume JOB finishes a failed job; skyvault plans show " + name,
         )
-
-
-def _opener(st: AppState) -> Any:
-    from skyvault.cli.jobrun import environment
-
-    return environment(st).open_library

@@ -20,16 +20,19 @@ app = typer.Typer(help="Run backup plans on their schedule.", no_args_is_help=Tr
 
 
 def _scheduler(st: AppState, lease_s: float) -> Any:
-    from skyvault.cli.jobrun import environment, runner
+    from skyvault.cli.jobrun import environment, progress_printer
+    from skyvault.cli.plans import plan_runner_factory
     from skyvault.engine.dispatch import InProcessDispatcher, JobDispatcher
     from skyvault.engine.runner import default_owner
     from skyvault.engine.scheduler import PlanExecutor, Scheduler
 
     config = st.config()
+    env = environment(st, progress_printer(st))  # one passphrase prompt per library, before any thread starts
+    runners = {name: plan_runner_factory(st, plan, env) for name, plan in config.plans.items() if plan.schedule}
 
     def dispatcher(name: str) -> JobDispatcher:
         limit = config.plan(name).max_parallel_per_account
-        return InProcessDispatcher(lambda: runner(st), workers=min(16, limit * max(1, len(config.accounts))),
+        return InProcessDispatcher(runners[name], workers=min(16, limit * max(1, len(config.accounts))),
                                    per_account=limit)  # fmt: skip
 
     def close(used: JobDispatcher) -> None:
@@ -38,7 +41,7 @@ def _scheduler(st: AppState, lease_s: float) -> Any:
 
     executor = PlanExecutor(
         factory=st.factory(), catalog=st.catalog(), make_dispatcher=dispatcher,
-        open_library=environment(st).open_library, close_dispatcher=close,
+        open_library=env.open_library, close_dispatcher=close,
     )  # fmt: skip
     return Scheduler(st.catalog(), config, executor, owner=default_owner(), lease_s=lease_s)
 

@@ -69,7 +69,7 @@ def build_report(
         found = discover(factory, services=list(PLAN_MODES)) if config.accounts else None
         resources = found.resources if found else []
         failures = [f.to_json() for f in found.failures] if found else []
-    resources = list(resources)
+    resources = [r for r in resources if r.service in PLAN_MODES]  # what plans can back up (EBS: with its instance)
     points = catalog.recovery_points(status=None) if catalog else []
     jobs = catalog.jobs() if catalog else []
     by_resource: dict[_Key, list[RecoveryPoint]] = defaultdict(list)
