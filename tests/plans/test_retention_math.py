@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from skyvault.catalog import Catalog
 from skyvault.engine.gfs import Candidate, Rules, decide
+from skyvault.engine.retention import due
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -111,3 +114,14 @@ def test_a_worked_example_across_a_time_zone_boundary() -> None:
     assert utc.expire == [] and utc.keep["older"] == ["legal hold"]
     assert paris.expire == ["late"] and paris.keep["older"] == ["legal hold", "daily 2026-11-20"]
     assert decide([late, morning], Rules(), NOW).expire == []  # no rule: everything stays
+
+
+def test_a_held_point_is_never_due_for_retain_days_expiry_either(tmp_path: Path) -> None:
+    catalog = Catalog.open(tmp_path)
+    past = NOW - timedelta(days=1)
+    held = catalog.add_recovery_point(kind="image", resource_id="/disk.img", expires_at=past)
+    free = catalog.add_recovery_point(kind="image", resource_id="/disk.img", expires_at=past)
+    catalog.hold_recovery_point(held.id, "case 4711")
+    assert [p.id for p in due(catalog, NOW)] == [free.id]
+    catalog.release_recovery_point(held.id)
+    assert {p.id for p in due(catalog, NOW)} == {held.id, free.id}
