@@ -126,3 +126,23 @@ def test_slots_follow_the_plan_time_zone_across_daylight_saving() -> None:
     assert first == datetime(2026, 3, 28, 2, tzinfo=UTC) and second == datetime(2026, 3, 29, 1, tzinfo=UTC)
     assert cron.previous_slot("0 * * * *", "UTC", datetime(2026, 1, 1, 5, tzinfo=UTC)).hour == 5
     assert cron.rpo("0 3 * * 1-5", "UTC", now=before) == timedelta(days=3)
+
+
+def test_a_run_a_stopped_scheduler_left_running_is_recorded_interrupted_once_its_jobs_are_dead(
+    tmp_path: Path,
+) -> None:
+    catalog = Catalog.open(tmp_path)
+    slot = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    run = catalog.start_plan_run("hourly", slot, now=slot)
+    assert run is not None
+    job, _ = catalog.submit_job("backup-ec2", {"account": "admin"}, run_key=f"hourly/{slot.isoformat()}/admin/x/i-1")
+    assert catalog.claim_job(job.id, "dead-host", 120, now=slot)  # its process died: the lease ran out at 09:02
+    clock = SetClock(datetime(2026, 12, 1, 9, 2, 30, tzinfo=UTC))
+    scheduler = Scheduler(catalog, _config(), Recorder(catalog), owner="b", lease_s=60, clock=clock)
+    catalog.renew_lease(job.id, "dead-host", 120, now=datetime(2026, 12, 1, 9, 1, tzinfo=UTC))  # alive until 09:03
+    assert scheduler.tick().interrupted == []  # a job of the run still holds a live lease
+    clock.advance(60)
+    report = scheduler.tick()
+    assert report.interrupted == [{"plan": "hourly", "scheduled_for": slot.isoformat()}]
+    stopped = catalog.plan_runs("hourly", status="interrupted")[0]
+    assert stopped.id == run.id and job.id in (stopped.error or "") and "jobs resume" in (stopped.error or "")

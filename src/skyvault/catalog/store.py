@@ -448,11 +448,15 @@ class Catalog:
             session.flush()
             return _plan_run(row)
 
-    def plan_runs(self, plan: str | None = None, *, limit: int | None = None) -> list[PlanRun]:
+    def plan_runs(
+        self, plan: str | None = None, *, limit: int | None = None, status: str | None = None
+    ) -> list[PlanRun]:
         """Newest scheduled slot first."""
         query = select(PlanRunRow).order_by(PlanRunRow.scheduled_for.desc(), PlanRunRow.id.desc())
         if plan is not None:
             query = query.where(PlanRunRow.plan == plan)
+        if status is not None:
+            query = query.where(PlanRunRow.status == status)
         if limit is not None:
             query = query.limit(limit)
         with self.session() as session:
@@ -461,6 +465,12 @@ class Catalog:
     def latest_plan_slot(self, plan: str) -> datetime | None:
         runs = self.plan_runs(plan, limit=1)
         return runs[0].scheduled_for if runs else None
+
+    def jobs_by_run_key_prefix(self, prefix: str) -> list[Job]:
+        """Jobs whose run key starts with ``prefix`` (one plan run's: ``<plan>/<scheduled time>/``), steps omitted."""
+        query = select(JobRow).where(JobRow.run_key.startswith(prefix, autoescape=True)).order_by(JobRow.id)
+        with self.session() as session:
+            return [_job(row, {}) for row in session.scalars(query)]
 
     def plan_job_ids(self, plan: str) -> set[str]:
         """The jobs runs of ``plan`` submitted (their run keys start with ``<plan>/``)."""

@@ -55,6 +55,8 @@ def _show_tick(st: AppState, report: Any) -> None:
         return
     for entry in report.skipped:
         st.info(f"{entry['plan']}: first seen; runs from its next slot (slot {entry['scheduled_for']} skipped)")
+    for entry in report.interrupted:
+        st.info(f"[yellow]{entry['plan']}: the run of {entry['scheduled_for']} was interrupted[/yellow]")
     for entry in report.missed:
         st.info(f"[yellow]{entry['plan']}: missed {entry['scheduled_for']}[/yellow]")
     for entry in report.ran:
@@ -79,7 +81,7 @@ def schedule_run(
             return
         while True:
             report = scheduler.tick()
-            if report.ran or report.missed or report.skipped:
+            if report.ran or report.missed or report.skipped or report.interrupted:
                 _show_tick(st, report)
             now = datetime.now(UTC)
             wake = scheduler.next_wakeup(now)
@@ -112,7 +114,7 @@ def schedule_status(
             "last_run": recent[0].to_dict() if recent else None,
             "missed": [r.scheduled_for.isoformat() for r in recent if r.status == "missed"],
             "failed": [{"scheduled_for": r.scheduled_for.isoformat(), "error": r.error}
-                       for r in recent if r.status == "failed"],
+                       for r in recent if r.status in ("failed", "interrupted")],
         })  # fmt: skip
     leader: dict[str, Any] | None = (
         {"owner": lease[0], "expires_at": lease[1].isoformat(), "live": lease[1] > now} if lease else None

@@ -170,7 +170,7 @@ def _plan_row(name: str, catalog: Catalog | None, jobs: list[Job], now: datetime
         "max_duration_s": max(durations) if durations else None,
         "runs": len([r for r in runs if r.status not in ("missed", "skipped")]),
         "missed_runs": len([r for r in runs if r.status == "missed"]),
-        "failed_runs": len([r for r in runs if r.status == "failed"]),
+        "failed_runs": len([r for r in runs if r.status in ("failed", "interrupted")]),
         "last_run": runs[0].to_dict() if runs else None,
     }
 

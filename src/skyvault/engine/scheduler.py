@@ -12,7 +12,9 @@ due. The newest due slot runs (a catch-up after downtime runs it once, not once 
 recorded as ``missed`` (the newest ``MISSED_RECORDED``, with the total in the run's summary), so ``schedule status``
 and the report show them. With ``catch_up = "skip"`` a slot more than ``misfire_grace_s`` late is recorded missed
 too, and the plan waits for its next slot. A plan the scheduler has never seen records its latest past slot as
-``skipped`` (nothing before its first sight counts as missed) and runs from its next slot on.
+``skipped`` (nothing before its first sight counts as missed) and runs from its next slot on. A run a stopped
+scheduler left ``running`` is recorded ``interrupted`` once it is older than two leases and none of its jobs holds a
+live lease (its jobs stay resumable: ``skyvault jobs resume``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class TickReport:
     ran: list[dict[str, Any]] = field(default_factory=list)  # {"plan", "scheduled_for", "status", "catch_up"}
     missed: list[dict[str, Any]] = field(default_factory=list)  # {"plan", "scheduled_for"}
     skipped: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: list[dict[str, Any]] = field(default_factory=list)  # runs a stopped scheduler left "running"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +66,7 @@ class TickReport:
             "ran": self.ran,
             "missed": self.missed,
             "skipped": self.skipped,
+            "interrupted": self.interrupted,
         }
 
 
@@ -136,7 +140,24 @@ class Scheduler:
         slots = [cron.next_slot(p.schedule, p.timezone, now) for p in self.config.plans.values() if p.schedule]
         return min(slots) if slots else None
 
+    def _interrupted(self, name: str, now: datetime, report: TickReport) -> None:
+        """Runs left ``running`` by a scheduler that stopped mid-run (this leader runs nothing at a tick's start):
+        once older than two leases and none of their jobs holds a live lease, they are recorded ``interrupted``."""
+        for run in self.catalog.plan_runs(name, status="running"):
+            if run.started_at is None or now - run.started_at <= 2 * timedelta(seconds=self.lease_s):
+                continue
+            jobs = self.catalog.jobs_by_run_key_prefix(f"{name}/{run.scheduled_for.isoformat()}/")
+            if any(job.lease_live(now) for job in jobs):
+                continue
+            unfinished = [job.id for job in jobs if job.status not in ("completed", "completed-with-leftovers")]
+            error = "the scheduler running it stopped" + (
+                f"; unfinished jobs ({', '.join(unfinished[:20])}): skyvault jobs resume JOB" if unfinished else ""
+            )
+            self.catalog.finish_plan_run(run.id, status="interrupted", error=error, summary={}, now=now)
+            report.interrupted.append({"plan": name, "scheduled_for": run.scheduled_for.isoformat()})
+
     def _plan(self, name: str, schedule: str, timezone: str, catch_up: str, now: datetime, report: TickReport) -> None:
+        self._interrupted(name, now, report)
         latest = self.catalog.latest_plan_slot(name)
         if latest is None:
             first = cron.previous_slot(schedule, timezone, now)
