@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP_LAB := $(VENV)/.stamp-lab
 STAMP_DEV := $(VENV)/.stamp-dev
 
-.PHONY: demo test lint typecheck bench clean lab-down
+.PHONY: demo test lint typecheck bench clean lab-down test-servers
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,18 @@ $(STAMP_DEV): $(BIN)/python pyproject.toml
 demo: $(STAMP_LAB)
 	$(BIN)/python -m skyvault.demo
 
-test: $(STAMP_DEV)
+# The scale-out tests start a real Redis and a real PostgreSQL: install the OS packages once, only when absent.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-servers:
+	@command -v redis-server >/dev/null 2>&1 || NEED="redis-server"; \
+	{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || NEED="$$NEED postgresql"; \
+	if [ -n "$$NEED" ]; then \
+		echo "installing $$NEED (the scale-out tests run a real Redis and PostgreSQL)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$NEED >/dev/null; \
+	fi
+
+test: $(STAMP_DEV) test-servers
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
