@@ -339,6 +339,77 @@ def _check_catalog_url(value: str) -> str:
     return value
 
 
+# -- scale-out: Celery workers and shared rate limits (issue 15) ------------------------------------------------
+_QUEUE = re.compile(r"^(default|[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d)$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_API_FAMILY = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def is_queue_name(name: str) -> bool:
+    """A worker queue: an AWS region name (jobs run in the region they back up) or ``default``."""
+    return bool(_QUEUE.match(name))
+
+
+def _check_redis_like_url(value: str, schemes: tuple[str, ...]) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"must be a {' or '.join(s + '://host' for s in schemes)} URL, e.g. redis://127.0.0.1:6379/0")
+    if parts.password is not None:
+        raise ValueError("must not contain a password: name an environment variable in password_env instead")
+    return value
+
+
+class WorkersConfig(_Strict):
+    """Celery workers (``skyvault worker``): the broker, and the lease and sweep timing of the jobs they run."""
+
+    broker_url: str
+    # The name of an environment variable holding the broker's password (never the password itself).
+    password_env: Annotated[str, Field(pattern=_ENV_NAME)] | None = None
+    # A worker renews its job's lease every lease_s / 4; another worker resumes the job once it has expired.
+    lease_s: Annotated[float, Field(ge=1, le=86400)] = 120.0
+    # How often each worker looks for jobs of its queues whose lease expired (their worker died) and re-queues them.
+    sweep_interval_s: Annotated[float, Field(ge=0.1, le=3600)] = 30.0
+    # A job still queued this long after it was submitted has its message sent again (a lost or never-sent message).
+    requeue_queued_after_s: Annotated[float, Field(ge=1)] = 900.0
+    # Redis broker: an unacknowledged message (its worker was killed) is delivered again after this long.
+    visibility_timeout_s: Annotated[int, Field(ge=10)] = 3600
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_valid(cls, value: str) -> str:
+        return _check_redis_like_url(value, ("redis", "rediss", "amqp", "amqps"))
+
+
+class RateLimit(_Strict):
+    """Calls per second per account for one API family, shared by every process using the same Redis."""
+
+    rate: Annotated[float, Field(gt=0, le=100000)]
+    burst: Annotated[int, Field(ge=1, le=1000000)] | None = None
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else max(1, int(self.rate))
+
+
+class RateLimitsConfig(_Strict):
+    """Token buckets in Redis, one per (account, API family): the AWS service name (ec2, ebs, rds...)."""
+
+    redis_url: str | None = None  # default: [workers] broker_url when that is a Redis URL
+    password_env: Annotated[str, Field(pattern=_ENV_NAME)] | None = None
+    per_account: dict[Annotated[str, Field(pattern=_API_FAMILY)], RateLimit] = Field(default_factory=dict)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_valid(cls, value: str | None) -> str | None:
+        return None if value is None else _check_redis_like_url(value, ("redis", "rediss"))
+
+
 class SkyvaultConfig(_Strict):
     version: Literal[1] = 1
     state_dir: Annotated[str, Field(min_length=1)] = ".skyvault"
@@ -348,6 +419,8 @@ class SkyvaultConfig(_Strict):
     libraries: dict[Annotated[str, Field(pattern=_NAME)], LibraryConfig] = Field(default_factory=dict)
     default_library: str | None = None
     plans: dict[Annotated[str, Field(pattern=_NAME)], PlanConfig] = Field(default_factory=dict)
+    workers: WorkersConfig | None = None
+    rate_limits: RateLimitsConfig | None = None
 
     @model_validator(mode="after")
     def _references(self) -> SkyvaultConfig:
@@ -371,6 +444,10 @@ class SkyvaultConfig(_Strict):
             raise ValueError(f"default_library: no library named {self.default_library!r}")
         for name, plan in self.plans.items():
             self._plan_references(name, plan)
+        if self.rate_limits is not None and self.rate_limits.redis_url is None:
+            broker = self.workers.broker_url if self.workers else ""
+            if not broker.startswith(("redis://", "rediss://")):
+                raise ValueError("rate_limits.redis_url: needed (the shared buckets live in Redis)")
         return self
 
     def _plan_references(self, name: str, plan: PlanConfig) -> None:
@@ -402,6 +479,15 @@ class SkyvaultConfig(_Strict):
         except KeyError:
             known = ", ".join(sorted(self.plans)) or "none configured"
             raise NotFoundError(f"no plan named {name!r} (known: {known})", hint="skyvault plans list") from None
+
+    @property
+    def rate_limit_redis_url(self) -> str | None:
+        """Where the shared rate limits live: ``rate_limits.redis_url``, else the Redis broker's URL."""
+        if self.rate_limits is None:
+            return None
+        if self.rate_limits.redis_url is not None:
+            return self.rate_limits.redis_url
+        return self.workers.broker_url if self.workers else None
 
     @field_validator("catalog_url")
     @classmethod

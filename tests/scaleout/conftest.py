@@ -2,7 +2,7 @@
 
 - ``redis`` / ``postgres`` (session): the running servers; a test that needs them is skipped only when the
   binaries are not installed at all (``make test`` installs them), with the reason.
-- ``redis_url`` (function): a Redis database emptied for this test.
+- ``redis_url`` (function): Redis database 0, emptied for this test.
 - ``pg_url`` (function): a new, empty PostgreSQL database for this test (not migrated).
 """
 
@@ -39,7 +39,7 @@ def redis_url(redis: RedisServer) -> str:
 
     client = redis_py.Redis.from_url(redis.url(0))
     try:
-        client.flushall()
+        client.flushdb()  # db 0 only: the worker cluster of test_workers uses db 1
     finally:
         client.close()
     return redis.url(0)

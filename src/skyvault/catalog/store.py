@@ -522,6 +522,31 @@ class Catalog:
     def release_recovery_point(self, point_id: str) -> RecoveryPoint:
         return self.update_recovery_point(point_id, hold_reason=None, held_at=None)
 
+    # -- scale-out: what workers re-queue (issue 15, engine/workers) ----------------------------------------
+    def recoverable_jobs(self, queues: Sequence[str], now: datetime, *, queued_before: datetime) -> list[Job]:
+        """Jobs of ``queues`` that no live worker holds: ``running`` ones whose lease expired or was never taken
+        (their worker died), and ``queued`` ones untouched since ``queued_before`` (their message was lost)."""
+        query = (
+            select(JobRow)
+            .where(
+                JobRow.queue.in_(list(queues)),
+                or_(
+                    and_(
+                        JobRow.status == "running",
+                        or_(
+                            JobRow.lease_owner.is_(None),
+                            JobRow.lease_expires_at.is_(None),
+                            JobRow.lease_expires_at <= now,
+                        ),
+                    ),
+                    and_(JobRow.status == "queued", JobRow.updated_at <= queued_before),
+                ),
+            )
+            .order_by(JobRow.created_at, JobRow.id)
+        )
+        with self.session() as session:
+            return [_job(row, {}) for row in session.scalars(query)]
+
     # -- leases ---------------------------------------------------------------------------------------
     def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
         """Take the job's lease for ``lease_s`` seconds if it is free, expired, or already ``owner``'s.

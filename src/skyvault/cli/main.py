@@ -63,6 +63,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app"),
     "catalog": LazyCommand("The catalog: schema upgrades.", "skyvault.cli.catalog:app"),
+    "worker": LazyCommand("Run queued jobs: a Celery worker consuming region queues.", "skyvault.cli.worker:register"),
 }
 
 
