@@ -365,6 +365,15 @@ def _check_redis_like_url(value: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def url_with_password(url: str, password: str) -> str:
+    """``url`` (a broker or Redis URL) with ``password`` in it: done at run time, never written to the config."""
+    from urllib.parse import quote, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = f"{quote(parts.username or '', safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class WorkersConfig(_Strict):
     """Celery workers (``skyvault worker``): the broker, and the lease and sweep timing of the jobs they run."""
 

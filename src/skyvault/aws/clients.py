@@ -23,8 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from skyvault.aws.guard import CallGuard
 from skyvault.aws.session_duration import SessionLength
 from skyvault.aws.translate import translate_botocore_error, translate_client_error
-from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig
-from skyvault.errors import AuthError, SkyvaultError
+from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig, url_with_password
+from skyvault.errors import AuthError, ConfigError, SkyvaultError
 from skyvault.permissions.registry import Feature, declare
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from types_boto3_s3outposts.client import S3OutpostsClient as _S3OutpostsClient
     from types_boto3_ssm.client import SSMClient as _SSMClient
     from types_boto3_sts.client import STSClient as _STSClient
+
+    from skyvault.aws.ratelimit import RedisRateLimiter
 
 ASSUME_ROLE = declare(
     policy="admin",
@@ -255,6 +257,31 @@ class ClientFactory:
         self._clients: dict[tuple[str, str, str], AwsClient] = {}
         self._account_ids: dict[str, str] = {}
         self._lock = threading.RLock()
+        self.rate_limiter = self._rate_limiter(config)
+
+    def _rate_limiter(self, config: SkyvaultConfig) -> RedisRateLimiter | None:
+        """The shared token buckets of ``[rate_limits]`` (skyvault.aws.ratelimit), or None."""
+        url = config.rate_limit_redis_url
+        if config.rate_limits is None or url is None:
+            return None
+        # The broker's password when the buckets share its Redis; else the one rate_limits names.
+        password_env = config.rate_limits.password_env
+        if password_env is None and config.rate_limits.redis_url is None and config.workers is not None:
+            password_env = config.workers.password_env
+        if password_env is not None:
+            password = self._environ.get(password_env)
+            if not password:
+                raise ConfigError(f"rate_limits: environment variable {password_env} (the Redis password) is not set")
+            url = url_with_password(url, password)
+        from skyvault.aws.ratelimit import RedisRateLimiter  # redis-py: only when limits are configured
+
+        return RedisRateLimiter(url, config.rate_limits.per_account)
+
+    def rate_limit_account(self, account: str) -> str:
+        """The bucket's account key: the 12-digit ID when the config knows it (two names of one account share
+        it), else the account's name."""
+        configured = self.config.account(account)
+        return configured.account_id or configured.role_account_id or account
 
     # -- sessions -------------------------------------------------------------------------------------
     def endpoint_url(self, account: str) -> str | None:
@@ -380,6 +407,9 @@ class ClientFactory:
                     exc, service=service, operation="(create client)", account=account
                 ) from exc
             raw.meta.events.register("before-call.*.*", self.guard)
+            if self.rate_limiter is not None:
+                limit = self.rate_limiter.hook(self.rate_limit_account(account), service)
+                raw.meta.events.register("before-send", limit)
             wrapped = AwsClient(raw, account=account, region=region, service=service)
             self._clients[key] = wrapped
             return wrapped

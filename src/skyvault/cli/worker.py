@@ -15,7 +15,7 @@ import typer
 
 from skyvault.cli import jobrun
 from skyvault.cli.context import AppState, state
-from skyvault.config import SkyvaultConfig, WorkersConfig, is_queue_name
+from skyvault.config import SkyvaultConfig, WorkersConfig, is_queue_name, url_with_password
 from skyvault.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,11 +41,7 @@ def broker_url(workers: WorkersConfig) -> str:
     password = os.environ.get(workers.password_env)
     if not password:
         raise ConfigError(f"workers.password_env: environment variable {workers.password_env} is not set")
-    from urllib.parse import quote, urlsplit, urlunsplit
-
-    parts = urlsplit(workers.broker_url)
-    netloc = f"{quote(parts.username or '', safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return url_with_password(workers.broker_url, password)
 
 
 def default_queues(config: SkyvaultConfig) -> list[str]:
