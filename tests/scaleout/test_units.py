@@ -147,3 +147,28 @@ def test_the_worker_command_refuses_what_it_cannot_run(
     monkeypatch.delenv("NOPE_PW", raising=False)
     no_password = cli("worker", "--queues", "us-east-1")
     assert no_password.exit_code == ConfigError.exit_code and "NOPE_PW is not set" in no_password.stderr
+
+
+def test_jobs_go_to_workers_only_when_workers_are_configured(tmp_path: Path) -> None:
+    from skyvault.cli.context import AppState
+    from skyvault.cli.worker import dispatcher
+    from skyvault.engine.dispatch import InProcessDispatcher
+    from skyvault.engine.workers.dispatcher import CeleryDispatcher
+
+    config = tmp_path / "skyvault.toml"
+    config.write_text("version = 1\n")
+    local = dispatcher(AppState(config_option=str(config)))
+    assert isinstance(local, InProcessDispatcher)
+    local.close()
+    config.write_text('version = 1\n[workers]\nbroker_url = "redis://127.0.0.1:1/0"\n')
+    remote = dispatcher(AppState(config_option=str(config)))
+    assert isinstance(remote, CeleryDispatcher)
+    with pytest.raises(ConfigError, match="a worker queue is a region name"):
+        remote.submit(JobSpec("backup-image", {}), queue="Mars")
+    assert remote.catalog.jobs() == []  # refused before anything was recorded
+    with pytest.raises(JobError, match="could not reach the broker") as raised:
+        remote.submit(JobSpec("backup-image", {}), queue="us-east-1", run_key="r/1")  # nothing listens on port 1
+    assert "sweep sends it again" in (raised.value.hint or "")
+    (queued,) = remote.catalog.jobs()
+    assert (queued.status, queued.queue, queued.run_key) == ("queued", "us-east-1", "r/1")  # the sweep's to send
+    remote.close()
