@@ -669,4 +669,12 @@ state_dir = ".skyvault"
 # daily = 7
 # weekly = 4
 # monthly = 12
+
+# Scale-out (docs/scaleout.md): jobs run on 'skyvault worker' processes fed by a broker, with a shared catalog.
+# [workers]
+# broker_url = "redis://127.0.0.1:6379/0"
+# lease_s = 120
+# [rate_limits.per_account.ec2]      # requests/s per account, shared by every worker (in the broker's Redis)
+# rate = 20
+# burst = 40
 """

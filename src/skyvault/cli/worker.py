@@ -99,9 +99,9 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """Run queued jobs: a Celery worker consuming region queues.
 
-        Jobs come from 'backup --plan' and the scheduler when [workers] is configured. A worker killed
-        mid-job leaves its job to another worker of the same queue once the job's lease expires
-        ([workers] lease_s). SIGTERM: finish the running jobs, then stop.
+        Jobs come from 'backup --plan' and the scheduler when the config has a workers section (its
+        broker_url). A worker killed mid-job leaves its job to another worker of the same queue once the
+        job's lease expires (workers.lease_s). SIGTERM: finish the running jobs, then stop.
         """
         st = state(ctx)
         config = st.config()
