@@ -159,14 +159,15 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_the_other(cluster: Cluster) -
 
 
 def test_sigterm_lets_the_running_job_finish_then_stops(cluster: Cluster) -> None:
-    alive = [w for w in (cluster.east, cluster.both) if w.process.poll() is None]
-    assert alive, "no worker left (the kill test leaves one)"
-    worker = alive[0]
     images = cluster.images("term", 3, 2 * 1024 * 1024, seed=4)
     job_id = cluster.dispatcher.submit(
         JobSpec(BACKUP_JOB, backup_params(paths=images, library="main")), queue="us-east-1", run_key="run-3/term"
     )
-    wait_for(cluster.catalog, job_id, "running", lambda job: job.status == "running" and job.lease_owner is not None)
+    claimed = wait_for(
+        cluster.catalog, job_id, "running", lambda job: job.status == "running" and job.lease_owner is not None
+    )
+    assert claimed.lease_owner is not None
+    (worker,) = [w for w in (cluster.east, cluster.both) if w.pid == owner_pid(claimed.lease_owner)]
     worker.process.send_signal(signal.SIGTERM)  # warm shutdown, as `docker compose stop` does
     assert worker.process.wait(timeout=60) == 0
     finished = cluster.catalog.job(job_id)
