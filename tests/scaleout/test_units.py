@@ -151,18 +151,14 @@ def test_the_worker_command_refuses_what_it_cannot_run(
 
 def test_jobs_go_to_workers_only_when_workers_are_configured(tmp_path: Path) -> None:
     from skyvault.cli.context import AppState
-    from skyvault.cli.worker import dispatcher
-    from skyvault.engine.dispatch import InProcessDispatcher
-    from skyvault.engine.workers.dispatcher import CeleryDispatcher
+    from skyvault.cli.worker import celery_dispatcher
 
     config = tmp_path / "skyvault.toml"
     config.write_text("version = 1\n")
-    local = dispatcher(AppState(config_option=str(config)))
-    assert isinstance(local, InProcessDispatcher)
-    local.close()
+    assert celery_dispatcher(AppState(config_option=str(config))) is None  # backup --plan runs jobs in-process
     config.write_text('version = 1\n[workers]\nbroker_url = "redis://127.0.0.1:1/0"\n')
-    remote = dispatcher(AppState(config_option=str(config)))
-    assert isinstance(remote, CeleryDispatcher)
+    remote = celery_dispatcher(AppState(config_option=str(config)))
+    assert remote is not None
     with pytest.raises(ConfigError, match="a worker queue is a region name"):
         remote.submit(JobSpec("backup-image", {}), queue="Mars")
     assert remote.catalog.jobs() == []  # refused before anything was recorded

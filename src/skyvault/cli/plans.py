@@ -2,7 +2,8 @@
 
 ``plans show`` resolves the plan through discovery: what it selects right now, what it leaves out and why. ``backup
 --plan`` runs the plan once now: one job per selected resource through the in-process dispatcher (parallel within
-the plan's per-account limit), each a catalog job that ``jobs resume`` can finish; then the plan's retention.
+the plan's per-account limit), or on Celery workers when the config has ``[workers]`` (docs/scaleout.md), each a
+catalog job that ``jobs resume`` can finish; then the plan's retention.
 """
 
 from __future__ import annotations
@@ -218,7 +219,11 @@ def _run(st: AppState, name: str, plan: PlanConfig, selection: Any, now: datetim
     catalog = st.catalog()
     workers = max(1, min(16, plan.max_parallel_per_account * max(1, len(plan.accounts or st.config().accounts))))
     make_runner = plan_runner_factory(st, plan)
-    dispatcher = InProcessDispatcher(make_runner, workers=workers, per_account=plan.max_parallel_per_account)
+    from skyvault.cli.worker import celery_dispatcher  # [workers] configured: the jobs run on Celery workers
+
+    dispatcher = celery_dispatcher(st) or InProcessDispatcher(
+        make_runner, workers=workers, per_account=plan.max_parallel_per_account
+    )
     try:
         outcome = run_plan(
             dispatcher, catalog, st.config(), name, selection, scheduled_for=now, now=now, trigger="manual"

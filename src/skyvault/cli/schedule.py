@@ -2,7 +2,8 @@
 
 ``run`` ticks every ``--interval`` seconds (and at each plan's next slot) until interrupted; ``--once`` ticks once
 and exits, for cron or a systemd timer. Several schedulers may run at once: one leads through the catalog
-(``skyvault.engine.scheduler``). Jobs run in this process through the in-process dispatcher.
+(``skyvault.engine.scheduler``). Jobs run in this process through the in-process dispatcher, or on Celery workers
+when the config has ``[workers]`` (docs/scaleout.md).
 """
 
 from __future__ import annotations
@@ -22,21 +23,26 @@ app = typer.Typer(help="Run backup plans on their schedule.", no_args_is_help=Tr
 def _scheduler(st: AppState, lease_s: float) -> Any:
     from skyvault.cli.jobrun import environment, progress_printer
     from skyvault.cli.plans import plan_runner_factory
+    from skyvault.cli.worker import celery_dispatcher
     from skyvault.engine.dispatch import InProcessDispatcher, JobDispatcher
     from skyvault.engine.runner import default_owner
     from skyvault.engine.scheduler import PlanExecutor, Scheduler
+    from skyvault.engine.workers.dispatcher import CeleryDispatcher
 
     config = st.config()
     env = environment(st, progress_printer(st))  # one passphrase prompt per library, before any thread starts
     runners = {name: plan_runner_factory(st, plan, env) for name, plan in config.plans.items() if plan.schedule}
 
     def dispatcher(name: str) -> JobDispatcher:
+        on_workers = celery_dispatcher(st)  # [workers] configured: the jobs run on Celery workers
+        if on_workers is not None:
+            return on_workers
         limit = config.plan(name).max_parallel_per_account
         return InProcessDispatcher(runners[name], workers=min(16, limit * max(1, len(config.accounts))),
                                    per_account=limit)  # fmt: skip
 
     def close(used: JobDispatcher) -> None:
-        if isinstance(used, InProcessDispatcher):
+        if isinstance(used, InProcessDispatcher | CeleryDispatcher):
             used.close()
 
     executor = PlanExecutor(

@@ -1,8 +1,8 @@
 """``skyvault worker [--queues REGION,...] [--concurrency N]``: run queued jobs as a Celery worker.
 
 Needs ``[workers]`` in skyvault.toml (the broker) and, for workers on several machines, a shared catalog
-(``catalog_url``, PostgreSQL). Also where the CLI picks a dispatcher: ``dispatcher(st)`` sends jobs to workers
-when ``[workers]`` is configured, and runs them in this process otherwise.
+(``catalog_url``, PostgreSQL). Also where ``backup --plan`` and ``schedule run`` find the workers:
+``celery_dispatcher(st)``, when ``[workers]`` is configured.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from skyvault.config import SkyvaultConfig, WorkersConfig, is_queue_name, url_wi
 from skyvault.errors import ConfigError
 
 if TYPE_CHECKING:
-    from skyvault.engine.dispatch import JobDispatcher
+    from skyvault.engine.workers.dispatcher import CeleryDispatcher
     from skyvault.jobs import ProgressEvent
 
 log = logging.getLogger("skyvault.worker")
@@ -61,13 +61,12 @@ def parse_queues(text: str) -> list[str]:
     return list(dict.fromkeys(queues))
 
 
-def dispatcher(st: AppState) -> JobDispatcher:
-    """Celery workers when ``[workers]`` is configured, else this process (the default: SQLite is enough)."""
+def celery_dispatcher(st: AppState) -> CeleryDispatcher | None:
+    """Where ``backup --plan`` and ``schedule run`` send jobs: Celery workers when the config has ``[workers]``,
+    else None (they run them in this process, the default: SQLite is enough)."""
     config = st.config()
     if config.workers is None:
-        from skyvault.engine.dispatch import InProcessDispatcher
-
-        return InProcessDispatcher(lambda: jobrun.runner(st))
+        return None
     from skyvault.engine.workers.app import make_app
     from skyvault.engine.workers.dispatcher import CeleryDispatcher
 
