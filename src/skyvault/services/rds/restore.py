@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
-from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
+from skyvault.permissions.registry import ALLOW_COPY_SETTING_TAG, ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.rds import identifiers, rename, storage
 from skyvault.services.rds.backup import MAX_TAGS, JobLike, dropped_tags_warning
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
@@ -121,10 +121,11 @@ def restored_tags(captured: dict[str, str], point_id: str) -> dict[str, str]:
     """The tags a restored resource gets: the source's, less AWS's own and skyvault's control tags.
 
     ``skyvault:managed`` would let cleanup delete a restore the user owns; ``skyvault:allow-overwrite`` is the
-    owner's decision about the original, not about its copy. The restricted policy refuses to write either on a
-    resource named by the user (RDS and Redshift cannot bind a tag write to the creating call).
+    owner's decision about the original, not about its copy (so is ``skyvault:allow-copy-setting``). The
+    restricted policy refuses to write any of them on a resource named by the user (RDS and Redshift cannot bind
+    a tag write to the creating call).
     """
-    control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
+    control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG, ALLOW_COPY_SETTING_TAG)
     tags = {k: v for k, v in captured.items() if not k.startswith("aws:") and k not in control}
     # At most 50 tags per resource, skyvault's restored-from included (which tags did not fit: dropped_tags_warning).
     tags = dict(list(tags.items())[: MAX_TAGS - 1])

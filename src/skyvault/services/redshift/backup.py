@@ -21,7 +21,7 @@ from typing import Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
-from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
+from skyvault.permissions.registry import ALLOW_COPY_SETTING_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for, tags_from_list
 from skyvault.services.rds import identifiers, kms_keys
 from skyvault.services.rds.backup import (
@@ -227,6 +227,11 @@ def _enable_copy(
                 SnapshotCopyGrantName=GRANT_NAME, KmsKeyId=key, Tags=rs.tag_list({MANAGED_TAG: "true"})
             )
         params["SnapshotCopyGrantName"] = GRANT_NAME
+    if captured.get("tags", {}).get(ALLOW_COPY_SETTING_TAG) != "true":
+        job.progress(
+            f"warning: {cluster_id} is not tagged {ALLOW_COPY_SETTING_TAG}=true: the restricted policy refuses to "
+            "change its snapshot-copy setting (tag the cluster, or use the unrestricted policy)"
+        )
     job.intermediate(COPY_SETTING, f"{cluster_arn}#copy-to:{to_region}", account, region)
     job.progress(f"enabling snapshot copy of {cluster_id} to {to_region}")
     client.enable_snapshot_copy(**params)

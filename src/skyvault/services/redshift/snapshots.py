@@ -77,11 +77,12 @@ _d("RevokeSnapshotAccess", Feature.COPY, "unshare snapshot", "Remove the vault a
 _d("CreateSnapshotCopyGrant", Feature.COPY, "create copy grant", "Let Redshift use skyvault's key in the destination "
    "region for copies of encrypted clusters.", (_GRANT, _KMS_KEYS), actions=("redshift:CreateSnapshotCopyGrant",
    "redshift:CreateTags", "kms:CreateGrant", "kms:DescribeKey"), tag_on_create=True)  # fmt: skip
+# Both change a setting of the user's cluster: the restricted policy allows them only on clusters the owner tagged
+# skyvault:allow-copy-setting=true (permissions.restricted.OWNER_OPT_IN).
 _d("EnableSnapshotCopy", Feature.COPY, "enable cross-region copy", "Turn on copying of the cluster's new snapshots "
    "to the destination region for this job.", (_CLUSTER,))  # fmt: skip
 _d("DisableSnapshotCopy", Feature.COPY, "disable cross-region copy", "Turn the copy setting skyvault enabled back "
-   "off when the job ends (it undoes skyvault's own change to the user's cluster, so it is not tag-restricted).",
-   (_CLUSTER,))  # fmt: skip
+   "off when the job ends (it undoes skyvault's own change to the user's cluster).", (_CLUSTER,))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.COPY, "restore in vault", "Restore a temporary cluster in the vault account "
    "from the shared snapshot, to snapshot it there.", (_TEMP_CLUSTER, _ANY_SNAP, _KMS_KEYS),
    actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
