@@ -239,7 +239,8 @@ SCENARIOS = [
              moto_blind=_merge(GRANTS.items(), blind("kms:TagResource", why=TAG_ON_CREATE).items())),
     Scenario("redshift-restore", rows=("redshift",), features=RESTORE, setup=setup_redshift_restore,
              run=run_redshift_restore, policy=narrowed(("redshift",), RESTORE, lambda p: p.service == "redshift"),
-             moto_blind=_merge(GRANTS.items(), blind("kms:DescribeKey", why=KMS_GRANT).items())),
+             moto_blind=_merge(GRANTS.items(), blind("kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey",
+                                                     "kms:RetireGrant", why=KMS_GRANT).items())),
 ]  # fmt: skip
 
 test_generated_policy_suffices, test_each_action_is_needed = proof_tests(SCENARIOS)
