@@ -30,7 +30,10 @@ NOT_NEEDED: dict[tuple[str, str], str] = {
     "standard symmetric key",
     ("kms:CreateKey", "kms:TagResource"): "only when CreateKey carries Tags; skyvault creates its key untagged and "
     "finds it by its alias",
-    ("rds:CopyDBSnapshot", "rds:CopyCustomDBEngineVersion"): "RDS Custom only (skyvault refuses RDS Custom)",
+    (
+        "rds:CopyDBSnapshot",
+        "rds:CopyCustomDBEngineVersion",
+    ): "RDS Custom engine versions only; skyvault copies snapshots, never a custom engine version",
     ("rds:RestoreDBInstanceFromDBSnapshot", "iam:PassRole"): _ROLES,
     ("rds:RestoreDBInstanceFromDBSnapshot", "rds:CreateTenantDatabase"): "multi-tenant Oracle CDB only",
     ("rds:RestoreDBClusterFromSnapshot", "iam:PassRole"): _ROLES,
