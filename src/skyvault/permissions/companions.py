@@ -56,6 +56,8 @@ NOT_NEEDED: dict[tuple[str, str], str] = {
     ("rds:ModifyDBInstance", "secretsmanager:RotateSecret"): _SECRETS,
     ("rds:ModifyDBInstance", "secretsmanager:TagResource"): _SECRETS,
     ("rds:ModifyDBCluster", "iam:PassRole"): _ROLES,
+    ("rds:ModifyOptionGroup", "iam:PassRole"): "only for options whose settings name an IAM role (e.g. S3 "
+    "integration); skyvault leaves such options out of the groups it creates (services/rds/option_groups.py)",
     ("rds:ModifyDBCluster", "kms:CreateGrant"): _RDS_KMS_MODIFY,
     ("rds:ModifyDBCluster", "kms:Decrypt"): _RDS_KMS_MODIFY,
     ("rds:ModifyDBCluster", "kms:DescribeKey"): _RDS_KMS_MODIFY,
