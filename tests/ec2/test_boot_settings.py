@@ -100,13 +100,17 @@ def _boot_settings(ec2_env: Ec2Env, instance_id: str) -> dict[str, Any]:
     }
 
 
-def test_restored_instance_keeps_boot_mode_tpm_uefi_data_imds_and_sriov(ec2_env: Ec2Env, cli: Cli) -> None:
-    source = _source_with_boot_settings(ec2_env)
+@pytest.mark.parametrize("source", ["snapshot", "library"])
+def test_restored_instance_keeps_boot_mode_tpm_uefi_data_imds_and_sriov(ec2_env: Ec2Env, cli: Cli, source: str) -> None:
+    # From the native snapshots and from the library (snapshots rewritten through the EBS direct APIs): either way
+    # the temporary AMI is registered with the captured settings and the instance launched from it gets them.
+    instance_id = _source_with_boot_settings(ec2_env)
     expected = {"BootMode": "uefi", "TpmSupport": "v2.0", "UefiData": UEFI, "HttpTokens": "required",
                 "SriovNetSupport": "simple"}  # fmt: skip
-    assert _boot_settings(ec2_env, source) == expected
-    point = _ok(cli("--json", "backup", "ec2", source, "--no-copy"))
-    restored = _ok(cli("--json", "restore", point["recovery_point"]))
+    assert _boot_settings(ec2_env, instance_id) == expected
+    point = _ok(cli("--json", "backup", "ec2", instance_id, *(["--no-copy"] if source == "snapshot" else [])))
+    restored = _ok(cli("--json", "restore", point["recovery_point"], "--from", source))
+    assert restored["from"] == source
     assert _boot_settings(ec2_env, restored["instance_id"]) == expected
 
 
