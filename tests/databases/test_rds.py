@@ -323,3 +323,15 @@ def test_tde_option_groups_need_a_group_in_the_destination_and_nothing_is_made_w
     result = cli("--json", "restore", point_id, "--region", OTHER_REGION, "--name", "ledger-west")
     assert result.exit_code == 0, result.stderr
     assert _option_group_of(dbs, "ledger-west", OTHER_REGION) == ["ledger-tde-west"]
+
+
+def test_option_group_map_is_checked_before_anything_runs(dbs: Databases, cli: Cli) -> None:
+    base = ("--json", "backup", "rds", "orders-db", "--account", TENANT, "--region", REGION)
+    malformed = cli(*base, "--copy-to-region", OTHER_REGION, "--option-group-map", "no-equals-sign")
+    assert malformed.exit_code == 2 and "SOURCE=DEST" in malformed.stderr
+    without_copy = cli(*base, "--option-group-map", "a=b")
+    assert without_copy.exit_code == 2 and "--copy-to-region" in without_copy.stderr
+    aurora = cli("--json", "backup", "aurora", "ledger", "--account", TENANT, "--region", REGION,
+                 "--copy-to-region", OTHER_REGION, "--option-group-map", "a=b")  # fmt: skip
+    assert aurora.exit_code == 2 and "backup rds" in aurora.stderr
+    assert dbs.catalog.jobs() == []  # refused before any job
