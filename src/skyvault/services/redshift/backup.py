@@ -89,6 +89,9 @@ def backup(
         job.progress(f"warning: {warning}")
     if options.to_account and captured.get("encrypted"):
         check_vault_can_use_key(factory, account, options.to_account, region, source_id, captured.get("kms_key_id"))
+    if options.to_region and captured.get("tags", {}).get(ALLOW_COPY_SETTING_TAG) != "true":
+        warnings = [*warnings, copy_setting_warning(source_id)]
+        job.progress(f"warning: {warnings[-1]}")
     if options.to_region:
         to_region = options.to_region
         job.step(
@@ -190,6 +193,13 @@ def _summary(snapshot: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def copy_setting_warning(cluster_id: str) -> str:
+    return (
+        f"{cluster_id} is not tagged {ALLOW_COPY_SETTING_TAG}=true: the restricted policy refuses to change its "
+        "snapshot-copy setting (tag the cluster, or use the unrestricted policy)"
+    )
+
+
 def _enable_copy(
     job: JobLike,
     factory: ClientFactory,
@@ -227,11 +237,6 @@ def _enable_copy(
                 SnapshotCopyGrantName=GRANT_NAME, KmsKeyId=key, Tags=rs.tag_list({MANAGED_TAG: "true"})
             )
         params["SnapshotCopyGrantName"] = GRANT_NAME
-    if captured.get("tags", {}).get(ALLOW_COPY_SETTING_TAG) != "true":
-        job.progress(
-            f"warning: {cluster_id} is not tagged {ALLOW_COPY_SETTING_TAG}=true: the restricted policy refuses to "
-            "change its snapshot-copy setting (tag the cluster, or use the unrestricted policy)"
-        )
     job.intermediate(COPY_SETTING, f"{cluster_arn}#copy-to:{to_region}", account, region)
     job.progress(f"enabling snapshot copy of {cluster_id} to {to_region}")
     client.enable_snapshot_copy(**params)
