@@ -260,3 +260,68 @@ def test_redshift_shared_snapshot_on_a_customer_key_restores_only_where_the_key_
         ClusterIdentifier="r2", SnapshotIdentifier="open-s", OwnerAccount="111111111111"
     )
     assert [c["ClusterIdentifier"] for c in vault.describe_clusters()["Clusters"]] == ["r2"]
+
+
+def _oracle_with_tde(dbs: Databases, identifier: str = "ledger") -> Any:
+    rds = dbs.client("rds")
+    rds.create_option_group(
+        OptionGroupName="ledger-tde", EngineName="oracle-ee", MajorEngineVersion="19", OptionGroupDescription="tde"
+    )
+    rds.modify_option_group(OptionGroupName="ledger-tde", OptionsToInclude=[{"OptionName": "TDE"}])
+    rds.create_db_instance(
+        DBInstanceIdentifier=identifier, DBInstanceClass="db.m5.large", Engine="oracle-ee", EngineVersion="19.0.0.0",
+        MasterUsername="u", MasterUserPassword="password-1", AllocatedStorage=100, OptionGroupName="ledger-tde",
+    )  # fmt: skip
+    return rds
+
+
+def test_option_groups_travel_with_snapshots_and_cross_region_copies_must_name_one(dbs: Databases) -> None:
+    rds = _oracle_with_tde(dbs)
+    tde = rds.describe_option_groups(OptionGroupName="ledger-tde")["OptionGroupsList"][0]["Options"][0]
+    assert tde["OptionName"] == "TDE" and tde["Persistent"] is True and tde["Permanent"] is True
+    snap = rds.create_db_snapshot(DBInstanceIdentifier="ledger", DBSnapshotIdentifier="ledger-snap")["DBSnapshot"]
+    assert snap["OptionGroupName"] == "ledger-tde"
+    west = dbs.client("rds", TENANT, OTHER_REGION)
+    source = {"SourceDBSnapshotIdentifier": snap["DBSnapshotArn"], "SourceRegion": REGION}
+    with pytest.raises(ClientError, match="requires a target option group with the following options: TDE"):
+        west.copy_db_snapshot(TargetDBSnapshotIdentifier="ledger-west", **source)
+    with pytest.raises(ClientError, match="OptionGroupNotFoundFault"):
+        west.copy_db_snapshot(TargetDBSnapshotIdentifier="ledger-west", OptionGroupName="ledger-tde", **source)
+    west.create_option_group(
+        OptionGroupName="plain", EngineName="oracle-ee", MajorEngineVersion="19", OptionGroupDescription="no tde"
+    )
+    with pytest.raises(ClientError, match="missing the persistent or permanent options"):
+        west.copy_db_snapshot(TargetDBSnapshotIdentifier="ledger-west", OptionGroupName="plain", **source)
+    west.create_option_group(
+        OptionGroupName="ledger-tde", EngineName="oracle-ee", MajorEngineVersion="19", OptionGroupDescription="tde"
+    )
+    west.modify_option_group(OptionGroupName="ledger-tde", OptionsToInclude=[{"OptionName": "TDE"}])
+    copied = west.copy_db_snapshot(TargetDBSnapshotIdentifier="ledger-west", OptionGroupName="ledger-tde", **source)
+    assert copied["DBSnapshot"]["OptionGroupName"] == "ledger-tde"
+    # A restore gets the snapshot's group unless it names one that carries the same persistent options.
+    with pytest.raises(ClientError, match="missing the persistent or permanent options"):
+        west.restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier="ledger-r", DBSnapshotIdentifier="ledger-west", OptionGroupName="plain"
+        )
+    west.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="ledger-r", DBSnapshotIdentifier="ledger-west")
+    restored = west.describe_db_instances(DBInstanceIdentifier="ledger-r")["DBInstances"][0]
+    assert [g["OptionGroupName"] for g in restored["OptionGroupMemberships"]] == ["ledger-tde"]
+
+
+def test_a_cross_region_copy_without_an_option_group_falls_back_to_the_default(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    rds.create_option_group(
+        OptionGroupName="audit", EngineName="mysql", MajorEngineVersion="8.0", OptionGroupDescription="audit"
+    )
+    rds.modify_option_group(OptionGroupName="audit", OptionsToInclude=[{"OptionName": "MARIADB_AUDIT_PLUGIN"}])
+    rds.create_db_instance(
+        DBInstanceIdentifier="shop", DBInstanceClass="db.t3.micro", Engine="mysql", EngineVersion="8.0.35",
+        MasterUsername="u", MasterUserPassword="password-1", AllocatedStorage=20, OptionGroupName="audit",
+    )  # fmt: skip
+    snap = rds.create_db_snapshot(DBInstanceIdentifier="shop", DBSnapshotIdentifier="shop-snap")["DBSnapshot"]
+    same = rds.copy_db_snapshot(SourceDBSnapshotIdentifier="shop-snap", TargetDBSnapshotIdentifier="shop-2")
+    assert same["DBSnapshot"]["OptionGroupName"] == "audit"
+    west = dbs.client("rds", TENANT, OTHER_REGION).copy_db_snapshot(
+        SourceDBSnapshotIdentifier=snap["DBSnapshotArn"], TargetDBSnapshotIdentifier="shop-west", SourceRegion=REGION
+    )
+    assert west["DBSnapshot"]["OptionGroupName"] == "default:mysql-8-0"  # the audit plugin is lost

@@ -248,3 +248,90 @@ def test_gp3_instances_restore_with_only_the_storage_settings_aws_accepts(dbs: D
     assert restored.exit_code == 0, restored.stderr
     new = rds.describe_db_instances(DBInstanceIdentifier="big-restored")["DBInstances"][0]
     assert new["StorageType"] == "gp3" and new["Iops"] == 15000 and new["StorageThroughput"] == 600
+
+
+def _mysql_with_option_group(dbs: Databases) -> None:
+    rds = dbs.client("rds")
+    rds.create_option_group(
+        OptionGroupName="shop-audit", EngineName="mysql", MajorEngineVersion="8.0", OptionGroupDescription="audit"
+    )
+    rds.modify_option_group(
+        OptionGroupName="shop-audit",
+        OptionsToInclude=[{"OptionName": "MARIADB_AUDIT_PLUGIN",
+                           "OptionSettings": [{"Name": "SERVER_AUDIT_EVENTS", "Value": "CONNECT"}]}],
+    )  # fmt: skip
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db", DBInstanceClass="db.t3.micro", Engine="mysql", EngineVersion="8.0.35",
+        MasterUsername="u", MasterUserPassword="password-1", AllocatedStorage=20, OptionGroupName="shop-audit",
+    )  # fmt: skip
+
+
+def _option_group_of(dbs: Databases, identifier: str, region: str) -> list[str]:
+    db = dbs.client("rds", TENANT, region).describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+    return [g["OptionGroupName"] for g in db["OptionGroupMemberships"]]
+
+
+def test_cross_region_copies_keep_a_non_default_option_group(dbs: Databases, cli: Cli) -> None:
+    # AWS: a copy into another region that names no option group gets the destination's default group, so the
+    # source's options are lost, and a restore from it too. skyvault names one there (creating skyvault-<name>).
+    _mysql_with_option_group(dbs)
+    point_id = _backup(cli, "--copy-to-region", OTHER_REGION)["recovery_point"]
+    copy = dbs.catalog.recovery_point(point_id).native["copies"][0]
+    west = _snapshot(dbs, copy["snapshot_id"], TENANT, OTHER_REGION)
+    assert west["OptionGroupName"] == "skyvault-shop-audit"
+    group = dbs.client("rds", TENANT, OTHER_REGION).describe_option_groups(OptionGroupName="skyvault-shop-audit")
+    made = group["OptionGroupsList"][0]
+    assert made["EngineName"] == "mysql" and made["MajorEngineVersion"] == "8.0"
+    assert [o["OptionName"] for o in made["Options"]] == ["MARIADB_AUDIT_PLUGIN"]
+    assert made["Options"][0]["OptionSettings"] == [{"Name": "SERVER_AUDIT_EVENTS", "Value": "CONNECT"}]
+
+    result = cli("--json", "restore", point_id, "--region", OTHER_REGION, "--name", "orders-west")
+    assert result.exit_code == 0, result.stderr
+    assert "option_group" not in result.json().get("not_applied", [])
+    assert _option_group_of(dbs, "orders-west", OTHER_REGION) == ["skyvault-shop-audit"]
+
+
+def test_tde_option_groups_need_a_group_in_the_destination_and_nothing_is_made_without_one(
+    dbs: Databases, cli: Cli
+) -> None:
+    rds = dbs.client("rds")
+    rds.create_option_group(
+        OptionGroupName="ledger-tde", EngineName="oracle-ee", MajorEngineVersion="19", OptionGroupDescription="tde"
+    )
+    rds.modify_option_group(OptionGroupName="ledger-tde", OptionsToInclude=[{"OptionName": "TDE"}])
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-db", DBInstanceClass="db.m5.large", Engine="oracle-ee",
+        EngineVersion="19.0.0.0", MasterUsername="u", MasterUserPassword="password-1", AllocatedStorage=100,
+        OptionGroupName="ledger-tde",
+    )  # fmt: skip
+    refused = cli("--json", "backup", "rds", "orders-db", "--account", TENANT, "--region", REGION,
+                  "--copy-to-region", OTHER_REGION)  # fmt: skip
+    assert refused.exit_code == 17, refused.stderr
+    assert "TDE" in refused.stderr and "--option-group-map" in refused.stderr
+    assert rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"] == []  # refused before any snapshot
+
+    west = dbs.client("rds", TENANT, OTHER_REGION)
+    west.create_option_group(
+        OptionGroupName="ledger-tde-west", EngineName="oracle-ee", MajorEngineVersion="19", OptionGroupDescription="t"
+    )
+    west.modify_option_group(OptionGroupName="ledger-tde-west", OptionsToInclude=[{"OptionName": "TDE"}])
+    point_id = _backup(cli, "--copy-to-region", OTHER_REGION, "--option-group-map", "ledger-tde=ledger-tde-west")[
+        "recovery_point"
+    ]
+    copy = dbs.catalog.recovery_point(point_id).native["copies"][0]
+    assert _snapshot(dbs, copy["snapshot_id"], TENANT, OTHER_REGION)["OptionGroupName"] == "ledger-tde-west"
+    result = cli("--json", "restore", point_id, "--region", OTHER_REGION, "--name", "ledger-west")
+    assert result.exit_code == 0, result.stderr
+    assert _option_group_of(dbs, "ledger-west", OTHER_REGION) == ["ledger-tde-west"]
+
+
+def test_option_group_map_is_checked_before_anything_runs(dbs: Databases, cli: Cli) -> None:
+    base = ("--json", "backup", "rds", "orders-db", "--account", TENANT, "--region", REGION)
+    malformed = cli(*base, "--copy-to-region", OTHER_REGION, "--option-group-map", "no-equals-sign")
+    assert malformed.exit_code == 2 and "SOURCE=DEST" in malformed.stderr
+    without_copy = cli(*base, "--option-group-map", "a=b")
+    assert without_copy.exit_code == 2 and "--copy-to-region" in without_copy.stderr
+    aurora = cli("--json", "backup", "aurora", "ledger", "--account", TENANT, "--region", REGION,
+                 "--copy-to-region", OTHER_REGION, "--option-group-map", "a=b")  # fmt: skip
+    assert aurora.exit_code == 2 and "backup rds" in aurora.stderr
+    assert dbs.catalog.jobs() == []  # refused before any job

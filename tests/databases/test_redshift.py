@@ -22,6 +22,8 @@ def test_backup_copies_and_restore(dbs: Databases, cli: Cli) -> None:
         "--copy-to-region", OTHER_REGION, "--copy-to-account", VAULT,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
+    # The cluster lacks its owner's skyvault:allow-copy-setting tag: the restricted policy would refuse the setting.
+    assert any("not tagged skyvault:allow-copy-setting=true" in w for w in result.json()["stats"]["warnings"])
     point = dbs.catalog.recovery_point(result.json()["recovery_point"])
     snapshot_id = point.native["snapshot_id"]
     redshift = dbs.client("redshift")

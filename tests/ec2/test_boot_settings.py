@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CliResult
 from skyvault.errors import ConflictError
-from skyvault.services.ec2 import launch
+from skyvault.services.ec2 import launch, waiting
 from skyvault.services.ec2.capture import InstanceConfig
 
 from .conftest import Ec2Env
@@ -65,18 +65,57 @@ def _config(**overrides: Any) -> InstanceConfig:
     return InstanceConfig.from_json({**base, **overrides})
 
 
-def test_register_image_carries_boot_mode_tpm_uefi_imds_and_sriov() -> None:
-    config = _config(
-        boot_mode="uefi", tpm_support="v2.0", uefi_data="QU1a", imds_support="v2.0", sriov_net_support="simple"
+UEFI = "UUVNVQ=="  # base64 of a (tiny) UEFI variable store
+BOOT = {"BootMode": "uefi", "TpmSupport": "v2.0", "UefiData": UEFI, "ImdsSupport": "v2.0", "SriovNetSupport": "simple"}
+
+
+def _source_with_boot_settings(ec2_env: Ec2Env) -> str:
+    """An instance launched from an AMI registered with UEFI boot, NitroTPM, UEFI data, IMDSv2 and SR-IOV (the lab's
+    image_attributes model keeps them on the AMI and gives them to the instance, as AWS does)."""
+    ec2 = ec2_env.ec2()
+    snapshot = ec2.create_snapshot(VolumeId=ec2_env.root_volume)["SnapshotId"]
+    waiting.retry_not_found(lambda: ec2.describe_snapshots(SnapshotIds=[snapshot]), what="the snapshot")
+    image = ec2.register_image(
+        Name="secure-boot", RootDeviceName="/dev/xvda", Architecture="x86_64", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot, "VolumeType": "gp3"}}],
+        **BOOT,
+    )["ImageId"]  # fmt: skip
+    instance_id = str(
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="m6i.large")["Instances"][0]["InstanceId"]
     )
-    assert launch.boot_settings(config) == {
-        "BootMode": "uefi",
-        "TpmSupport": "v2.0",
-        "UefiData": "QU1a",
-        "ImdsSupport": "v2.0",
-        "SriovNetSupport": "simple",
+    waiting.instances_in(ec2_env.setup, "admin", "us-east-1", [instance_id], "running")
+    return instance_id
+
+
+def _boot_settings(ec2_env: Ec2Env, instance_id: str) -> dict[str, Any]:
+    ec2 = ec2_env.ec2()
+    found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    sriov = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="sriovNetSupport")
+    return {
+        "BootMode": found.get("CurrentInstanceBootMode"),
+        "TpmSupport": found.get("TpmSupport"),
+        "UefiData": ec2.get_instance_uefi_data(InstanceId=instance_id).get("UefiData"),
+        "HttpTokens": found["MetadataOptions"]["HttpTokens"],
+        "SriovNetSupport": (sriov.get("SriovNetSupport") or {}).get("Value"),
     }
-    assert launch.boot_settings(_config()) == {}  # a recovery point from before these were captured
+
+
+@pytest.mark.parametrize("source", ["snapshot", "library"])
+def test_restored_instance_keeps_boot_mode_tpm_uefi_data_imds_and_sriov(ec2_env: Ec2Env, cli: Cli, source: str) -> None:
+    # From the native snapshots and from the library (snapshots rewritten through the EBS direct APIs): either way
+    # the temporary AMI is registered with the captured settings and the instance launched from it gets them.
+    instance_id = _source_with_boot_settings(ec2_env)
+    expected = {"BootMode": "uefi", "TpmSupport": "v2.0", "UefiData": UEFI, "HttpTokens": "required",
+                "SriovNetSupport": "simple"}  # fmt: skip
+    assert _boot_settings(ec2_env, instance_id) == expected
+    point = _ok(cli("--json", "backup", "ec2", instance_id, *(["--no-copy"] if source == "snapshot" else [])))
+    restored = _ok(cli("--json", "restore", point["recovery_point"], "--from", source))
+    assert restored["from"] == source
+    assert _boot_settings(ec2_env, restored["instance_id"]) == expected
+
+
+def test_boot_settings_of_a_recovery_point_from_before_they_were_captured() -> None:
+    assert launch.boot_settings(_config()) == {}  # RegisterImage then gets none, as before
     assert _config(metadata_options={"HttpTokens": "required"}).to_json()["metadata_options"] == {
         "HttpTokens": "required"
     }

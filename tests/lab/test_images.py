@@ -144,3 +144,59 @@ def test_copy_image_copies_the_snapshots_to_the_region(lab_env: LabEnv, raw: Raw
     eu_snapshot = mapping["Ebs"]["SnapshotId"]
     assert eu_snapshot != snapshot
     assert checksum(lab_env.lab, eu_snapshot, region="eu-west-1").sha256 == checksum(lab_env.lab, snapshot).sha256
+
+
+UEFI = "UUVNVQ=="  # base64 of a (tiny) UEFI variable store
+
+
+def _registered(ec2: Any, **settings: str) -> str:
+    volume = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
+    mapping = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}]
+    return str(
+        ec2.register_image(Name=f"boot-{len(settings)}", RootDeviceName="/dev/xvda", BlockDeviceMappings=mapping,
+                           **settings)["ImageId"]
+    )  # fmt: skip
+
+
+def test_register_image_keeps_boot_and_security_settings_and_instances_get_them(raw: Raw) -> None:
+    ec2 = raw("ec2")
+    settings = {"BootMode": "uefi", "TpmSupport": "v2.0", "UefiData": UEFI, "ImdsSupport": "v2.0",
+                "SriovNetSupport": "simple"}  # fmt: skip
+    image_id = _registered(ec2, **settings)
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    assert {k: image.get(k) for k in ("BootMode", "TpmSupport", "ImdsSupport", "SriovNetSupport")} == {
+        "BootMode": "uefi", "TpmSupport": "v2.0", "ImdsSupport": "v2.0", "SriovNetSupport": "simple"
+    }  # fmt: skip
+    assert "UefiData" not in image  # only through DescribeImageAttribute
+    for attribute, member in (("bootMode", "BootMode"), ("tpmSupport", "TpmSupport"), ("uefiData", "UefiData"),
+                              ("imdsSupport", "ImdsSupport"), ("sriovNetSupport", "SriovNetSupport")):  # fmt: skip
+        answer = ec2.describe_image_attribute(ImageId=image_id, Attribute=attribute)
+        assert answer[member]["Value"] == settings[member], attribute
+
+    instance_id = _launch(ec2, image_id)
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    assert instance["BootMode"] == "uefi" and instance["CurrentInstanceBootMode"] == "uefi"
+    assert instance["TpmSupport"] == "v2.0"
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"  # ImdsSupport v2.0
+    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert ec2.get_instance_uefi_data(InstanceId=instance_id)["UefiData"] == UEFI
+    sriov = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="sriovNetSupport")
+    assert sriov["SriovNetSupport"]["Value"] == "simple"
+
+
+def test_an_image_registered_without_them_has_none(raw: Raw) -> None:
+    ec2 = raw("ec2")
+    image_id = _registered(ec2)
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    assert not {"BootMode", "TpmSupport", "ImdsSupport", "SriovNetSupport"} & set(image)
+    assert "TpmSupport" not in ec2.describe_image_attribute(ImageId=image_id, Attribute="tpmSupport")
+    instance_id = _launch(ec2, image_id)
+    assert (
+        ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["MetadataOptions"][
+            "HttpTokens"
+        ]
+        == "optional"
+    )
+    with pytest.raises(ClientError, match="InvalidParameterValue"):
+        _registered(ec2, BootMode="legacy-bios", TpmSupport="v2.0")

@@ -14,7 +14,14 @@ import pytest
 from skyvault.permissions.conditions import Decision, Request, evaluate
 from skyvault.permissions.iamref import iam_reference
 from skyvault.permissions.modules import load_declarations
-from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, Feature, Permission, Registry
+from skyvault.permissions.registry import (
+    ALLOW_COPY_SETTING_TAG,
+    ALLOW_OVERWRITE_TAG,
+    MANAGED_TAG,
+    Feature,
+    Permission,
+    Registry,
+)
 from skyvault.permissions.render import POLICY_ROWS, render_policies, substitute
 from skyvault.permissions.restricted import in_namespace, primary_action, restriction_for
 
@@ -143,7 +150,7 @@ def test_no_call_marks_a_users_resource_as_skyvaults_or_overwritable(row: str) -
     # every resource the restricted policy names: the tag-conditioned destructive statements stay out of reach.
     restricted = policies(row, restricted=True)
     for resource in _users_resources(restricted):
-        for tag in (MANAGED_TAG, ALLOW_OVERWRITE_TAG):
+        for tag in (MANAGED_TAG, ALLOW_OVERWRITE_TAG, ALLOW_COPY_SETTING_TAG):
             request = {"aws:TagKeys": [tag], f"aws:RequestTag/{tag}": "true"}
             for action in TAG_WRITE_ACTIONS:
                 assert decide(restricted, action, resource, **request) is not Decision.ALLOWED, (action, resource)
@@ -221,3 +228,30 @@ def test_the_librarys_own_kms_use_stays_direct() -> None:
     key = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     assert decide(library, "kms:GenerateDataKey", key) is Decision.ALLOWED
     assert decide(library, "kms:Decrypt", key) is Decision.ALLOWED
+
+
+# -- the Redshift snapshot-copy setting of a user's cluster ------------------------------------------------------
+USERS_CLUSTER = "arn:aws:redshift:eu-west-1:111122223333:cluster:warehouse"
+
+
+@pytest.mark.parametrize("action", ["redshift:EnableSnapshotCopy", "redshift:DisableSnapshotCopy"])
+def test_the_copy_setting_of_a_cluster_changes_only_where_its_owner_allowed_it(action: str) -> None:
+    # Enabling copies a user's cluster's snapshots to another region; disabling removes a copy setting (the
+    # owner's own disaster-recovery copy, perhaps). The Service Authorization Reference gives both the cluster
+    # resource with aws:ResourceTag: the restricted policy allows them only on clusters the owner tagged.
+    restricted = policies("redshift", restricted=True)
+    assert decide(restricted, action, USERS_CLUSTER) is Decision.IMPLICIT_DENY
+    assert decide(restricted, action, USERS_CLUSTER, **{f"aws:ResourceTag/{MANAGED_TAG}": "true"}) is (
+        Decision.IMPLICIT_DENY
+    )
+    assert decide(restricted, action, USERS_CLUSTER, **{f"aws:ResourceTag/{ALLOW_COPY_SETTING_TAG}": "true"}) is (
+        Decision.ALLOWED
+    )
+    assert decide(policies("redshift", restricted=False), action, USERS_CLUSTER) is Decision.ALLOWED
+
+
+def test_skyvault_cannot_give_itself_the_copy_setting_permission() -> None:
+    restricted = policies("redshift", restricted=True)
+    mark = {"aws:TagKeys": [ALLOW_COPY_SETTING_TAG], f"aws:RequestTag/{ALLOW_COPY_SETTING_TAG}": "true"}
+    for cluster in (USERS_CLUSTER, "arn:aws:redshift:eu-west-1:111122223333:cluster:skyvault-tmp-x"):
+        assert decide(restricted, "redshift:CreateTags", cluster, **mark) is Decision.IMPLICIT_DENY, cluster

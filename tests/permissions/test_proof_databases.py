@@ -131,6 +131,32 @@ def instance_ops(p: Permission) -> bool:
     return p.service == "rds" and "Cluster" not in p.operation and p.operation != "CreateDBInstance"
 
 
+# -- RDS instance: cross-region copy with a non-default option group (mapped to skyvault-<name> there) ------------
+def setup_rds_option_group(proof: Proof) -> None:
+    rds = proof.raw("rds")
+    rds.create_option_group(
+        OptionGroupName="shop-audit", EngineName="mysql", MajorEngineVersion="8.0", OptionGroupDescription="audit"
+    )
+    rds.modify_option_group(OptionGroupName="shop-audit", OptionsToInclude=[{"OptionName": "MARIADB_AUDIT_PLUGIN"}])
+    rds.create_db_instance(
+        DBInstanceIdentifier="shop", Engine="mysql", EngineVersion="8.0.35", DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20, MasterUsername="u", MasterUserPassword="password-1", OptionGroupName="shop-audit",
+    )  # fmt: skip
+
+
+def run_rds_region_copy(proof: Proof) -> None:
+    result = _backup(proof, "rds", "shop", copy_to_region=OTHER_REGION)
+    point = _catalog(proof).recovery_point(result["recovery_point"])
+    assert point.native["copies"][0]["option_group"] == "skyvault-shop-audit"
+
+
+def rds_region_ops(p: Permission) -> bool:
+    return p.service == "rds" and p.operation in (
+        "DescribeDBInstances", "CreateDBSnapshot", "DescribeDBSnapshots", "CopyDBSnapshot",
+        "DescribeOptionGroups", "CreateOptionGroup", "ModifyOptionGroup",
+    )  # fmt: skip
+
+
 # -- Aurora: backup + cross-region copy (skyvault's key created in the destination) ------------------------------
 def setup_aurora(proof: Proof) -> None:
     _encrypted_db(proof, "rds", "ledger", "aurora-postgresql", "db.r6g.large")
@@ -230,6 +256,9 @@ SCENARIOS = [
              moto_blind=_merge(TAGGING.items(), GRANTS.items(), blind("kms:DescribeKey", why=KMS_GRANT).items())),
     Scenario("rds-expiry", rows=("rds",), features=(Feature.CLEANUP,), setup=setup_rds_restore, run=run_rds_expiry,
              policy=narrowed(("rds",), (Feature.CLEANUP,), instance_ops)),
+    Scenario("rds-copy-region-option-group", rows=("rds",), features=COPY, setup=setup_rds_option_group,
+             run=run_rds_region_copy, policy=narrowed(("rds",), COPY, rds_region_ops),
+             moto_blind=_merge(TAGGING.items(), GRANTS.items(), blind("kms:DescribeKey", why=KMS_GRANT).items())),
     Scenario("aurora-copy-region", rows=("rds",), features=COPY, setup=setup_aurora, run=run_aurora_region_copy,
              policy=narrowed(("rds",), COPY, aurora_region_ops), moto_blind=_merge(TAGGING.items(), GRANTS.items())),
     Scenario("docdb-copy-vault", rows=("docdb",), features=COPY, setup=setup_docdb, run=run_docdb_vault_copy,
@@ -239,7 +268,8 @@ SCENARIOS = [
              moto_blind=_merge(GRANTS.items(), blind("kms:TagResource", why=TAG_ON_CREATE).items())),
     Scenario("redshift-restore", rows=("redshift",), features=RESTORE, setup=setup_redshift_restore,
              run=run_redshift_restore, policy=narrowed(("redshift",), RESTORE, lambda p: p.service == "redshift"),
-             moto_blind=_merge(GRANTS.items(), blind("kms:DescribeKey", why=KMS_GRANT).items())),
+             moto_blind=_merge(GRANTS.items(), blind("kms:DescribeKey", "kms:Decrypt", "kms:GenerateDataKey",
+                                                     "kms:RetireGrant", why=KMS_GRANT).items())),
 ]  # fmt: skip
 
 test_generated_policy_suffices, test_each_action_is_needed = proof_tests(SCENARIOS)

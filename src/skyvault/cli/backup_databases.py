@@ -50,6 +50,16 @@ def print_results(st: AppState, results: list[dict[str, Any]]) -> None:
     print_backups(st, results, _line)
 
 
+def _option_group_map(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise typer.BadParameter(f"{item!r}: expected SOURCE=DEST", param_hint="--option-group-map")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
 def _command(kind: str) -> Callable[..., None]:
     def command(
         ctx: typer.Context,
@@ -79,6 +89,13 @@ def _command(kind: str) -> Callable[..., None]:
         retain_days: Annotated[
             float | None, typer.Option(min=0, help="Expire the point and its snapshots after this many days.")
         ] = None,
+        option_group_map: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="RDS --copy-to-region: SOURCE=DEST, the option group to name in the destination region "
+                "(repeatable; default: a group of the same name there, else skyvault-<name>, created)."
+            ),
+        ] = None,
     ) -> None:
         st = state(ctx)
         name, where = _account_and_region(st, account, region)
@@ -88,10 +105,13 @@ def _command(kind: str) -> Callable[..., None]:
             raise typer.BadParameter(
                 "applies to 'backup redshift --copy-to-account' only", param_hint="--vault-subnet-group"
             )
+        mapping = _option_group_map(option_group_map or [])
+        if mapping and (kind != "rds" or copy_to_region is None):
+            raise typer.BadParameter("applies to 'backup rds --copy-to-region' only", param_hint="--option-group-map")
         params = backup_params(
             resources=identifiers, account=name, region=where, copy_to_region=copy_to_region,
             copy_to_account=copy_to_account, wait=WaitPolicy(timeout_s=timeout, poll_s=poll, stall_s=stall),
-            retain_days=retain_days, vault_subnet_group=vault_subnet_group,
+            retain_days=retain_days, vault_subnet_group=vault_subnet_group, option_group_map=mapping,
         )  # fmt: skip
         print_results(st, runner(st).run(JobSpec(f"backup-{kind}", params)))
 

@@ -23,6 +23,8 @@ from enum import StrEnum
 
 MANAGED_TAG = "skyvault:managed"
 ALLOW_OVERWRITE_TAG = "skyvault:allow-overwrite"
+# The owner's permission for skyvault to change a Redshift cluster's cross-region snapshot-copy setting.
+ALLOW_COPY_SETTING_TAG = "skyvault:allow-copy-setting"
 TAG_PREFIX = "skyvault:"
 
 # botocore service name -> IAM action prefix where they differ.

@@ -49,6 +49,7 @@ _KIND_LABEL = {
     "create-with-tag": "CreateTaggedManaged",
     "tag-write": "NoControlTags",
     "passable-role": "OnlyPassableRoles",
+    "owner-opt-in": "OnlyOwnerAllowed",
 }
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 

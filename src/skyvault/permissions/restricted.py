@@ -14,6 +14,8 @@
   skyvault's own namespace (names starting ``skyvault-``, which every snapshot and temporary cluster it creates
   carries); elsewhere (a restored database, named by the user) only other keys (``ForAllValues:StringNotEquals
   aws:TagKeys``). Tag writes bound to creation by a declared ``ec2:CreateAction`` need nothing more.
+- ``redshift:EnableSnapshotCopy`` / ``DisableSnapshotCopy`` change a setting of the user's cluster: only on
+  clusters the owner tagged ``skyvault:allow-copy-setting=true`` (a tag skyvault never writes).
 - ``iam:PassRole``: only roles the owner tagged ``skyvault:passable=true`` (``aws:ResourceTag``).
 - Withheld (not granted at all): ``kms:PutKeyPolicy``. IAM cannot prove a KMS key is skyvault's: a key can only
   be tagged on create with ``kms:TagResource`` on every key (AWS requires it), and an alias can be pointed at any
@@ -31,6 +33,7 @@ from typing import Any
 
 from skyvault.permissions.iamref import ActionRef, IamReference, iam_reference
 from skyvault.permissions.registry import (
+    ALLOW_COPY_SETTING_TAG,
     ALLOW_OVERWRITE_TAG,
     MANAGED_TAG,
     TAG_PREFIX,
@@ -41,8 +44,18 @@ from skyvault.permissions.registry import (
 ConditionBlock = dict[str, dict[str, Any]]
 
 PASSABLE_ROLE_TAG = "skyvault:passable"
-# Tags that give skyvault power over a resource: its own mark, and the owner's permission to overwrite.
-CONTROL_TAGS = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
+# Tags that give skyvault power over a resource: its own mark, and the owner's permissions (to overwrite it, to
+# change its snapshot-copy setting). skyvault never writes the owner's ones.
+CONTROL_TAGS = (MANAGED_TAG, ALLOW_OVERWRITE_TAG, ALLOW_COPY_SETTING_TAG)
+OWNER_TAGS = (ALLOW_OVERWRITE_TAG, ALLOW_COPY_SETTING_TAG)
+# Changes to a setting of the user's own resource that IAM can condition on the resource's tags (Service
+# Authorization Reference: both act on the ``cluster`` resource, which takes ``aws:ResourceTag``): allowed only
+# where the owner put their tag. Enabling copies the cluster's snapshots to another region; disabling removes a
+# copy setting, which may be the owner's own disaster-recovery copy.
+OWNER_OPT_IN = {
+    "redshift:EnableSnapshotCopy": ALLOW_COPY_SETTING_TAG,
+    "redshift:DisableSnapshotCopy": ALLOW_COPY_SETTING_TAG,
+}
 # The last ARN segment names skyvault's own resource (``snapshot:skyvault-*``, ``snapshot:*/skyvault-*``).
 _NAMESPACE = re.compile(r"[:/]skyvault-[^:/]*$")
 # Actions the restricted policy does not grant, and why (the usage table and docs say so).
@@ -59,7 +72,7 @@ class Restriction:
     """The condition the restricted policy puts on one action of one declaration (``block`` empty: none)."""
 
     # managed | allow-overwrite | own-tag-keys | create-with-tag | owned-prefix | tag-write | passable-role |
-    # withheld | unconditionable | none
+    # withheld | owner-opt-in | unconditionable | none
     kind: str
     block: ConditionBlock
     summary: str
@@ -94,11 +107,11 @@ def _tag_write(permission: Permission, action_name: str) -> Restriction | None:
         or "ec2:CreateAction" in _declared_keys(permission)
     ):
         return None
-    never = {"ForAllValues:StringNotEquals": {"aws:TagKeys": [ALLOW_OVERWRITE_TAG]}}
+    never = {"ForAllValues:StringNotEquals": {"aws:TagKeys": list(OWNER_TAGS)}}
     return Restriction(
         "tag-write",
         {"ForAllValues:StringNotEquals": {"aws:TagKeys": list(CONTROL_TAGS)}},
-        f"never {ALLOW_OVERWRITE_TAG}; {MANAGED_TAG} only on skyvault-* names",
+        f"never {' or '.join(OWNER_TAGS)}; {MANAGED_TAG} only on skyvault-* names",
         owned_block=never,
     )
 
@@ -143,6 +156,16 @@ def primary_action(permission: Permission) -> str:
     return own[0] if own else actions[0]
 
 
+def _owner_opt_in(action_name: str, reference: IamReference) -> Restriction:
+    tag = OWNER_OPT_IN[action_name]
+    action = reference.action(action_name)
+    key = f"aws:ResourceTag/{tag}"
+    types: list[str | None] = list(action.required_resource_types) if action else []
+    if action is None or not all(action.supports_key(key, rt) for rt in types or [None]):
+        return Restriction("unconditionable", {}, f"IAM offers no resource-tag condition for {action_name}")
+    return Restriction("owner-opt-in", {"StringEquals": {key: "true"}}, f"only resources their owner tagged {tag}=true")
+
+
 def restriction_for(permission: Permission, action_name: str, reference: IamReference | None = None) -> Restriction:
     """The restricted policy's condition for one IAM action of one declaration."""
     if action_name in WITHHELD:
@@ -156,6 +179,8 @@ def restriction_for(permission: Permission, action_name: str, reference: IamRefe
             {"StringEquals": {f"aws:ResourceTag/{PASSABLE_ROLE_TAG}": "true"}},
             f"only roles the owner tagged {PASSABLE_ROLE_TAG}=true",
         )
+    if action_name in OWNER_OPT_IN:
+        return _owner_opt_in(action_name, reference or iam_reference())
     if not (permission.destructive or permission.tag_on_create) or action_name != primary_action(permission):
         return NONE
     reference = reference or iam_reference()

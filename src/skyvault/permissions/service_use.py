@@ -25,6 +25,7 @@ SERVICE_KMS_ACTIONS = frozenset(
         "kms:GenerateDataKeyWithoutPlaintext",
         "kms:ReEncryptFrom",
         "kms:ReEncryptTo",
+        "kms:RetireGrant",
     }
 )
 # The service endpoint KMS sees, per botocore service (the EBS direct APIs are part of EC2's endpoint family).

@@ -138,6 +138,12 @@ policies and the code cannot drift apart.
   every snapshot, copy grant and temporary cluster skyvault creates is named so; elsewhere
   `ForAllValues:StringNotEquals aws:TagKeys`). **Do not name your own snapshots or clusters `skyvault-...`.**
   Restored databases get the source's tags without skyvault's control tags.
+- **Redshift's snapshot-copy setting** (`redshift:EnableSnapshotCopy` / `DisableSnapshotCopy`, for `backup
+  redshift --copy-to-region`) changes a setting of your cluster, and disabling could remove your own copy
+  setting: it is allowed only on clusters you tagged `skyvault:allow-copy-setting=true`
+  (`aws:ResourceTag`, which AWS's reference offers on the `cluster` resource of both actions). skyvault never
+  writes that tag: `aws redshift create-tags --resource-name CLUSTER_ARN
+  --tags Key=skyvault:allow-copy-setting,Value=true`.
 - **`iam:PassRole`** (launching a restored instance with its captured instance profile) is allowed only for
   roles you tagged `skyvault:passable=true`, and only to EC2 (`iam:PassedToService`). Tag each role a restore may
   need: `aws iam tag-role --role-name NAME --tags Key=skyvault:passable,Value=true`. List them:
@@ -146,9 +152,9 @@ policies and the code cannot drift apart.
   done`. The role to tag is the one in the instance profile the source instance had (captured with each EC2
   recovery point as `iam_instance_profile_arn`; `aws iam get-instance-profile` names its role).
 - **KMS keys** (both variants): the data-key and grant actions that EBS, RDS and Redshift use on skyvault's
-  behalf (`kms:CreateGrant`, `Decrypt`, `Encrypt`, `GenerateDataKey*`, `ReEncrypt*`) are allowed only through that
-  service (`kms:ViaService` = `ec2|rds|redshift.REGION.amazonaws.com`), and grants only for an AWS resource
-  (`kms:GrantIsForAWSResource`), as AWS recommends for EBS. The library's own key wrapping
+  behalf (`kms:CreateGrant`, `Decrypt`, `Encrypt`, `GenerateDataKey*`, `ReEncrypt*`, `RetireGrant`) are allowed
+  only through that service (`kms:ViaService` = `ec2|rds|redshift.REGION.amazonaws.com`), and grants only for an
+  AWS resource (`kms:GrantIsForAWSResource`), as AWS recommends for EBS. The library's own key wrapping
   (`kms:GenerateDataKey`/`kms:Decrypt` in the `library` row) calls KMS directly and is not so conditioned.
 - **Withheld**: the restricted policy does not grant `kms:PutKeyPolicy`. IAM cannot prove a KMS key is
   skyvault's (tagging a key on create needs `kms:TagResource` on every key, and an alias can point at any key),

@@ -30,4 +30,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.ec2_consistency",
     "skyvault.lab.models.ebs_write_readiness",
     "skyvault.lab.models.sts_session_duration",
+    "skyvault.lab.models.db_option_groups",
+    "skyvault.lab.models.image_attributes",
 ]

@@ -14,6 +14,10 @@ looks at every configured account and region for resources tagged ``skyvault:man
 - ``recovery-point``/``base`` snapshots made by a job of *this* catalog that ended without recording them (the
   job crashed between snapshot and catalog), never one a recovery point references.
 
+A snapshot still ``pending`` is never an orphan (whatever its role): it may be a first snapshot or a copy that
+runs for hours, and deleting it would cancel it; the next ``skyvault cleanup`` judges it again once it has finished.
+A job's token-recorded snapshots that are still in progress stay recorded as leftovers for the same reason.
+
 Nothing without ``skyvault:managed=true`` is ever touched (checked on the API filter *and* again on the tags read
 back); ``restored`` resources belong to the user and are never candidates.
 """
@@ -218,8 +222,17 @@ def _cleaner(
             )
             if not found:
                 raise NotFoundError(f"no {noun} tagged {TOKEN_TAG}={item.id}")
+        # Every resource is tried: one still in progress (a backup's snapshot EBS is still taking, ConflictError)
+        # must not keep the finished ones of the same token from going. The in-progress ones keep the intermediate
+        # recorded, so a later cleanup retries them once they have finished.
+        waiting: list[str] = []
         for resource in found:
-            remove(factory, item.account, item.region, resource)
+            try:
+                remove(factory, item.account, item.region, resource)
+            except ConflictError as exc:
+                waiting.append(exc.message)
+        if waiting:
+            raise ConflictError("; ".join(waiting), hint="a later 'skyvault cleanup' removes them once finished")
 
     return clean
 
@@ -334,6 +347,10 @@ def find_orphans(
                 )
                 if kind == "volume" and item.get("State") != "available":
                     reason = None  # attached: in use by an instance, not an orphan whatever its tags
+                if kind == "snapshot" and item.get("State") == "pending":
+                    # Still in progress: a first snapshot of a large volume or a cross-region copy may run for
+                    # hours, and deleting it would cancel it. Not an orphan yet: a later cleanup judges it again.
+                    reason = None
                 if reason:
                     orphans.append(
                         Orphan(

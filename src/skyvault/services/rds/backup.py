@@ -5,6 +5,7 @@ Steps (each a job step, so a resumed job does not repeat one that finished):
 2. create a manual snapshot tagged ``skyvault:managed`` + job + source + recovery point, with the source's tags;
 3. wait until it is available;
 4. ``--copy-to-region``: copy it to the region, encrypted with skyvault's key there when the source is encrypted;
+   a DB instance's option group is mapped to one in that region first (``option_groups``), before the snapshot;
 5. ``--copy-to-account`` (the vault): share it with the vault account and copy it there, so it survives the
    source account. Encrypted snapshots are first re-encrypted with skyvault's shareable key (an AWS-managed key
    cannot be shared) into an intermediate copy; the intermediate and the share are always removed at the end of
@@ -21,7 +22,7 @@ from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
 from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for
-from skyvault.services.rds import identifiers, kms_keys, snapshots
+from skyvault.services.rds import identifiers, kms_keys, option_groups, snapshots
 from skyvault.services.rds.config_capture import capture
 from skyvault.services.rds.snapshots import Family
 from skyvault.services.rds.waiting import WaitPolicy
@@ -55,6 +56,8 @@ class CopyOptions:
     # Redshift vault copies restore a temporary cluster in the vault: in this cluster subnet group there, rather than
     # the vault region's default VPC (which many accounts do not have).
     vault_subnet_group: str | None = None
+    # --copy-to-region of a DB instance: source option group name -> the group to name in the destination region.
+    option_groups: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -135,6 +138,15 @@ def backup(
     for warning in warnings:
         job.progress(f"warning: {warning}")
 
+    mapped: dict[str, Any] | None = None
+    if options.to_region and not family.cluster and options.to_region != region:
+        # Before any snapshot: a copy that AWS would refuse for its option group (TDE) changes nothing.
+        to_region = options.to_region
+        mapped = job.step(
+            f"{source_id}: map option group to {to_region}",
+            lambda: _map_option_group(job, factory, account, region, to_region, captured, options.option_groups),
+        )
+
     def create() -> dict[str, Any]:
         job.progress(f"creating snapshot {snapshot_id} of {source_id}")
         made = snapshots.create(client, family, source_id, snapshot_id, tags)
@@ -158,13 +170,13 @@ def backup(
         "copies": [],
     }
     if options.to_region:
-        to_region = options.to_region
-        native["copies"].append(
-            job.step(
-                f"{source_id}: copy to {to_region}",
-                lambda: copy_to_region(job, factory, family, account, region, to_region, snap, tags, options.wait),
-            )
-        )
+        to_region, target_group = options.to_region, (mapped or {}).get("target")
+
+        def region_copy() -> dict[str, Any]:
+            return copy_to_region(job, factory, family, account, region, to_region, snap, tags, options.wait,
+                                  option_group=target_group)  # fmt: skip
+
+        native["copies"].append(job.step(f"{source_id}: copy to {to_region}", region_copy))
     if options.to_account:
         vault = options.to_account
         native["copies"].append(
@@ -179,9 +191,28 @@ def backup(
         "allocated_gib": snap.get("allocated_gib"),
         "encrypted": snap["encrypted"],
     }
+    if mapped and mapped.get("left_out"):
+        warnings = [*warnings, f"options not copied to {mapped['target']}: {', '.join(mapped['left_out'])}"]
     if warnings:
         stats["warnings"] = warnings
     return BackupResult(native=native, captured=captured, stats=stats)
+
+
+def _map_option_group(
+    job: JobLike,
+    factory: ClientFactory,
+    account: str,
+    region: str,
+    to_region: str,
+    captured: dict[str, Any],
+    explicit: dict[str, str],
+) -> dict[str, Any]:
+    source = snapshots.instance_api(factory.client(account, region, "rds"))
+    destination = snapshots.instance_api(factory.client(account, to_region, "rds"))
+    mapping = option_groups.map_group(source, destination, captured.get("option_group"), explicit)
+    if mapping.target:
+        job.progress(f"option group {mapping.source} maps to {mapping.target} in {to_region} ({mapping.how})")
+    return mapping.as_dict()
 
 
 def _summary(family: Family, snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +236,8 @@ def copy_to_region(
     snap: dict[str, Any],
     tags: dict[str, str],
     wait: WaitPolicy,
+    *,
+    option_group: str | None = None,
 ) -> dict[str, Any]:
     if to_region == region:
         raise ConflictError(f"--copy-to-region {to_region} is the snapshot's own region")
@@ -215,10 +248,10 @@ def copy_to_region(
     job.progress(f"copying {snap['id']} to {to_region}")
     copied = snapshots.copy(
         destination, family, snap["arn"], snap["id"], {**tags, f"{TAG_PREFIX}copy-of": snap["arn"]},
-        kms_key_id=key, source_region=region,
+        kms_key_id=key, source_region=region, option_group=option_group,
     )  # fmt: skip
     done = snapshots.wait_available(destination, family, snap["id"], policy=wait, progress=job.progress)
-    return {
+    made = {
         "kind": "region",
         "account": account,
         "region": to_region,
@@ -226,6 +259,9 @@ def copy_to_region(
         "snapshot_arn": copied.get(family.arn_field) or done.get(family.arn_field),
         "kms_key_id": done.get("KmsKeyId"),
     }
+    if option_group:
+        made["option_group"] = option_group  # a restore from this copy names it
+    return made
 
 
 def copy_to_account(

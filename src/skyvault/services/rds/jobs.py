@@ -55,6 +55,7 @@ def backup_params(
     wait: WaitPolicy | None = None,
     retain_days: float | None = None,
     vault_subnet_group: str | None = None,
+    option_group_map: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``params`` of a ``backup-<database kind>`` job (what the CLI and the demo build)."""
     policy = wait or WaitPolicy()
@@ -69,6 +70,7 @@ def backup_params(
         "poll_s": policy.poll_s,
         "stall_s": policy.stall_s,
         "vault_subnet_group": vault_subnet_group,
+        "option_group_map": dict(option_group_map or {}),
     }
 
 
@@ -82,6 +84,7 @@ def run_backups(ctx: JobContext, spec: JobSpec, env: JobEnvironment, backup_one:
         params.get("copy_to_account"),
         wait_policy(params),
         vault_subnet_group=params.get("vault_subnet_group"),
+        option_groups=dict(params.get("option_group_map") or {}),
     )
     retain_days = params.get("retain_days")
     catalog = env.catalog

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Required, TypedDict
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConfirmationRequiredError, ConflictError, NotFoundError
 from skyvault.permissions import Feature, declare
-from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
+from skyvault.permissions.registry import ALLOW_COPY_SETTING_TAG, ALLOW_OVERWRITE_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.rds import identifiers, rename, storage
 from skyvault.services.rds.backup import MAX_TAGS, JobLike, dropped_tags_warning
 from skyvault.services.rds.config_capture import describe_cluster, describe_instance
@@ -121,10 +121,11 @@ def restored_tags(captured: dict[str, str], point_id: str) -> dict[str, str]:
     """The tags a restored resource gets: the source's, less AWS's own and skyvault's control tags.
 
     ``skyvault:managed`` would let cleanup delete a restore the user owns; ``skyvault:allow-overwrite`` is the
-    owner's decision about the original, not about its copy. The restricted policy refuses to write either on a
-    resource named by the user (RDS and Redshift cannot bind a tag write to the creating call).
+    owner's decision about the original, not about its copy (so is ``skyvault:allow-copy-setting``). The
+    restricted policy refuses to write any of them on a resource named by the user (RDS and Redshift cannot bind
+    a tag write to the creating call).
     """
-    control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG)
+    control = (MANAGED_TAG, ALLOW_OVERWRITE_TAG, ALLOW_COPY_SETTING_TAG)
     tags = {k: v for k, v in captured.items() if not k.startswith("aws:") and k not in control}
     # At most 50 tags per resource, skyvault's restored-from included (which tags did not fit: dropped_tags_warning).
     tags = dict(list(tags.items())[: MAX_TAGS - 1])
@@ -139,7 +140,8 @@ def choose_snapshot(point: Any, account: str | None, region: str | None) -> dict
         return {"account": point.account, "region": point.region, "snapshot": native["snapshot_id"]}
     for copied in native.get("copies", []):
         if (not account or copied["account"] == account) and (not region or copied["region"] == region):
-            return {"account": copied["account"], "region": copied["region"], "snapshot": copied["snapshot_id"]}
+            return {"account": copied["account"], "region": copied["region"], "snapshot": copied["snapshot_id"],
+                    "option_group": copied.get("option_group")}  # fmt: skip
     if (not account or account == point.account) and (not region or region == point.region):
         return {"account": point.account, "region": point.region, "snapshot": native["snapshot_id"]}
     raise NotFoundError(
@@ -198,12 +200,13 @@ def restore(
     tags = restored_tags(captured.get("tags", {}), point.id)
     warnings = dropped_tags_warning(captured.get("tags", {}), tags, f"the restored {_noun(family)}")
     dropped: list[str] = []
+    for_instance = {"copy_option_group": where.get("option_group"), **options}
 
     def restore_it() -> dict[str, Any]:
         if family.cluster:
             return _restore_cluster(job, client, family, captured, where["snapshot"], new_id, tags, at_source,
                                     options, dropped, wait)  # fmt: skip
-        return _restore_instance(job, client, captured, where["snapshot"], new_id, tags, at_source, options,
+        return _restore_instance(job, client, captured, where["snapshot"], new_id, tags, at_source, for_instance,
                                  dropped, wait)  # fmt: skip
 
     if aside is None:
@@ -329,6 +332,11 @@ def _restore_instance(
             params["DBParameterGroupName"] = captured["parameter_group"]
         if captured.get("option_group") and not str(captured["option_group"]).startswith("default"):
             params["OptionGroupName"] = captured["option_group"]
+    elif options.get("copy_option_group"):
+        # A cross-region copy names the option group skyvault mapped there (services/rds/option_groups.py).
+        params["OptionGroupName"] = options["copy_option_group"]
+        if "option_group" in dropped:
+            dropped.remove("option_group")
     rds = instance_api(client)
     job.step(f"{new_id}: restore instance", lambda: bool(rds.restore_db_instance_from_db_snapshot(**params)))
     job.progress(f"waiting for instance {new_id}")

@@ -254,8 +254,12 @@ def copy(
     *,
     kms_key_id: str | None = None,
     source_region: str | None = None,
+    option_group: str | None = None,
 ) -> dict[str, Any]:
-    """Copy ``source`` (identifier, or ARN for another region/account) into ``client``'s account and region."""
+    """Copy ``source`` (identifier, or ARN for another region/account) into ``client``'s account and region.
+
+    ``option_group``: the destination's option group for a DB snapshot copied across regions (cluster snapshots
+    take none)."""
     # botocore presigns the cross-region request from SourceRegion.
     region = source_region if source_region and source_region != client.region else None
     if family.cluster:
@@ -278,6 +282,8 @@ def copy(
         instance["KmsKeyId"] = kms_key_id
     if region:
         instance["SourceRegion"] = region
+    if option_group:
+        instance["OptionGroupName"] = option_group
     return dict(instance_api(client).copy_db_snapshot(**instance)["DBSnapshot"])
 
 

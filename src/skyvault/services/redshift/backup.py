@@ -21,7 +21,7 @@ from typing import Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import ConflictError
-from skyvault.permissions.registry import MANAGED_TAG, TAG_PREFIX
+from skyvault.permissions.registry import ALLOW_COPY_SETTING_TAG, MANAGED_TAG, TAG_PREFIX
 from skyvault.services.base import partition_for, tags_from_list
 from skyvault.services.rds import identifiers, kms_keys
 from skyvault.services.rds.backup import (
@@ -89,6 +89,9 @@ def backup(
         job.progress(f"warning: {warning}")
     if options.to_account and captured.get("encrypted"):
         check_vault_can_use_key(factory, account, options.to_account, region, source_id, captured.get("kms_key_id"))
+    if options.to_region and captured.get("tags", {}).get(ALLOW_COPY_SETTING_TAG) != "true":
+        warnings = [*warnings, copy_setting_warning(source_id)]
+        job.progress(f"warning: {warnings[-1]}")
     if options.to_region:
         to_region = options.to_region
         job.step(
@@ -188,6 +191,13 @@ def _summary(snapshot: dict[str, Any]) -> dict[str, Any]:
         "size_mb": snapshot.get("TotalBackupSizeInMegaBytes"),
         "status": snapshot.get("Status"),
     }
+
+
+def copy_setting_warning(cluster_id: str) -> str:
+    return (
+        f"{cluster_id} is not tagged {ALLOW_COPY_SETTING_TAG}=true: the restricted policy refuses to change its "
+        "snapshot-copy setting (tag the cluster, or use the unrestricted policy)"
+    )
 
 
 def _enable_copy(

@@ -26,6 +26,11 @@ _CLUSTER = "arn:${Partition}:redshift:${Region}:${Account}:cluster:*"
 # Every copy grant skyvault makes is named skyvault-... (backup.GRANT_NAME): scoped to that name.
 _GRANT = "arn:${Partition}:redshift:${Region}:${Account}:snapshotcopygrant:skyvault-*"
 _KMS_KEYS = "arn:${Partition}:kms:${Region}:*:key/*"
+# Restoring a KMS-encrypted snapshot: Redshift reads the snapshot's key and makes the new cluster's keys with the
+# caller's KMS permissions (Service Authorization Reference, dependent actions of RestoreFromClusterSnapshot;
+# the secretsmanager ones are for managed admin passwords, which skyvault never sets). The policy allows them only
+# through Redshift (kms:ViaService, permissions.service_use).
+_KMS_RESTORE = ("kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey", "kms:RetireGrant")
 # The vault's temporary clusters (restore-and-snapshot) are named with this prefix, and the copy feature's cluster
 # permissions are scoped to it by ARN: even a user's cluster that somehow carried skyvault's tag stays out of reach.
 TEMP_CLUSTER_PREFIX = "skyvault-tmp-"
@@ -77,17 +82,18 @@ _d("RevokeSnapshotAccess", Feature.COPY, "unshare snapshot", "Remove the vault a
 _d("CreateSnapshotCopyGrant", Feature.COPY, "create copy grant", "Let Redshift use skyvault's key in the destination "
    "region for copies of encrypted clusters.", (_GRANT, _KMS_KEYS), actions=("redshift:CreateSnapshotCopyGrant",
    "redshift:CreateTags", "kms:CreateGrant", "kms:DescribeKey"), tag_on_create=True)  # fmt: skip
+# Both change a setting of the user's cluster: the restricted policy allows them only on clusters the owner tagged
+# skyvault:allow-copy-setting=true (permissions.restricted.OWNER_OPT_IN).
 _d("EnableSnapshotCopy", Feature.COPY, "enable cross-region copy", "Turn on copying of the cluster's new snapshots "
    "to the destination region for this job.", (_CLUSTER,))  # fmt: skip
 _d("DisableSnapshotCopy", Feature.COPY, "disable cross-region copy", "Turn the copy setting skyvault enabled back "
-   "off when the job ends (it undoes skyvault's own change to the user's cluster, so it is not tag-restricted).",
-   (_CLUSTER,))  # fmt: skip
+   "off when the job ends (it undoes skyvault's own change to the user's cluster).", (_CLUSTER,))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.COPY, "restore in vault", "Restore a temporary cluster in the vault account "
    "from the shared snapshot, to snapshot it there.", (_TEMP_CLUSTER, _ANY_SNAP, _KMS_KEYS),
-   actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
+   actions=("redshift:RestoreFromClusterSnapshot", *_KMS_RESTORE))  # fmt: skip
 _d("RestoreFromClusterSnapshot", Feature.RESTORE, "restore cluster", "Create a new cluster from a skyvault "
    "snapshot with the captured configuration.", (_CLUSTER, _SNAP, _KMS_KEYS),
-   actions=("redshift:RestoreFromClusterSnapshot", "kms:CreateGrant", "kms:DescribeKey"))  # fmt: skip
+   actions=("redshift:RestoreFromClusterSnapshot", *_KMS_RESTORE))  # fmt: skip
 _d("DeleteCluster", Feature.COPY, "delete vault cluster", "Delete the temporary vault cluster (no final snapshot).",
    (_TEMP_CLUSTER,), destructive=True)  # fmt: skip
 _d("ModifyCluster", Feature.RESTORE_OVERWRITE, "rename original", "Rename the original cluster aside (kept, not "
