@@ -72,6 +72,7 @@ class Phase:
     cpu_s: float
     lab_cpu_s: float
     throttles: int = 0
+    in_flight_limit: float = 0.0  # skyvault's adaptive limit per volume at the end of the phase
 
     @property
     def blocks_per_s(self) -> float:
@@ -118,7 +119,9 @@ def measured(name: str, volumes: int, blocks: int, lab: LabInfo, out: list[Phase
     print(
         f"  {name:<26} {volumes} vol  {blocks:>5} blocks  {phase.seconds:6.2f} s  {phase.blocks_per_s:7.1f} blocks/s"
         f"  {phase.blocks_per_s * BLOCK_SIZE / 1e6:6.1f} MB/s  {phase.cpu_ms_per_block:5.2f} CPU-ms/block"
-        f"  (lab {phase.lab_cpu_ms_per_block:5.2f})" + (f"  throttled {phase.throttles}" if phase.throttles else ""),
+        f"  (lab {phase.lab_cpu_ms_per_block:5.2f})"
+        + (f"  in flight <= {phase.in_flight_limit:.0f}/vol" if phase.in_flight_limit else "")
+        + (f"  throttled {phase.throttles}" if phase.throttles else ""),
         flush=True,
     )
 
@@ -153,18 +156,19 @@ def new_library(root: Path, name: str) -> Repository:
 
 def skyvault_copy(
     factory: ClientFactory, repo: Repository, volumes: list[Volume], in_flight: int
-) -> tuple[list[Manifest], int]:
+) -> tuple[list[Manifest], int, float]:
     """The volumes copied at once (as a backup does), each with ``in_flight`` block reads."""
 
-    def one(volume: Volume) -> tuple[str, int]:
+    def one(volume: Volume) -> tuple[str, int, int]:
         source = CopySource(ACCOUNT, REGION, volume.volume_id, f"arn:aws:ec2:{REGION}::volume/{volume.volume_id}",
                             volume.snapshot_id)  # fmt: skip
         copied = copy_snapshot(factory, repo, source, parent=None, base_snapshot_id=None, meta={}, workers=in_flight)
-        return copied.manifest_id, copied.throttles
+        return copied.manifest_id, copied.throttles, copied.in_flight
 
     with ThreadPoolExecutor(len(volumes)) as pool:
         results = list(pool.map(one, volumes))
-    return [repo.load_snapshot(m) for m, _ in results], sum(t for _, t in results)
+    manifests = [repo.load_snapshot(m) for m, _, _ in results]
+    return manifests, sum(t for _, t, _ in results), sum(n for _, _, n in results) / len(results)
 
 
 def bare_client(factory: ClientFactory, pool: int) -> Any:
@@ -189,21 +193,25 @@ def ceiling_reads(client: Any, volumes: list[Volume], in_flight: int) -> None:
         list(pool.map(one, volumes))
 
 
-def skyvault_restore(factory: ClientFactory, repo: Repository, manifests: list[Manifest], in_flight: int) -> int:
+def skyvault_restore(
+    factory: ClientFactory, repo: Repository, manifests: list[Manifest], in_flight: int
+) -> tuple[int, float]:
     """Each manifest written into a new snapshot as ``restore --from library`` does, the volumes at once."""
     ebs = factory.client(ACCOUNT, REGION, "ebs")
 
-    def one(manifest: Manifest) -> int:
+    def one(manifest: Manifest) -> tuple[int, float]:
         writer = SnapshotWriter(ebs)
         writer.start(volume_size_gib=-(-manifest.size // 1024**3), tags={"skyvault:benchmark": "true"},
                      description="benchmark restore", client_token=os.urandom(8).hex())  # fmt: skip
         with ParallelPuts(writer, in_flight=in_flight) as puts:
             BlockReader(repo, manifest).restore(lambda offset, data: puts.submit(offset // BLOCK_SIZE, data))
         writer.complete()
-        return writer.flow.throttles
+        limit = writer.flow.concurrency.limit if writer.flow.concurrency else in_flight
+        return writer.flow.throttles, limit
 
     with ThreadPoolExecutor(len(manifests)) as pool:
-        return sum(pool.map(one, manifests))
+        results = list(pool.map(one, manifests))
+    return sum(t for t, _ in results), sum(n for _, n in results) / len(results)
 
 
 def ceiling_writes(client: Any, volumes: list[Volume], in_flight: int, base: bytes) -> None:
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             with measured(f"skyvault copy {label}", len(chosen), blocks, lab, phases) as phase:
                 if profiler:
                     profiler.enable()
-                done, phase.throttles = skyvault_copy(factory, repo, chosen, args.in_flight)
+                done, phase.throttles, phase.in_flight_limit = skyvault_copy(factory, repo, chosen, args.in_flight)
                 if profiler:
                     profiler.disable()
             manifests[label] = (repo, done)
@@ -366,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             with measured(f"skyvault restore {label}", len(chosen), blocks, lab, phases) as phase:
                 if profiler:
                     profiler.enable()
-                phase.throttles = skyvault_restore(factory, repo, done, args.in_flight)
+                phase.throttles, phase.in_flight_limit = skyvault_restore(factory, repo, done, args.in_flight)
                 if profiler:
                     profiler.disable()
             repo.close()

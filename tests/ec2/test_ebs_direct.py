@@ -204,3 +204,37 @@ def test_throttling_past_botocore_is_retried_at_the_flow_pace(monkeypatch: pytes
     flow = ebs_direct.BlockFlow(ebs_direct.AdaptiveRate(1000.0, clock=clock, sleep=clock.sleep))
     assert ebs_direct.read_block(fake, "snap-1", 0, "t", flow) == _block(3)  # type: ignore[arg-type]
     assert flow.throttles == 7 and flow.snapshot.rate_now < 1000.0  # type: ignore[attr-defined]
+
+
+def test_concurrency_grows_while_round_trips_stay_short_and_backs_off_when_they_queue() -> None:
+    clock = Clock()
+    limit = ebs_direct.AdaptiveConcurrency(initial=16, minimum=16, maximum=64, window_s=1e9, clock=clock)
+
+    def request(rtt: float) -> None:
+        started = limit.acquire()
+        clock.now += rtt
+        limit.release(started)
+
+    for _ in range(16 * 10):  # ten rounds of 50 ms round trips: about one more in flight per round
+        request(0.05)
+    assert 24 <= limit.limit <= 27
+    for _ in range(2000):
+        request(0.05)
+    assert limit.limit == 64  # never above the maximum
+    for _ in range(64 * 5):  # queueing: round trips 4x the shortest
+        request(0.2)
+    assert 55 <= limit.limit < 64
+    for _ in range(5000):
+        request(0.2)
+    assert limit.limit == 16  # never below the floor
+    limit.window_s = 10.0  # a new window: the shortest round trip is learnt again (latency went up for good)
+    for _ in range(200):
+        request(0.2)
+    assert limit.limit > 16
+
+
+def test_a_failed_request_frees_its_slot_without_a_round_trip_sample() -> None:
+    limit = ebs_direct.AdaptiveConcurrency(initial=16)
+    with pytest.raises(RuntimeError), limit.slot():
+        raise RuntimeError("boom")
+    assert limit.in_flight == 0 and limit.limit == 16

@@ -73,7 +73,7 @@ def test_beyond_the_per_snapshot_quota_answers_request_throttled(lab_env: LabEnv
             ebs.get_snapshot_block(SnapshotId=snapshot, BlockIndex=block["BlockIndex"], BlockToken=block["BlockToken"])
             codes.append("ok")
         except ClientError as exc:
-            error = exc.response
+            error: dict[str, Any] = dict(exc.response)
             assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
             assert error["Reason"] == "RESOURCE_LEVEL_THROTTLE"
             codes.append(error["Error"]["Code"])
@@ -101,7 +101,7 @@ def test_the_account_quota_spans_snapshots_and_writes(lab_env: LabEnv, raw: Raw)
             )  # fmt: skip
             reasons.append("ok")
         except ClientError as exc:
-            reasons.append(str(exc.response.get("Reason")))
+            reasons.append(str(dict(exc.response).get("Reason")))
     assert reasons[:3] == ["ok"] * 3 and "ACCOUNT_THROTTLED" in reasons[3:]
 
 

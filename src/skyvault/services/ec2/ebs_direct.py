@@ -22,12 +22,14 @@ rate follows AIMD: halved (at most once per ``quiet_s``) when AWS answers ``Requ
 the throttled request itself; a hook on its retry decisions tells the flow of each throttled answer, so the rate
 drops at the first one. When botocore gives up (its retry quota is spent), the block is retried here with backoff
 for up to ``THROTTLE_ATTEMPTS`` attempts: throttling slows a copy down, it does not fail it. Latency is covered by
-requests in flight (the copy's and restore's worker threads, ``DEFAULT_IN_FLIGHT``), not by the rate.
+requests in flight: up to ``DEFAULT_IN_FLIGHT`` worker threads per volume, of which the flow's
+``AdaptiveConcurrency`` lets at least 16 and, while round trips stay near the shortest seen, more send at once.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import contextvars
 import hashlib
 import math
@@ -58,7 +60,7 @@ CHECKSUM_ATTEMPTS = 3
 BACKOFF_ATTEMPTS = 5
 THROTTLE_ATTEMPTS = 30  # block requests still throttled after botocore's retries: ~2 minutes of backoff (5 s cap)
 THROTTLE_BACKOFF_CAP_S = 5.0
-DEFAULT_IN_FLIGHT = 100  # block requests in flight per volume: 1,000/s at 100 ms of latency
+DEFAULT_IN_FLIGHT = 100  # workers per volume: up to 1,000 requests/s at 100 ms (AdaptiveConcurrency decides)
 WRITABLE_WAIT_S = 150.0  # coldsnap's 12 attempts cover 132 s of "snapshot does not exist" after StartSnapshot
 CONCURRENT_LIMIT = "ConcurrentLimitExceededException"
 REQUEST_THROTTLED = "RequestThrottledException"
@@ -258,13 +260,97 @@ def account_rate(account: str, region: str, operation: str) -> AdaptiveRate:
         return rate
 
 
-class BlockFlow:
-    """How one snapshot's block requests are paced: its own quota and its account's (both ``AdaptiveRate``), and
-    how many throttled answers they met (each one told by botocore's retry hook, or by an error that outlived it)."""
+class AdaptiveConcurrency:
+    """How many block requests may be in flight at once, adapted to what the round trips say (thread-safe).
 
-    def __init__(self, snapshot: RateLimiter, account: RateLimiter | None = None, *, hooked: bool = False) -> None:
+    Little's law: reaching AWS's 1,000 requests/s at 50-100 ms takes 50-100 requests in flight; more than the
+    service (or this machine's CPU) can serve only queues them, longer round trips for the same throughput, while
+    each waiting worker holds a block and competes for the interpreter. So the limit follows the round trips, as
+    TCP Vegas does: it starts at ``initial`` (16, the floor: a busy machine's jittery round trips never take a
+    copy below what it always had); a round trip within ``tolerance`` times the shortest recently seen
+    adds ``1 / limit`` (one more request per round of requests); a longer one takes ``1 / limit`` away (the queue
+    grows: back off); always within ``[minimum, maximum]``. The shortest round trip is forgotten every
+    ``window_s`` (the latency may change) and learnt again from that window's requests."""
+
+    def __init__(
+        self,
+        *,
+        initial: float = 16.0,
+        minimum: float = 16.0,
+        maximum: float = 400.0,
+        tolerance: float = 2.0,
+        window_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = float(initial)
+        self.minimum = minimum
+        self.maximum = maximum
+        self.tolerance = tolerance
+        self.window_s = window_s
+        self._clock = clock
+        self.in_flight = 0
+        self._min_rtt = math.inf
+        self._window_min = math.inf
+        self._window_started = clock()
+        self._cond = threading.Condition()
+
+    def acquire(self) -> float:
+        """Wait for a free slot; returns the moment the request starts (for ``release``)."""
+        with self._cond:
+            while self.in_flight >= int(self.limit):
+                self._cond.wait()
+            self.in_flight += 1
+            return self._clock()
+
+    def release(self, started: float | None) -> None:
+        """The request that took a slot at ``started`` ended (None: it failed, its round trip says nothing)."""
+        with self._cond:
+            self.in_flight -= 1
+            if started is not None:
+                self._sample(self._clock() - started)
+            # Wake only as many waiters as there are free slots: hundreds of workers may wait here.
+            self._cond.notify(max(0, int(self.limit) - self.in_flight))
+
+    def _sample(self, rtt: float) -> None:
+        now = self._clock()
+        self._window_min = min(self._window_min, rtt)
+        if now - self._window_started >= self.window_s:
+            self._min_rtt, self._window_min, self._window_started = self._window_min, math.inf, now
+        self._min_rtt = min(self._min_rtt, rtt)
+        if rtt <= self._min_rtt * self.tolerance:
+            self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+        else:
+            self.limit = max(self.minimum, self.limit - 1.0 / self.limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        started: float | None = self.acquire()
+        try:
+            yield
+        except BaseException:
+            started = None
+            raise
+        finally:
+            self.release(started)
+
+
+class BlockFlow:
+    """How one snapshot's block requests are paced: its own quota and its account's (both ``AdaptiveRate``), how
+    many may be in flight (its own ``AdaptiveConcurrency``: at least 16 per volume, more while round trips stay
+    short), and how many throttled answers they met (each one told by botocore's retry hook, or by an error that
+    outlived it)."""
+
+    def __init__(
+        self,
+        snapshot: RateLimiter,
+        account: RateLimiter | None = None,
+        *,
+        hooked: bool = False,
+        concurrency: AdaptiveConcurrency | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.account = account
+        self.concurrency = concurrency
         self.hooked = hooked  # botocore's retry hook tells this flow of each throttled answer
         self.throttles = 0
         self._lock = threading.Lock()
@@ -274,8 +360,14 @@ class BlockFlow:
         account = getattr(ebs, "account", None)
         region = getattr(ebs, "region", None)
         known = isinstance(account, str) and isinstance(region, str)
-        shared = account_rate(str(account), str(region), operation) if known else None
-        return cls(AdaptiveRate(rate_per_s), shared, hooked=observe_throttling(ebs))
+        if not known:
+            return cls(AdaptiveRate(rate_per_s), hooked=observe_throttling(ebs), concurrency=AdaptiveConcurrency())
+        return cls(
+            AdaptiveRate(rate_per_s),
+            account_rate(str(account), str(region), operation),
+            hooked=observe_throttling(ebs),
+            concurrency=AdaptiveConcurrency(),
+        )
 
     def acquire(self) -> None:
         self.snapshot.acquire()
@@ -343,7 +435,7 @@ def paced(flow: BlockFlow, call: Callable[[], T], *, hooked: bool) -> T:
     for attempt in range(THROTTLE_ATTEMPTS):
         flow.acquire()
         try:
-            with _flowing(flow):
+            with flow.concurrency.slot() if flow.concurrency else contextlib.nullcontext(), _flowing(flow):
                 return call()
         except AwsError as exc:
             if not _too_busy(exc) or attempt == THROTTLE_ATTEMPTS - 1:
@@ -442,17 +534,17 @@ def read_block(ebs: EBSClient, snapshot_id: str, index: int, token: str, flow: B
     ``flow`` paces the request (a ``BlockFlow``, or a bare ``RateLimiter``); throttling is absorbed by ``paced``."""
     if isinstance(flow, RateLimiter):
         flow = BlockFlow(flow, hooked=observe_throttling(ebs))
-    for _attempt in range(CHECKSUM_ATTEMPTS):
-        response = paced(
-            flow,
-            lambda: ebs.get_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token),
-            hooked=flow.hooked,
-        )
+
+    def fetch() -> tuple[Any, bytes]:
+        response = ebs.get_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token)
         body = response["BlockData"]
-        try:
-            data: bytes = body.read()
+        try:  # the body's transfer is part of the request (and of its round trip)
+            return response, body.read()
         finally:
             body.close()
+
+    for _attempt in range(CHECKSUM_ATTEMPTS):
+        response, data = paced(flow, fetch, hooked=flow.hooked)
         algorithm = response.get("ChecksumAlgorithm", "SHA256")
         if algorithm != "SHA256":
             raise AwsError(f"snapshot {snapshot_id} block {index}: unsupported checksum algorithm {algorithm!r}")
