@@ -91,7 +91,7 @@ def test_throttling_after_botocore_retries_backs_off(monkeypatch: pytest.MonkeyP
     throttled = ThrottledError("slow down", code="ThrottlingException")
     fake = FakeEbs(get_snapshot_block=[throttled, throttled, _get(_block(2))])
     assert ebs_direct.read_block(fake, "snap-1", 0, "t", FAST) == _block(2)  # type: ignore[arg-type]
-    forever = FakeEbs(get_snapshot_block=[throttled] * ebs_direct.BACKOFF_ATTEMPTS)
+    forever = FakeEbs(get_snapshot_block=[throttled] * ebs_direct.THROTTLE_ATTEMPTS)
     with pytest.raises(ThrottledError):
         ebs_direct.read_block(forever, "snap-1", 0, "t", FAST)  # type: ignore[arg-type]
 
@@ -126,3 +126,115 @@ def test_rate_limiter_holds_the_rate() -> None:
     for _ in range(41):
         limiter.acquire()
     assert time.monotonic() - started >= 0.19  # 40 tokens at 200/s after the first
+
+
+class Clock:
+    """A clock the test moves; ``sleep`` advances it (no real waiting)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_adaptive_rate_halves_on_throttling_once_per_burst_then_recovers_linearly() -> None:
+    clock = Clock()
+    rate = ebs_direct.AdaptiveRate(1000.0, floor=10.0, recovery_s=10.0, quiet_s=0.5, clock=clock, sleep=clock.sleep)
+    assert rate.rate_now == 1000.0
+    rate.on_throttle()
+    assert rate.rate_now == 500.0  # multiplicative decrease
+    clock.now += 0.1
+    rate.on_throttle()  # in flight before the cut: the same signal
+    assert rate.rate_now == pytest.approx(510.0) and rate.cuts == 1 and rate.throttles == 2
+    clock.now += 0.5
+    rate.on_throttle()  # a new signal: halve what it had grown back to
+    assert rate.rate_now == pytest.approx(280.0) and rate.cuts == 2  # (500 + 0.6 s x 100/s) / 2
+    clock.now += 2.0
+    assert rate.rate_now == pytest.approx(480.0)  # additive increase: 100/s per second (ceiling / recovery_s)
+    clock.now += 60.0
+    assert rate.rate_now == 1000.0  # never above the quota
+    slow = ebs_direct.AdaptiveRate(1000.0, floor=10.0, recovery_s=1e9, clock=clock, sleep=clock.sleep)
+    for _ in range(20):
+        clock.now += 1.0
+        slow.on_throttle()
+    assert slow.rate_now == pytest.approx(10.0)  # never below the floor
+
+
+def test_rate_limiter_paces_by_reserving_slots_without_polling() -> None:
+    clock = Clock()
+    rate = ebs_direct.AdaptiveRate(100.0, burst_s=0.05, clock=clock, sleep=clock.sleep)
+    for _ in range(6):  # the burst (50 ms at 100/s, and the request due now) goes at once
+        rate.acquire()
+    assert clock.slept == []
+    started = clock.now
+    for _ in range(100):
+        rate.acquire()
+    assert clock.now - started == pytest.approx(1.0, abs=0.011)  # 100 more at 100/s
+    assert len(clock.slept) == 100  # one sleep per request, none to poll
+    rate.on_throttle()
+    started = clock.now
+    for _ in range(50):
+        rate.acquire()
+    assert 0.85 < clock.now - started < 1.0  # 50 at the halved rate, growing back at 10/s per second
+
+
+def test_a_flow_cuts_the_quota_aws_names() -> None:
+    clock = Clock()
+    snapshot = ebs_direct.AdaptiveRate(1000.0, clock=clock, sleep=clock.sleep)
+    account = ebs_direct.AdaptiveRate(1000.0, clock=clock, sleep=clock.sleep)
+    flow = ebs_direct.BlockFlow(snapshot, account)
+    flow.throttled("ACCOUNT_THROTTLED")
+    assert (snapshot.rate_now, account.rate_now) == (1000.0, 500.0)
+    clock.now += 1.0
+    flow.throttled("RESOURCE_LEVEL_THROTTLE")
+    assert snapshot.rate_now == 500.0 and flow.throttles == 2
+
+
+def test_throttling_past_botocore_is_retried_at_the_flow_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("skyvault.services.ec2.ebs_direct.time.sleep", lambda _s: None)
+    throttled = ThrottledError("slow down", code="RequestThrottledException")
+    fake = FakeEbs(get_snapshot_block=[throttled] * 7 + [_get(_block(3))])
+    clock = Clock()
+    flow = ebs_direct.BlockFlow(ebs_direct.AdaptiveRate(1000.0, clock=clock, sleep=clock.sleep))
+    assert ebs_direct.read_block(fake, "snap-1", 0, "t", flow) == _block(3)  # type: ignore[arg-type]
+    assert flow.throttles == 7 and flow.snapshot.rate_now < 1000.0  # type: ignore[attr-defined]
+
+
+def test_concurrency_grows_while_round_trips_stay_short_and_backs_off_when_they_queue() -> None:
+    clock = Clock()
+    limit = ebs_direct.AdaptiveConcurrency(initial=16, minimum=16, maximum=64, window_s=1e9, clock=clock)
+
+    def request(rtt: float) -> None:
+        started = limit.acquire()
+        clock.now += rtt
+        limit.release(started)
+
+    for _ in range(16 * 10):  # ten rounds of 50 ms round trips: about one more in flight per round
+        request(0.05)
+    assert 24 <= limit.limit <= 27
+    for _ in range(2000):
+        request(0.05)
+    assert limit.limit == 64  # never above the maximum
+    for _ in range(64 * 5):  # queueing: round trips 4x the shortest
+        request(0.2)
+    assert 55 <= limit.limit < 64
+    for _ in range(5000):
+        request(0.2)
+    assert limit.limit == 16  # never below the floor
+    limit.window_s = 10.0  # a new window: the shortest round trip is learnt again (latency went up for good)
+    for _ in range(200):
+        request(0.2)
+    assert limit.limit > 16
+
+
+def test_a_failed_request_frees_its_slot_without_a_round_trip_sample() -> None:
+    limit = ebs_direct.AdaptiveConcurrency(initial=16)
+    with pytest.raises(RuntimeError), limit.slot():
+        raise RuntimeError("boom")
+    assert limit.in_flight == 0 and limit.limit == 16

@@ -64,6 +64,14 @@ GET_CALLER_IDENTITY = declare(
 )
 
 DEFAULT_MAX_ATTEMPTS = 8
+# Connections a service's client keeps open. The EBS direct block paths keep ~100 requests in flight per volume
+# (services/ec2/ebs_direct.py DEFAULT_IN_FLIGHT), up to 4 volumes at once: a smaller pool would open and discard a
+# connection per request beyond it (a TCP and TLS handshake each time).
+POOL_BY_SERVICE = {"ebs": 512}
+# botocore attempts per request, where fewer than DEFAULT_MAX_ATTEMPTS serve better: EBS direct block requests are
+# paced by skyvault's adaptive rates (ebs_direct.BlockFlow), which retry a throttled block at the reduced rate;
+# botocore's own backoff (up to 20 s a retry) would hold a worker idle while the flow's rate already dropped.
+ATTEMPTS_BY_SERVICE = {"ebs": 3}
 
 
 def _retry_config(max_attempts: int, pool: int) -> Config:
@@ -124,7 +132,10 @@ class AwsClient:
             target = getattr(self.raw, method)
             if not callable(target) or method.startswith("_"):
                 return target
-            return self._guarded(target, self._operation_name(method))
+            guarded = self._guarded(target, self._operation_name(method))
+            # Kept: the next call finds it without __getattr__ (block paths call one method thousands of times).
+            self.__dict__[method] = guarded
+            return guarded
 
 
 class _GuardedPaginator:
@@ -252,6 +263,7 @@ class ClientFactory:
         self.base_dir = base_dir or Path.cwd()
         self.guard = CallGuard(strict=strict_guard)
         self._botocore_config = _retry_config(max_attempts, max_pool_connections)
+        self._max_attempts = max_attempts
         self._environ = environ if environ is not None else dict(os.environ)
         self._sessions: dict[str, boto3.Session] = {}
         self._clients: dict[tuple[str, str, str], AwsClient] = {}
@@ -398,9 +410,15 @@ class ClientFactory:
             cached = self._clients.get(key)
             if cached is not None:
                 return cached
+            config = self._botocore_config
+            if service in POOL_BY_SERVICE:
+                config = config.merge(Config(max_pool_connections=POOL_BY_SERVICE[service]))
+            if service in ATTEMPTS_BY_SERVICE:
+                attempts = min(self._max_attempts, ATTEMPTS_BY_SERVICE[service])
+                config = config.merge(Config(retries={"mode": "standard", "total_max_attempts": attempts}))
             try:
                 raw = session.client(
-                    service, region_name=region, endpoint_url=self.endpoint_url(account), config=self._botocore_config
+                    service, region_name=region, endpoint_url=self.endpoint_url(account), config=config
                 )
             except BotoCoreError as exc:
                 raise translate_botocore_error(

@@ -72,7 +72,9 @@ def backup_ec2_command(
     app_consistent: Annotated[
         bool, typer.Option("--app-consistent", help="Run SSM pre/post-snapshot scripts (policy ec2-agents).")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Parallel block reads per volume.")] = DEFAULT_WORKERS,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Block reads in flight per volume (paced by AWS's quotas).")
+    ] = DEFAULT_WORKERS,
 ) -> None:
     """Back up EC2 instances: crash-consistent snapshots, then changed-block copies into the library."""
     st = state(ctx)

@@ -32,4 +32,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.sts_session_duration",
     "skyvault.lab.models.db_option_groups",
     "skyvault.lab.models.image_attributes",
+    "skyvault.lab.models.ebs_limits",  # after ebs_blocks and ebs_write_readiness: it wraps their handlers
 ]

@@ -334,6 +334,7 @@ class _InstanceBackup:
             "blocks_read": total("blocks_read"),
             "bytes_read": total("bytes_read"),
             "bytes_stored": total("bytes_stored"),
+            "throttles": total("throttles"),  # throttled EBS direct answers, absorbed (the copy slowed down)
             "api_calls": dict(sorted(self.job.api_calls().items())),
             "duration_s": round(time.monotonic() - started, 3),
             "volumes": {

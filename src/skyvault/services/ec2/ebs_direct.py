@@ -12,19 +12,33 @@ the writer retries a not-found block write for ``WRITABLE_WAIT_S`` after StartSn
 ``ConcurrentLimitExceededException`` (too many EBS direct requests in flight; botocore does not retry it) with
 backoff, like throttling.
 
-Rate limits (AWS): List* calls ~50 requests/s per account and region, GetSnapshotBlock/PutSnapshotBlock ~1000
-requests/s per snapshot. The shared ``RateLimiter``s keep a process under them; botocore's standard retry mode
-backs off on throttling, and ``with_backoff`` adds a longer outer backoff for copies that outlive a burst.
+Rate limits (AWS, Service Quotas for ``ebs``): List* calls 50 requests/s per account and Region;
+GetSnapshotBlock and PutSnapshotBlock 1,000 requests/s per snapshot *and* 1,000 per account and Region (so four
+volumes copied at once share 1,000/s). Each block request is paced by a ``BlockFlow``: the snapshot's own
+``AdaptiveRate`` and its account's, shared by every copy and restore of this process. Both are token buckets whose
+rate follows AIMD: halved (at most once per ``quiet_s``) when AWS answers ``RequestThrottledException`` (the
+``Reason`` says which quota: ``RESOURCE_LEVEL_THROTTLE`` the snapshot's, ``ACCOUNT_THROTTLED`` the account's) or
+``ConcurrentLimitExceededException``, and raised linearly back to the quota. botocore's standard retry mode retries
+the throttled request itself; a hook on its retry decisions tells the flow of each throttled answer, so the rate
+drops at the first one. When botocore gives up (its retry quota is spent), the block is retried here with backoff
+for up to ``THROTTLE_ATTEMPTS`` attempts: throttling slows a copy down, it does not fail it. Latency is covered by
+requests in flight: up to ``DEFAULT_IN_FLIGHT`` worker threads per volume, of which the flow's
+``AdaptiveConcurrency`` lets at least 16 and, while round trips stay near the shortest seen, more send at once.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import hashlib
+import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,10 +55,16 @@ GIB = 1024**3
 LIST_PAGE = 10000  # the APIs' maximum MaxResults: fewest List calls
 LIST_RATE_PER_S = 50.0
 BLOCK_RATE_PER_S = 1000.0
+BLOCK_RATE_PER_ACCOUNT_S = 1000.0
 CHECKSUM_ATTEMPTS = 3
 BACKOFF_ATTEMPTS = 5
+THROTTLE_ATTEMPTS = 30  # block requests still throttled after botocore's retries: ~2 minutes of backoff (5 s cap)
+THROTTLE_BACKOFF_CAP_S = 5.0
+DEFAULT_IN_FLIGHT = 100  # workers per volume: up to 1,000 requests/s at 100 ms (AdaptiveConcurrency decides)
 WRITABLE_WAIT_S = 150.0  # coldsnap's 12 attempts cover 132 s of "snapshot does not exist" after StartSnapshot
 CONCURRENT_LIMIT = "ConcurrentLimitExceededException"
+REQUEST_THROTTLED = "RequestThrottledException"
+_BUSY_CODES = frozenset({REQUEST_THROTTLED, "ThrottlingException", CONCURRENT_LIMIT})
 
 SNAPSHOT_ARN = "arn:${Partition}:ec2:${Region}::snapshot/*"
 # Encrypted snapshots: EBS uses the snapshot's KMS key on the caller's behalf (AWS's EBS direct IAM guide). The
@@ -137,29 +157,87 @@ COMPLETE_SNAPSHOT = declare(
 
 
 class RateLimiter:
-    """A token bucket: ``acquire()`` blocks until a request may go out (thread-safe)."""
+    """A token bucket: ``acquire()`` blocks until a request may go out (thread-safe).
 
-    def __init__(self, rate_per_s: float, burst: float | None = None) -> None:
+    Each caller reserves the next free slot and sleeps once until it (no polling): hundreds of waiting workers cost
+    one wake-up each, not a herd every millisecond. ``burst`` requests may go out at once after a quiet spell."""
+
+    def __init__(
+        self,
+        rate_per_s: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate_per_s
         self.capacity = burst if burst is not None else max(1.0, rate_per_s)
-        self._tokens = self.capacity
-        self._last = time.monotonic()
+        self._clock = clock
+        self._sleep = sleep
+        self._next = clock() - self.capacity / rate_per_s  # start with a full bucket
         self._lock = threading.Lock()
 
+    def current_rate(self, now: float) -> float:
+        return self.rate
+
     def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
-                    return
-                wait = (1.0 - self._tokens) / self.rate
-            time.sleep(wait)
+        with self._lock:
+            now = self._clock()
+            rate = self.current_rate(now)
+            slot = max(self._next, now - self.capacity / rate)
+            self._next = slot + 1.0 / rate
+        if slot > now:
+            self._sleep(slot - now)
+
+
+class AdaptiveRate(RateLimiter):
+    """A token bucket whose rate follows AIMD: ``on_throttle`` halves it (once per ``quiet_s``: the requests that
+    were already in flight when AWS started throttling answer throttled too, and count as one signal), then it grows
+    back linearly, ``ceiling / recovery_s`` per second, to the quota ``ceiling``; never below ``floor``."""
+
+    def __init__(
+        self,
+        ceiling: float,
+        *,
+        floor: float = 5.0,
+        recovery_s: float = 10.0,
+        quiet_s: float = 0.5,
+        burst_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(ceiling, max(1.0, ceiling * burst_s), clock=clock, sleep=sleep)
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.increase_per_s = ceiling / recovery_s
+        self.quiet_s = quiet_s
+        self._base = ceiling
+        self._base_at = clock()
+        self._last_cut = -math.inf
+        self.throttles = 0
+        self.cuts = 0
+
+    def current_rate(self, now: float) -> float:
+        return min(self.ceiling, self._base + self.increase_per_s * max(0.0, now - self._base_at))
+
+    @property
+    def rate_now(self) -> float:
+        with self._lock:
+            return self.current_rate(self._clock())
+
+    def on_throttle(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self.throttles += 1
+            if now - self._last_cut < self.quiet_s:
+                return
+            self._base = max(self.floor, self.current_rate(now) / 2.0)
+            self._base_at = self._last_cut = now
+            self.cuts += 1  # slots already reserved keep their times; new ones are spaced at the new rate
 
 
 _LIST_LIMITERS: dict[tuple[str, str], RateLimiter] = {}
+_BLOCK_RATES: dict[tuple[str, str, str], AdaptiveRate] = {}
 _LIMITERS_LOCK = threading.Lock()
 
 
@@ -170,6 +248,202 @@ def list_limiter(account: str, region: str) -> RateLimiter:
         if limiter is None:
             limiter = _LIST_LIMITERS[(account, region)] = RateLimiter(LIST_RATE_PER_S)
         return limiter
+
+
+def account_rate(account: str, region: str, operation: str) -> AdaptiveRate:
+    """The account's adaptive rate for ``operation`` (GetSnapshotBlock or PutSnapshotBlock) in ``region``: one per
+    process, shared by every volume of every job (AWS's quota is per account and Region)."""
+    with _LIMITERS_LOCK:
+        rate = _BLOCK_RATES.get((account, region, operation))
+        if rate is None:
+            rate = _BLOCK_RATES[(account, region, operation)] = AdaptiveRate(BLOCK_RATE_PER_ACCOUNT_S)
+        return rate
+
+
+class AdaptiveConcurrency:
+    """How many block requests may be in flight at once, adapted to what the round trips say (thread-safe).
+
+    Little's law: reaching AWS's 1,000 requests/s at 50-100 ms takes 50-100 requests in flight; more than the
+    service (or this machine's CPU) can serve only queues them, longer round trips for the same throughput, while
+    each waiting worker holds a block and competes for the interpreter. So the limit follows the round trips, as
+    TCP Vegas does: it starts at ``initial`` (16, the floor: a busy machine's jittery round trips never take a
+    copy below what it always had); a round trip within ``tolerance`` times the shortest recently seen
+    adds ``1 / limit`` (one more request per round of requests); a longer one takes ``1 / limit`` away (the queue
+    grows: back off); always within ``[minimum, maximum]``. The shortest round trip is forgotten every
+    ``window_s`` (the latency may change) and learnt again from that window's requests."""
+
+    def __init__(
+        self,
+        *,
+        initial: float = 16.0,
+        minimum: float = 16.0,
+        maximum: float = 400.0,
+        tolerance: float = 2.0,
+        window_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = float(initial)
+        self.minimum = minimum
+        self.maximum = maximum
+        self.tolerance = tolerance
+        self.window_s = window_s
+        self._clock = clock
+        self.in_flight = 0
+        self._min_rtt = math.inf
+        self._window_min = math.inf
+        self._window_started = clock()
+        self._cond = threading.Condition()
+
+    def acquire(self) -> float:
+        """Wait for a free slot; returns the moment the request starts (for ``release``)."""
+        with self._cond:
+            while self.in_flight >= int(self.limit):
+                self._cond.wait()
+            self.in_flight += 1
+            return self._clock()
+
+    def release(self, started: float | None) -> None:
+        """The request that took a slot at ``started`` ended (None: it failed, its round trip says nothing)."""
+        with self._cond:
+            self.in_flight -= 1
+            if started is not None:
+                self._sample(self._clock() - started)
+            # Wake only as many waiters as there are free slots: hundreds of workers may wait here.
+            self._cond.notify(max(0, int(self.limit) - self.in_flight))
+
+    def _sample(self, rtt: float) -> None:
+        now = self._clock()
+        self._window_min = min(self._window_min, rtt)
+        if now - self._window_started >= self.window_s:
+            self._min_rtt, self._window_min, self._window_started = self._window_min, math.inf, now
+        self._min_rtt = min(self._min_rtt, rtt)
+        if rtt <= self._min_rtt * self.tolerance:
+            self.limit = min(self.maximum, self.limit + 1.0 / self.limit)
+        else:
+            self.limit = max(self.minimum, self.limit - 1.0 / self.limit)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        started: float | None = self.acquire()
+        try:
+            yield
+        except BaseException:
+            started = None
+            raise
+        finally:
+            self.release(started)
+
+
+class BlockFlow:
+    """How one snapshot's block requests are paced: its own quota and its account's (both ``AdaptiveRate``), how
+    many may be in flight (its own ``AdaptiveConcurrency``: at least 16 per volume, more while round trips stay
+    short), and how many throttled answers they met (each one told by botocore's retry hook, or by an error that
+    outlived it)."""
+
+    def __init__(
+        self,
+        snapshot: RateLimiter,
+        account: RateLimiter | None = None,
+        *,
+        hooked: bool = False,
+        concurrency: AdaptiveConcurrency | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.account = account
+        self.concurrency = concurrency
+        self.hooked = hooked  # botocore's retry hook tells this flow of each throttled answer
+        self.throttles = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_snapshot(cls, ebs: Any, operation: str, *, rate_per_s: float = BLOCK_RATE_PER_S) -> BlockFlow:
+        account = getattr(ebs, "account", None)
+        region = getattr(ebs, "region", None)
+        known = isinstance(account, str) and isinstance(region, str)
+        if not known:
+            return cls(AdaptiveRate(rate_per_s), hooked=observe_throttling(ebs), concurrency=AdaptiveConcurrency())
+        return cls(
+            AdaptiveRate(rate_per_s),
+            account_rate(str(account), str(region), operation),
+            hooked=observe_throttling(ebs),
+            concurrency=AdaptiveConcurrency(),
+        )
+
+    def acquire(self) -> None:
+        self.snapshot.acquire()
+        if self.account is not None:
+            self.account.acquire()
+
+    def throttled(self, reason: str | None) -> None:
+        with self._lock:
+            self.throttles += 1
+        targets: list[RateLimiter | None]
+        if reason == "ACCOUNT_THROTTLED":
+            targets = [self.account]
+        elif reason == "RESOURCE_LEVEL_THROTTLE":
+            targets = [self.snapshot]
+        else:
+            targets = [self.snapshot, self.account]
+        for target in targets:
+            if isinstance(target, AdaptiveRate):
+                target.on_throttle()
+
+
+# The flow of the block request this thread is making: botocore's retry hook runs in the calling thread.
+_CURRENT_FLOW: contextvars.ContextVar[BlockFlow | None] = contextvars.ContextVar("skyvault_ebs_flow", default=None)
+_HOOKED_ATTR = "_skyvault_throttle_hook"
+_HOOK_LOCK = threading.Lock()
+
+
+def _on_retry_decision(response: Any = None, **_: Any) -> None:
+    """botocore ``needs-retry`` observer: a throttled answer slows the flow of the request down (returns None, so
+    botocore's own retry decision stands)."""
+    if not response:
+        return
+    parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+    code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+    flow = _CURRENT_FLOW.get()
+    if flow is not None and code in _BUSY_CODES:
+        flow.throttled(parsed.get("Reason") or parsed.get("Error", {}).get("Reason"))
+
+
+def observe_throttling(ebs: Any) -> bool:
+    """Hook ``_on_retry_decision`` into the client's botocore events once; False for a client without botocore."""
+    raw = getattr(ebs, "raw", None)
+    events = getattr(getattr(raw, "meta", None), "events", None)
+    if events is None:
+        return False
+    with _HOOK_LOCK:
+        if not getattr(raw, _HOOKED_ATTR, False):
+            events.register("needs-retry.ebs", _on_retry_decision, unique_id="skyvault-ebs-throttle-observer")
+            setattr(raw, _HOOKED_ATTR, True)
+    return True
+
+
+@contextmanager
+def _flowing(flow: BlockFlow) -> Iterator[None]:
+    token = _CURRENT_FLOW.set(flow)
+    try:
+        yield
+    finally:
+        _CURRENT_FLOW.reset(token)
+
+
+def paced(flow: BlockFlow, call: Callable[[], T], *, hooked: bool) -> T:
+    """``call()`` (one block request) when ``flow`` allows, retried with backoff while AWS still throttles after
+    botocore's retries, up to ``THROTTLE_ATTEMPTS`` times."""
+    for attempt in range(THROTTLE_ATTEMPTS):
+        flow.acquire()
+        try:
+            with flow.concurrency.slot() if flow.concurrency else contextlib.nullcontext(), _flowing(flow):
+                return call()
+        except AwsError as exc:
+            if not _too_busy(exc) or attempt == THROTTLE_ATTEMPTS - 1:
+                raise
+            if not hooked:  # no botocore hook saw it: tell the flow here
+                flow.throttled(None)
+            time.sleep(random.uniform(0.5, 1.0) * min(THROTTLE_BACKOFF_CAP_S, 0.1 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _too_busy(error: AwsError) -> bool:
@@ -254,18 +528,23 @@ def list_changed_blocks(ebs: EBSClient, first_id: str, second_id: str, limiter: 
         params["NextToken"] = token
 
 
-def read_block(ebs: EBSClient, snapshot_id: str, index: int, token: str, limiter: RateLimiter) -> bytes:
-    """One block, verified against the checksum EBS sent with it (a mismatch is retried, then fails the copy)."""
-    for _attempt in range(CHECKSUM_ATTEMPTS):
-        limiter.acquire()
-        response = with_backoff(
-            lambda: ebs.get_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token)
-        )
+def read_block(ebs: EBSClient, snapshot_id: str, index: int, token: str, flow: BlockFlow | RateLimiter) -> bytes:
+    """One block, verified against the checksum EBS sent with it (a mismatch is retried, then fails the copy).
+
+    ``flow`` paces the request (a ``BlockFlow``, or a bare ``RateLimiter``); throttling is absorbed by ``paced``."""
+    if isinstance(flow, RateLimiter):
+        flow = BlockFlow(flow, hooked=observe_throttling(ebs))
+
+    def fetch() -> tuple[Any, bytes]:
+        response = ebs.get_snapshot_block(SnapshotId=snapshot_id, BlockIndex=index, BlockToken=token)
         body = response["BlockData"]
-        try:
-            data: bytes = body.read()
+        try:  # the body's transfer is part of the request (and of its round trip)
+            return response, body.read()
         finally:
             body.close()
+
+    for _attempt in range(CHECKSUM_ATTEMPTS):
+        response, data = paced(flow, fetch, hooked=flow.hooked)
         algorithm = response.get("ChecksumAlgorithm", "SHA256")
         if algorithm != "SHA256":
             raise AwsError(f"snapshot {snapshot_id} block {index}: unsupported checksum algorithm {algorithm!r}")
@@ -283,7 +562,7 @@ class SnapshotWriter:
     def __init__(self, ebs: EBSClient, *, rate_per_s: float = BLOCK_RATE_PER_S) -> None:
         self.ebs = ebs
         self.snapshot_id: str | None = None
-        self._limiter = RateLimiter(rate_per_s)
+        self.flow = BlockFlow.for_snapshot(ebs, "PutSnapshotBlock", rate_per_s=rate_per_s)
         self._digests: dict[int, bytes] = {}
         self._lock = threading.Lock()
         self._started = 0.0
@@ -319,17 +598,19 @@ class SnapshotWriter:
         self._started = time.monotonic()
         return self.snapshot_id
 
-    def put(self, index: int, data: bytes) -> None:
+    def put(self, index: int, data: bytes | bytearray | memoryview) -> None:
         if self.snapshot_id is None:
             raise AwsError("SnapshotWriter.put before start")
         if len(data) != BLOCK_SIZE:
             raise AwsError(f"block {index}: {len(data)} bytes; EBS direct writes whole {BLOCK_SIZE}-byte blocks")
+        if not isinstance(data, bytes):
+            data = bytes(data)  # botocore sends bytes or files; a library view may not outlive its pack chunk
         digest = hashlib.sha256(data).digest()
         checksum = base64.b64encode(digest).decode("ascii")
         snapshot_id = self.snapshot_id
-        self._limiter.acquire()
         self._until_writable(
-            lambda: with_backoff(
+            lambda: paced(
+                self.flow,
                 lambda: self.ebs.put_snapshot_block(
                     SnapshotId=snapshot_id,
                     BlockIndex=index,
@@ -337,7 +618,8 @@ class SnapshotWriter:
                     DataLength=len(data),
                     Checksum=checksum,
                     ChecksumAlgorithm="SHA256",
-                )
+                ),
+                hooked=self.flow.hooked,
             )
         )
         with self._lock:
@@ -387,3 +669,47 @@ class SnapshotWriter:
             )
         )
         return str(response.get("Status", "pending"))
+
+
+class ParallelPuts:
+    """``submit(index, data)`` writes blocks through ``writer`` from ``in_flight`` threads (the restore's readers
+    decode packs while blocks are in flight); at most ``2 * in_flight`` blocks wait in memory. ``close()`` waits for
+    every write and raises the first failure (``submit`` raises it too, early, once a write failed)."""
+
+    def __init__(self, writer: SnapshotWriter, *, in_flight: int = DEFAULT_IN_FLIGHT) -> None:
+        self.writer = writer
+        self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="ebs-put")
+        self._slots = threading.BoundedSemaphore(in_flight * 2)
+        self._errors: list[BaseException] = []
+        self._lock = threading.Lock()
+
+    def _put(self, index: int, data: bytes | bytearray | memoryview) -> None:
+        try:
+            if not self._errors:
+                self.writer.put(index, data)
+        except BaseException as exc:
+            with self._lock:
+                self._errors.append(exc)
+        finally:
+            self._slots.release()
+
+    def submit(self, index: int, data: bytes | bytearray | memoryview) -> None:
+        if self._errors:
+            raise self._errors[0]
+        self._slots.acquire()
+        # In a copy of the caller's context: the writes count as the job's AWS calls.
+        self._pool.submit(contextvars.copy_context().run, self._put, index, data)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._errors:
+            raise self._errors[0]
+
+    def __enter__(self) -> ParallelPuts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        self.close()

@@ -12,8 +12,10 @@ started again. Every action is listed in the result.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +31,7 @@ from skyvault.errors import (
 )
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
+from skyvault.library.snapshots import Manifest
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import ALLOW_OVERWRITE_TAG
 from skyvault.services.base import tags_from_list
@@ -37,7 +40,7 @@ from skyvault.services.ec2 import launch, snapshots, waiting
 from skyvault.services.ec2.capture import InstanceConfig, VolumeConfig
 from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES, recorder
 from skyvault.services.ec2.copy import LIBRARY_KIND
-from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, SnapshotWriter
+from skyvault.services.ec2.ebs_direct import BLOCK_SIZE, ParallelPuts, SnapshotWriter
 from skyvault.services.ec2.launch import Placement
 from skyvault.services.ec2.tagging import ROLE_INTERMEDIATE, ROLE_RESTORED, new_token, skyvault_tags
 
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from skyvault.jobs.spec import JobSpec
 
 JOB_KIND = "restore-ec2"
+VOLUMES_AT_ONCE = 4  # volumes written from the library at once (as a backup copies them)
 _INSTANCE_ARN = "arn:${Partition}:ec2:${Region}:${Account}:instance/*"
 
 STOP_ORIGINAL = declare(
@@ -162,9 +166,9 @@ def choose_source(point: RecoveryPoint, requested: str | None, same_place: bool,
     return "library"
 
 
-def _block_writer(writer: SnapshotWriter) -> Callable[[int, bytes], None]:
+def _block_writer(puts: ParallelPuts) -> Callable[[int, bytes], None]:
     def write(offset: int, data: bytes) -> None:
-        writer.put(offset // BLOCK_SIZE, data)
+        puts.submit(offset // BLOCK_SIZE, data)
 
     return write
 
@@ -183,6 +187,7 @@ class _Restore:
         self.open_repo = repo_opener
         self.config = InstanceConfig.from_json(point.captured_config["instance"])
         self.snapshots_by_volume: dict[str, str] = dict(point.captured_config.get("snapshots", {}))
+        self._record_lock = threading.Lock()
 
     def __call__(self, job: JobContext) -> RestoreOutcome:
         started = time.monotonic()
@@ -213,6 +218,7 @@ class _Restore:
         outcome.stats = {
             "blocks_written": int(written.get("blocks_written", 0)),
             "bytes_written": int(written.get("bytes_written", 0)),
+            "throttles": int(written.get("throttles", 0)),
             "api_calls": dict(sorted(job.api_calls().items())),
             "duration_s": round(time.monotonic() - started, 3),
         }
@@ -230,17 +236,18 @@ class _Restore:
 
     # -- library -> new snapshots -----------------------------------------------------------------------
     def _write_from_library(self, job: JobContext) -> dict[str, Any]:
+        """Each volume's library copy written into a new snapshot, up to ``VOLUMES_AT_ONCE`` volumes at a time (they
+        share the account's PutSnapshotBlock rate); the first failure is raised once the running ones end."""
         if self.open_repo is None:
             raise LibraryError("restoring from the library needs the library (no opener was given)")
         repo = self.open_repo()
         o = self.options
-        result: dict[str, str] = {}
-        blocks = 0
-        written_bytes = 0
         reading = None
+        written: list[tuple[str, SnapshotWriter]] = []
         try:
             # Shared: a prune (exclusive) cannot remove the data this restore reads, nor start while it runs.
             reading = repo.lock(purpose=f"restore {self.point.id}")
+            todo = []
             for volume in self._volumes():
                 manifest_id = _manifests(self.point).get(volume.volume_id)
                 if manifest_id is None:
@@ -251,33 +258,53 @@ class _Restore:
                 )
                 if manifest.block_size != BLOCK_SIZE:
                     raise LibraryError(f"library snapshot {manifest.id} uses {manifest.block_size}-byte blocks")
-                token = new_token()
-                job.intermediate(SNAPSHOTS, token, o.account, o.region)
-                writer = SnapshotWriter(self.factory.client(o.account, o.region, "ebs"))
-                same_account = self.factory.account_id(o.account) == self.config.account_id
-                writer.start(
-                    volume_size_gib=max(volume.size_gib, -(-manifest.size // 1024**3)),
-                    tags=self._tags(job, ROLE_INTERMEDIATE, token, device=volume.device),
-                    description=f"skyvault restore of {volume.volume_id} from {self.point.id}",
-                    client_token=token,
-                    encrypted=volume.encrypted,
-                    # A customer key of the source account/region is not usable elsewhere: the target's default.
-                    kms_key_arn=volume.kms_key_id if same_account and o.region == self.config.region else None,
-                )
-                recorder(job, SNAPSHOTS, token, o.account, o.region)(str(writer.snapshot_id))
-                job.progress(f"writing {volume.device} ({volume.size_gib} GiB) from the library")
-                BlockReader(repo, manifest).restore(_block_writer(writer))
-                writer.complete()
-                assert writer.snapshot_id is not None
-                result[volume.volume_id] = writer.snapshot_id
-                blocks += writer.blocks_written
-                written_bytes += writer.bytes_written
+                todo.append((volume, manifest))
+            if todo:
+                with job.executor(max_workers=min(VOLUMES_AT_ONCE, len(todo)), thread_name_prefix="restore") as pool:
+                    futures = [pool.submit(self._write_volume, job, repo, v, m) for v, m in todo]
+                    wait(futures)
+                for (volume, _manifest), future in zip(todo, futures, strict=True):
+                    written.append((volume.volume_id, future.result()))  # the first failure, in device order
         finally:
             if reading is not None:
                 reading.release()
             repo.close()
+        result = {volume_id: str(writer.snapshot_id) for volume_id, writer in written}
         snapshots.wait_completed(self.factory, o.account, o.region, list(result.values()))
-        return {"snapshots": result, "blocks_written": blocks, "bytes_written": written_bytes}
+        return {
+            "snapshots": result,
+            "blocks_written": sum(w.blocks_written for _, w in written),
+            "bytes_written": sum(w.bytes_written for _, w in written),
+            "throttles": sum(w.flow.throttles for _, w in written),
+        }
+
+    def _write_volume(
+        self, job: JobContext, repo: Repository, volume: VolumeConfig, manifest: Manifest
+    ) -> SnapshotWriter:
+        o = self.options
+        token = new_token()
+        with self._record_lock:  # catalog writes one at a time
+            job.intermediate(SNAPSHOTS, token, o.account, o.region)
+        writer = SnapshotWriter(self.factory.client(o.account, o.region, "ebs"))
+        same_account = self.factory.account_id(o.account) == self.config.account_id
+        writer.start(
+            volume_size_gib=max(volume.size_gib, -(-manifest.size // 1024**3)),
+            tags=self._tags(job, ROLE_INTERMEDIATE, token, device=volume.device),
+            description=f"skyvault restore of {volume.volume_id} from {self.point.id}",
+            client_token=token,
+            encrypted=volume.encrypted,
+            # A customer key of the source account/region is not usable elsewhere: the target's default.
+            kms_key_arn=volume.kms_key_id if same_account and o.region == self.config.region else None,
+        )
+        with self._record_lock:
+            recorder(job, SNAPSHOTS, token, o.account, o.region)(str(writer.snapshot_id))
+        job.progress(f"writing {volume.device} ({volume.size_gib} GiB) from the library")
+        # The library's readers decode packs; the writes go out from their own threads, enough of them in flight to
+        # reach the snapshot's quota under latency (paced by its rate and the account's, shared by the volumes).
+        with ParallelPuts(writer) as puts:
+            BlockReader(repo, manifest).restore(_block_writer(puts))
+        writer.complete()
+        return writer
 
     # -- volumes only -------------------------------------------------------------------------------------
     def _create_volumes(self, job: JobContext, placement: Placement, source: dict[str, str]) -> dict[str, str]:
