@@ -80,12 +80,6 @@ def backup_dynamodb(tables: Annotated[list[str], typer.Argument(help="Table name
     not_built("backup dynamodb")
 
 
-@app.command("s3")
-def backup_s3(buckets: Annotated[list[str], typer.Argument(help="Bucket names or access point ARNs.")]) -> None:
-    """Back up S3 buckets / S3 on Outposts into the library (not built yet)."""
-    not_built("backup s3")
-
-
 _DATABASES = "skyvault.cli.backup_databases:register"
 
 # Every service's subcommand, listed here (none registers itself by being imported) and loaded only when it runs:
@@ -105,6 +99,11 @@ BACKUP_COMMANDS: dict[str, LazyCommand] = {
         "Back up EC2 instances: crash-consistent snapshots, then changed-block copies into the library.",
         "skyvault.cli.backup_ec2:register",
     ),
+    "s3": LazyCommand(
+        "Back up S3 buckets, prefixes or S3 on Outposts access points into the library (objects, versions, "
+        "metadata, tags; incremental).",
+        "skyvault.cli.backup_s3:register",
+    ),
     "image": LazyCommand(
         "Back up raw disk images into the library, incrementally against each image's previous recovery point.",
         "skyvault.cli.backup_image:register",
@@ -119,6 +118,6 @@ class BackupGroup(LazyGroup):
 def register(root: typer.Typer) -> None:
     """``skyvault backup``: the services' subcommands (lazily) and the ones still to be built."""
     group = typer.Typer(cls=BackupGroup, help=app.info.help, no_args_is_help=True)
-    for command in app.registered_commands:  # dynamodb, s3: in the contract, not built yet
+    for command in app.registered_commands:  # dynamodb: in the contract, not built yet
         group.registered_commands.append(command)
     root.add_typer(group, name="backup")
