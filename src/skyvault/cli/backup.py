@@ -100,8 +100,7 @@ BACKUP_COMMANDS: dict[str, LazyCommand] = {
         "skyvault.cli.backup_ec2:register",
     ),
     "s3": LazyCommand(
-        "Back up S3 buckets, prefixes or S3 on Outposts access points into the library (objects, versions, "
-        "metadata, tags; incremental).",
+        "Back up S3 buckets, prefixes or S3 on Outposts access points into the library, incrementally.",
         "skyvault.cli.backup_s3:register",
     ),
     "image": LazyCommand(

@@ -30,7 +30,6 @@ access tier are found by GetObject's ``InvalidObjectState``. Skipped objects are
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -62,8 +61,9 @@ RANGES_AHEAD = 4
 SKIPPED_LISTED = 1000
 ARCHIVE_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 
-_BUCKETS = ("arn:${Partition}:s3:::*", "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*")
-_OBJECTS = ("arn:${Partition}:s3:::*/*", "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*")
+_OUTPOST = "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*"
+_BUCKETS = ("arn:${Partition}:s3:::*", f"{_OUTPOST}/accesspoint/*", f"{_OUTPOST}/bucket/*")
+_OBJECTS = ("arn:${Partition}:s3:::*/*", f"{_OUTPOST}/bucket/*/object/*")
 
 
 def _d(operation: str, step: str, purpose: str, actions: tuple[str, ...], resources: tuple[str, ...]) -> None:
@@ -76,23 +76,18 @@ _d("GetBucketLocation", "locate bucket", "Find the bucket's region, to read it t
 _d("ListObjectsV2", "list objects", "List the objects under the prefix (ETag, size, last modified: the "
    "incremental comparison).", ("s3:ListBucket", "s3-outposts:ListBucket"), _BUCKETS)  # fmt: skip
 _d("ListObjectVersions", "list versions", "With --versions: list every version and delete marker.",
-   ("s3:ListBucketVersions", "s3-outposts:ListBucketVersions"), _BUCKETS)  # fmt: skip
-_d("GetObjectLockConfiguration", "object lock", "Learn whether the bucket uses Object Lock (then each object's "
-   "retention and legal hold are read).", ("s3:GetBucketObjectLockConfiguration",), _BUCKETS[:1])  # fmt: skip
-_d("GetObject", "read objects", "Read each new or changed object (ranged GETs for large ones), with its headers "
-   "and checksum; a given version with --versions.",
-   ("s3:GetObject", "s3:GetObjectVersion", "s3-outposts:GetObject", "s3-outposts:GetObjectVersion"),
-   _OBJECTS)  # fmt: skip
+   ("s3:ListBucketVersions", "s3-outposts:ListBucketVersions"), (_BUCKETS[0], _BUCKETS[2]))  # fmt: skip
+# GetObject and HeadObject return an object's Object Lock headers only to a caller that has s3:GetObjectRetention and
+# s3:GetObjectLegalHold (without them S3 leaves the headers out): companions of the reads, not calls of their own.
+_READ = ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold",
+         "s3-outposts:GetObject", "s3-outposts:GetObjectVersion")  # fmt: skip
+_d("GetObject", "read objects", "Read each new or changed object (ranged GETs for large ones), with its headers, "
+   "checksum and Object Lock settings; a given version with --versions.", _READ, _OBJECTS)  # fmt: skip
 _d("HeadObject", "read objects", "Read a large or archived object's headers (checksum, restore status) before "
-   "its ranges.", ("s3:GetObject", "s3:GetObjectVersion", "s3-outposts:GetObject", "s3-outposts:GetObjectVersion"),
-   _OBJECTS)  # fmt: skip
+   "its ranges.", _READ, _OBJECTS)  # fmt: skip
 _d("GetObjectTagging", "read objects", "Read the tags of objects that have some (GetObject's tag count).",
    ("s3:GetObjectTagging", "s3:GetObjectVersionTagging", "s3-outposts:GetObjectTagging",
     "s3-outposts:GetObjectVersionTagging"), _OBJECTS)  # fmt: skip
-_d("GetObjectRetention", "object lock", "Read each object's retention (Object Lock buckets only).",
-   ("s3:GetObjectRetention",), _OBJECTS[:1])  # fmt: skip
-_d("GetObjectLegalHold", "object lock", "Read each object's legal hold (Object Lock buckets only).",
-   ("s3:GetObjectLegalHold",), _OBJECTS[:1])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -164,17 +159,6 @@ def bucket_client(factory: ClientFactory, account: str, location: S3Location, de
         constraint = probe.get_bucket_location(Bucket=location.bucket).get("LocationConstraint")
         region = {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(constraint) or str(constraint)
     return factory.client(account, region, "s3")
-
-
-def object_lock_enabled(client: S3Client, bucket: str) -> bool:
-    try:
-        config = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
-    except (NotFoundError, AwsError) as exc:
-        code = getattr(exc, "code", "")
-        if isinstance(exc, NotFoundError) or code in ("ObjectLockConfigurationNotFoundError", "NotImplemented"):
-            return False  # no Object Lock (Outposts has none: NotImplemented)
-        raise
-    return config.get("ObjectLockEnabled") == "Enabled"
 
 
 # -- listing ---------------------------------------------------------------------------------------------------
@@ -313,10 +297,9 @@ class Fetched:
 class Reader:
     """Reads objects of one location: metadata, tags, lock settings and bytes."""
 
-    def __init__(self, client: S3Client, location: S3Location, *, lock: bool, tuning: Tuning) -> None:
+    def __init__(self, client: S3Client, location: S3Location, *, tuning: Tuning) -> None:
         self.client = client
         self.location = location
-        self.lock = lock
         self.tuning = tuning
 
     def _ids(self, item: Listed) -> dict[str, Any]:
@@ -326,23 +309,9 @@ class Reader:
         return ids
 
     def _extras(self, item: Listed, meta: dict[str, Any], response: Mapping[str, Any]) -> None:
-        ids = self._ids(item)
-        if meta.get("version_id") and "VersionId" not in ids and meta["version_id"] != "null":
-            ids["VersionId"] = meta["version_id"]  # the version actually read
+        ids = self._ids(item)  # without --versions: the current object's tags (s3:GetObjectTagging)
         if int(response.get("TagCount") or 0) > 0:
             meta["tags"] = tags_from_list(self.client.get_object_tagging(**ids).get("TagSet"))
-        if self.lock:
-            lock: dict[str, Any] = dict(meta.get("object_lock") or {})
-            try:
-                retention = self.client.get_object_retention(**ids).get("Retention", {})
-                lock["mode"] = retention.get("Mode")
-                lock["retain_until"] = iso(retention.get("RetainUntilDate"))
-            except NotFoundError:
-                pass  # NoSuchObjectLockConfiguration: no retention on this object
-            with contextlib.suppress(NotFoundError):  # no legal hold was ever set on this object
-                lock["legal_hold"] = self.client.get_object_legal_hold(**ids).get("LegalHold", {}).get("Status")
-            if any(lock.values()):
-                meta["object_lock"] = lock
 
     def _check_archive(self, item: Listed) -> Mapping[str, Any] | None:
         """For an archive class: HeadObject, and SkippedError unless a restored copy is readable."""
@@ -504,8 +473,7 @@ def backup_location(
     started = time.perf_counter()
     tuning = tuning or Tuning()
     stats = BackupStats()
-    lock = False if location.outposts else object_lock_enabled(client, location.bucket)
-    reader = Reader(client, location, lock=lock, tuning=tuning)
+    reader = Reader(client, location, tuning=tuning)
     parents = _ParentIndex(_parent_entries(repo, parent))
     writer = repo.open_tree_writer(kind=KIND, source=location.source, parent=parent)
     listing = list_versions(client, location) if versions else list_objects(client, location)
@@ -577,7 +545,6 @@ def backup_location(
             "bucket": location.bucket,
             "prefix": location.prefix,
             "versions": versions,
-            "object_lock": lock,
             "key_format": "key" if not versions else "key\\0ordinal",
             **(meta or {}),
         },

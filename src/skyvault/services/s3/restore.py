@@ -35,7 +35,7 @@ from skyvault.library.snapshots import Manifest
 from skyvault.library.trees import TreeEntry, TreeReader
 from skyvault.permissions import Feature, declare
 from skyvault.services.base import MIB
-from skyvault.services.s3.backup import CHECKSUMS, KIND, iso, object_lock_enabled
+from skyvault.services.s3.backup import CHECKSUMS, KIND, iso
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import S3Client
@@ -46,8 +46,9 @@ PARTS_AT_ONCE = 4
 WINDOW = 64
 EXAMPLES = 10
 
-_BUCKETS = ("arn:${Partition}:s3:::*", "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*")
-_OBJECTS = ("arn:${Partition}:s3:::*/*", "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*")
+_OUTPOST = "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*"
+_BUCKETS = ("arn:${Partition}:s3:::*", f"{_OUTPOST}/accesspoint/*", f"{_OUTPOST}/bucket/*")
+_OBJECTS = ("arn:${Partition}:s3:::*/*", f"{_OUTPOST}/bucket/*/object/*")
 
 declare(policy="s3", service="s3", operation="ListObjectsV2", feature=Feature.RESTORE, step="check target",
         purpose="List the target prefix once: a restore refuses to overwrite existing objects.",
@@ -74,6 +75,17 @@ for _operation, _purpose in (
 declare(policy="s3", service="s3", operation="AbortMultipartUpload", feature=Feature.RESTORE, step="write objects",
         purpose="Abandon a large object's upload that failed (no orphan parts are left to bill).",
         actions=("s3:AbortMultipartUpload", "s3-outposts:AbortMultipartUpload"), resources=_OBJECTS)  # fmt: skip
+
+
+def object_lock_enabled(client: S3Client, bucket: str) -> bool:
+    try:
+        config = client.get_object_lock_configuration(Bucket=bucket).get("ObjectLockConfiguration", {})
+    except (NotFoundError, AwsError) as exc:
+        code = getattr(exc, "code", "")
+        if isinstance(exc, NotFoundError) or code in ("ObjectLockConfigurationNotFoundError", "NotImplemented"):
+            return False  # no Object Lock (Outposts has none: NotImplemented)
+        raise
+    return config.get("ObjectLockEnabled") == "Enabled"
 
 
 @dataclass(frozen=True)
