@@ -227,3 +227,27 @@ def test_large_object_goes_up_in_parts(s3_env: S3Env) -> None:
     head = s3_env.s3.head_object(Bucket=target, Key="big")
     assert head["ETag"].strip('"').endswith("-3")  # three parts: 5 + 5 + 1 MiB
     assert s3_env.objects(target)["big"] == s3_env.objects(source)["big"]
+
+
+def test_object_lock_settings_round_trip(s3_env: S3Env) -> None:
+    s3 = s3_env.s3
+    source = s3_env.bucket("lock-source", lock=True)
+    until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    s3.put_object(Bucket=source, Key="held", Body=b"evidence", ObjectLockMode="GOVERNANCE",
+                  ObjectLockRetainUntilDate=until, ObjectLockLegalHoldStatus="ON")  # fmt: skip
+    s3.put_object(Bucket=source, Key="free", Body=b"no lock")
+    [result] = s3_env.backup(source)
+    entries = {e.key: e.meta for e in _entries(s3_env, result["stats"]["library_snapshot"])}
+    assert entries["held"]["object_lock"] == {
+        "mode": "GOVERNANCE", "retain_until": until.strftime("%Y-%m-%dT%H:%M:%SZ"), "legal_hold": "ON"
+    }  # fmt: skip
+    assert "object_lock" not in entries["free"]
+    locked = s3_env.bucket("lock-target", lock=True)
+    restored = s3_env.restore(result["recovery_point"], bucket=locked)
+    assert restored["stats"]["object_lock_applied"] is True
+    head = s3.head_object(Bucket=locked, Key="held")
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockLegalHoldStatus"] == "ON"
+    assert head["ObjectLockRetainUntilDate"] == until
+    plain = s3_env.bucket("lock-plain")  # no Object Lock there: the objects are restored without it
+    assert s3_env.restore(result["recovery_point"], bucket=plain)["stats"]["object_lock_applied"] is False
+    assert "ObjectLockMode" not in s3.head_object(Bucket=plain, Key="held")
