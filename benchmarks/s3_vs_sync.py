@@ -70,6 +70,21 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
     return seconds, done.stdout
 
 
+def ceiling(s3: Any, bucket: str, objects: int, size: int) -> tuple[float, float]:
+    """A bare boto3 client doing only the reads, then only the writes, 16 threads: the lab's own pace."""
+    keys = [f"data/{n:06d}.bin" for n in range(objects)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), keys))
+    reads = time.perf_counter() - started
+    s3.create_bucket(Bucket="bench-ceiling")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: s3.put_object(Bucket="bench-ceiling", Key=keys[n], Body=_body(n, size)),
+                      range(objects)))  # fmt: skip
+    return reads, time.perf_counter() - started
+
+
 def same_objects(s3: Any, a: str, b: str) -> int:
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=a) for o in page["Contents"]]
     for key in keys:
@@ -98,6 +113,9 @@ def main() -> None:
         fill(s3, "bench-source", args.objects, args.size)
         n = args.objects
         rows: list[tuple[str, float, str]] = []
+        reads, writes = ceiling(s3, "bench-source", n, args.size)
+        rows.append(("ceiling: bare GetObject x16", reads, "the lab's pace for reads"))
+        rows.append(("ceiling: bare PutObject x16", writes, "the lab's pace for writes"))
 
         first, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work)
         point = json.loads(out)
