@@ -11,6 +11,7 @@ import pytest
 
 from conftest import CliResult
 from skyvault.errors import ConfirmationRequiredError
+from skyvault.lab import control
 from skyvault.library.trees import TreeEntry, TreeReader
 
 from .conftest import S3Env
@@ -179,6 +180,26 @@ def test_archived_objects_are_reported_and_skipped(s3_env: S3Env) -> None:
     assert point.stats["skipped"] == 2 and len(point.stats["skipped_objects"]) == 2
     keys = [e.key for e in _entries(s3_env, stats["library_snapshot"])]
     assert keys == ["cold/instant", "cold/thawed"]
+
+
+def test_intelligent_tiering_archive_tiers_are_skipped_until_restored(s3_env: S3Env) -> None:
+    s3 = s3_env.s3
+    source = s3_env.bucket("tier-bucket")
+    for key in ("it/cold-big", "it/cold-small", "it/warm"):
+        body = _blob(200 * 1024, 5) if key.endswith("big") else key.encode()
+        s3.put_object(Bucket=source, Key=key, Body=body, StorageClass="INTELLIGENT_TIERING")
+    control.set_model_settings(s3_env.env.lab, "s3_archive_tiers", bucket=source, key="it/cold-big",
+                               tier="DEEP_ARCHIVE_ACCESS")  # fmt: skip
+    control.set_model_settings(s3_env.env.lab, "s3_archive_tiers", bucket=source, key="it/cold-small")
+    assert s3.head_object(Bucket=source, Key="it/cold-small")["ArchiveStatus"] == "ARCHIVE_ACCESS"
+    [first] = s3_env.backup(source, tuning=SMALL)
+    skipped = {s["key"]: s["reason"] for s in first["stats"]["skipped_objects"]}
+    assert first["stats"]["objects"] == 1 and set(skipped) == {"it/cold-big", "it/cold-small"}
+    assert "DEEP_ARCHIVE_ACCESS" in skipped["it/cold-big"] and "archive access tier" in skipped["it/cold-small"]
+    for key in skipped:
+        s3.restore_object(Bucket=source, Key=key, RestoreRequest={})
+    [second] = s3_env.backup(source, tuning=SMALL)
+    assert second["stats"]["objects"] == 3 and second["stats"]["skipped"] == 0 and second["stats"]["reused"] == 1
 
 
 def test_overwrite_is_refused_before_anything_is_written(s3_env: S3Env, cli: Any) -> None:

@@ -31,4 +31,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.ebs_write_readiness",
     "skyvault.lab.models.sts_session_duration",
     "skyvault.lab.models.s3_checksums",
+    "skyvault.lab.models.s3_archive_tiers",
 ]

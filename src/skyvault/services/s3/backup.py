@@ -335,6 +335,8 @@ class Reader:
         head = self._check_archive(item)
         if item.size > self.tuning.large_object:
             head = head if head is not None else self._head(item)
+            if head.get("ArchiveStatus"):
+                raise SkippedError(f"in the {head['ArchiveStatus']} tier ({item.storage_class}): restore it first")
             meta = entry_meta(item, head)
             self._extras(item, meta, head)
             return Fetched(item, meta, None)
