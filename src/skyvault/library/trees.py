@@ -76,6 +76,9 @@ _U32 = struct.Struct("<I")
 _SIZE_FORM = struct.Struct("<QB")
 _TWO_U32 = struct.Struct("<II")
 _DIRECT, _INLINE, _INDIRECT = 0, 1, 2
+_BYTES = (bytes, bytearray, memoryview)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -92,11 +95,11 @@ class TreeEntry:
 def _content_pieces(
     content: bytes | bytearray | memoryview | Iterable[bytes],
 ) -> Iterator[bytes | bytearray | memoryview]:
-    if isinstance(content, bytes | bytearray | memoryview):
+    if isinstance(content, _BYTES):
         yield memoryview(content).cast("B") if isinstance(content, memoryview) else content
         return
     for piece in content:
-        if not isinstance(piece, bytes | bytearray | memoryview):
+        if not isinstance(piece, _BYTES):
             raise TypeError(f"content pieces must be bytes, not {type(piece).__name__}")
         yield piece
 
@@ -115,10 +118,9 @@ def _encode_key(key: str) -> bytes:
 
 def _encode_meta(meta: Mapping[str, Any]) -> bytes:
     try:
-        raw = json.dumps(dict(meta), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        data = _ENCODER.encode(meta if isinstance(meta, dict) else dict(meta)).encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ValueError(f"tree entry metadata is not JSON-safe: {exc}") from None
-    data = raw.encode("utf-8")
     if len(data) > MAX_META_BYTES:
         raise ValueError(f"tree entry metadata of {len(data)} bytes exceeds {MAX_META_BYTES}")
     return data
@@ -182,6 +184,12 @@ class TreeWriter:
         raw_key = self._check_order(key)
         meta_raw = _encode_meta(meta)
         self.repo.check_locks()
+        if isinstance(content, _BYTES) and len(content) > INLINE_MAX:
+            whole = memoryview(content).cast("B")
+            size, chunks = self._store_chunks(bytearray(), iter(()), whole)
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
+            self._append(raw_key, meta_raw, entry)
+            return entry
         pieces = _content_pieces(content)
         head = bytearray()
         for piece in pieces:
@@ -189,11 +197,11 @@ class TreeWriter:
             if len(head) > INLINE_MAX:
                 break
         if len(head) <= INLINE_MAX:
-            entry = TreeEntry(key, json.loads(meta_raw), len(head), (), bytes(head))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), len(head), (), bytes(head))
             self.stats["inline_entries"] += 1
         else:
             size, chunks = self._store_chunks(head, pieces)
-            entry = TreeEntry(key, json.loads(meta_raw), size, tuple(chunks))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
         self._append(raw_key, meta_raw, entry)
         return entry
 
@@ -222,27 +230,36 @@ class TreeWriter:
                 self._unverified.append(chunk)
         self.repo.check_locks()
         self.stats["reused_entries"] += 1
+        self.stats["chunks"] += len(entry.chunks)
         if not entry.chunks:
             self.stats["inline_entries"] += 1
         self._append(raw_key, meta_raw, entry)
 
     def _store_chunks(
-        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview]
+        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview], whole: memoryview | None = None
     ) -> tuple[int, list[bytes]]:
         """Cut the stream (this thread) while a few worker threads hash, compress and encrypt the chunks already
-        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size."""
+        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size.
+        ``whole``: content the caller already holds in memory, cut in place (no copy)."""
         chunks: list[bytes] = []
         inflight: deque[Future[bytes]] = deque()
-        limit = self._workers
 
-        def drain(keep: int) -> None:
-            while len(inflight) > keep:
+        def store(chunk: bytes | memoryview) -> None:
+            if self._workers == 1:
+                chunks.append(self._store_chunk(chunk))
+                return
+            inflight.append(self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk))
+            while len(inflight) > self._workers:
                 chunks.append(inflight.popleft().result())
 
         size = 0
-        buf = head
-        done = False
         try:
+            if whole is not None:
+                for start, length in _cut_points(whole, final=True):
+                    store(whole[start : start + length])
+                    size = start + length
+            buf = head
+            done = whole is not None
             while not done:
                 for piece in pieces:
                     buf += piece
@@ -253,19 +270,13 @@ class TreeWriter:
                 consumed = 0
                 with memoryview(buf) as view:
                     for start, length in _cut_points(view, final=done):
-                        chunk = bytes(view[start : start + length])  # the buffer moves on: workers get a copy
-                        if self._workers == 1:
-                            chunks.append(self._store_chunk(chunk))
-                        else:
-                            inflight.append(
-                                self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk)
-                            )
-                            drain(limit)
+                        store(bytes(view[start : start + length]))  # the buffer moves on: workers get a copy
                         consumed = start + length
                 size += consumed
                 del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
                 self.repo.check_locks()
-            drain(0)
+            while inflight:
+                chunks.append(inflight.popleft().result())
         finally:
             for future in inflight:  # a failure: let the others finish before the caller moves on
                 future.cancel()
@@ -279,7 +290,7 @@ class TreeWriter:
             self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="tree-store")
         return self._executor
 
-    def _store_chunk(self, data: bytes) -> bytes:
+    def _store_chunk(self, data: bytes | memoryview) -> bytes:
         blob_id = self.repo.sealer.blob_id(data)
         stored = self.sink.claim(blob_id)
         if stored:
@@ -331,6 +342,8 @@ class TreeWriter:
 
     def _cut_here(self, level: _Level, raw_key: bytes, record_len: int) -> bool:
         size = len(level.buf)
+        if level.level > 0 and level.count < 2:
+            return False  # every inner node has at least two children: the levels converge, whatever the keys
         if size >= NODE_MAX:
             return True
         if size < NODE_MIN:
@@ -514,7 +527,7 @@ class TreeReader:
     def _parse_entry(self, data: bytes, pos: int, raw_key: bytes, chunk_pages: list[bytes]) -> tuple[TreeEntry, int]:
         (meta_len,) = _U32.unpack_from(data, pos)
         pos += 4
-        meta = json.loads(data[pos : pos + meta_len].decode("utf-8"))
+        meta = _DECODER.decode(data[pos : pos + meta_len].decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not an object")
         pos += meta_len
@@ -597,13 +610,14 @@ class TreeReader:
     def get(self, key: str) -> TreeEntry | None:
         raw = _encode_key(key)
         node_id, level = self.root, self.height - 1
+        expect_first: bytes | None = None
         while level > 0:
-            node = self.node(node_id, level)
+            node = self._child(node_id, level, expect_first)
             i = bisect_right(node.keys, raw) - 1
             if i < 0:
                 return None
-            node_id, level = node.children[i], level - 1
-        node = self.node(node_id, 0)
+            node_id, level, expect_first = node.children[i], level - 1, node.keys[i]
+        node = self._child(node_id, 0, expect_first)
         i = _lower_bound(node.keys, raw)
         if i < len(node.keys) and node.keys[i] == raw:
             return node.entries[i]
