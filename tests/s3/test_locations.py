@@ -61,3 +61,26 @@ def test_botocore_sends_access_point_requests_to_s3_outposts() -> None:
         "https://backups-123456789012.op-01234567890abcdef.s3-outposts.eu-west-1.amazonaws.com/"
     )
     assert "/eu-west-1/s3-outposts/aws4_request" in seen["auth"]
+
+
+def test_parts_stay_within_s3s_limit_of_10000() -> None:
+    from skyvault.services.s3.restore import MAX_PARTS, RestoreTuning, Writer
+
+    writer = Writer.__new__(Writer)
+    writer.tuning = RestoreTuning(part_size=16 * 2**20)
+    assert writer._part_size(100 * 2**20) == 16 * 2**20
+    five_tib = 5 * 2**40
+    size = writer._part_size(five_tib)
+    assert size % 2**20 == 0 and -(-five_tib // size) <= MAX_PARTS
+
+
+def test_content_md5_only_from_an_md5_etag() -> None:
+    from skyvault.services.s3.restore import integrity_params
+
+    etag = '"5d41402abc4b2a76b9719d911017c592"'
+    assert integrity_params({"etag": etag}) == {"ContentMD5": "XUFAKrxLKna5cZ2REBfFkg=="}
+    assert integrity_params({"etag": etag, "sse": "aws:kms"}) == {}
+    assert integrity_params({"etag": etag, "sse": "aws:kms:dsse"}) == {}
+    assert integrity_params({"etag": '"0123456789abcdef0123456789abcdef-3"'}) == {}
+    composite = {"algorithm": "CRC32", "value": "AAAAAA==-3", "type": "COMPOSITE"}
+    assert integrity_params({"etag": etag, "checksum": composite}) == {"ContentMD5": "XUFAKrxLKna5cZ2REBfFkg=="}

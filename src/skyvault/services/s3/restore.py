@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 MULTIPART_THRESHOLD = 64 * MIB
 RESTORE_PART_SIZE = 16 * MIB
 PARTS_AT_ONCE = 4
+MAX_PARTS = 10_000
 WINDOW = 64
 EXAMPLES = 10
 
@@ -215,7 +216,8 @@ def integrity_params(meta: Mapping[str, Any]) -> dict[str, Any]:
     if algorithm in CHECKSUMS and value and "-" not in value and checksum.get("type") != "COMPOSITE":
         return {"ChecksumAlgorithm": algorithm, f"Checksum{algorithm}": value}
     etag = str(meta.get("etag", "")).strip('"')
-    if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) and meta.get("sse") != "aws:kms":
+    kms = str(meta.get("sse") or "").startswith("aws:kms")  # SSE-KMS (and DSSE-KMS) ETags are not the MD5
+    if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) and not kms:
         return {"ContentMD5": base64.b64encode(bytes.fromhex(etag)).decode()}
     return {}
 
@@ -259,13 +261,19 @@ class Writer:
             raise self._refused(exc, key) from exc
         return len(body)
 
+    def _part_size(self, size: int) -> int:
+        """The configured part size, or larger: S3 takes at most 10,000 parts (a 5 TiB object needs ~525 MiB)."""
+        needed = -(-size // MAX_PARTS)
+        return max(self.tuning.part_size, -(-needed // MIB) * MIB)
+
     def _parts(self, entry: TreeEntry) -> Iterator[bytes]:
+        part_size = self._part_size(entry.size)
         buffer = bytearray()
         for chunk in self.reader.read(entry):
             buffer += chunk
-            while len(buffer) >= self.tuning.part_size:
-                yield bytes(buffer[: self.tuning.part_size])
-                del buffer[: self.tuning.part_size]
+            while len(buffer) >= part_size:
+                yield bytes(buffer[:part_size])
+                del buffer[:part_size]
         if buffer or entry.size == 0:
             yield bytes(buffer)
 
