@@ -66,9 +66,23 @@ _BUCKETS = ("arn:${Partition}:s3:::*", f"{_OUTPOST}/accesspoint/*", f"{_OUTPOST}
 _OBJECTS = ("arn:${Partition}:s3:::*/*", f"{_OUTPOST}/bucket/*/object/*")
 
 
+def declare_s3(
+    *, operation: str, feature: Feature, step: str, purpose: str, actions: tuple[str, ...], resources: tuple[str, ...]
+) -> None:
+    """Declare one S3 call twice: its ``s3:`` actions on S3 ARNs in row ``s3``, its ``s3-outposts:`` ones on
+    Outposts ARNs in row ``s3-outposts`` (a user without Outposts grants none of those)."""
+    for policy in ("s3", "s3-outposts"):
+        mine = tuple(a for a in actions if a.split(":", 1)[0] == policy)
+        arns = tuple(r for r in resources if r.split(":")[2] == policy)
+        if mine:
+            where = "" if policy == "s3" else "S3 on Outposts, through an access point: "
+            declare(policy=policy, service="s3", operation=operation, feature=feature, step=step,
+                    purpose=where + purpose, actions=mine, resources=arns)  # fmt: skip
+
+
 def _d(operation: str, step: str, purpose: str, actions: tuple[str, ...], resources: tuple[str, ...]) -> None:
-    declare(policy="s3", service="s3", operation=operation, feature=Feature.BACKUP, step=step, purpose=purpose,
-            actions=actions, resources=resources)  # fmt: skip
+    declare_s3(operation=operation, feature=Feature.BACKUP, step=step, purpose=purpose, actions=actions,
+               resources=resources)  # fmt: skip
 
 
 _d("GetBucketLocation", "locate bucket", "Find the bucket's region, to read it there.",

@@ -13,7 +13,7 @@ from skyvault.services.s3.discover import discover_buckets
 DRIVER = ServiceDriver(
     name="s3",
     docs="docs/s3.md",
-    permission_rows=("s3",),
+    permission_rows=("s3", "s3-outposts"),
     account_discoverers={"s3": discover_buckets},
     recovery_point_kinds=(jobs.KIND,),
     jobs={jobs.BACKUP_JOB: jobs.backup_job, jobs.RESTORE_JOB: jobs.restore_job},

@@ -33,9 +33,9 @@ from skyvault.errors import AwsError, ConfirmationRequiredError, ConflictError, 
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 from skyvault.library.trees import TreeEntry, TreeReader
-from skyvault.permissions import Feature, declare
+from skyvault.permissions import Feature
 from skyvault.services.base import MIB
-from skyvault.services.s3.backup import CHECKSUMS, KIND, iso
+from skyvault.services.s3.backup import CHECKSUMS, KIND, declare_s3, iso
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import S3Client
@@ -51,13 +51,13 @@ _OUTPOST = "arn:${Partition}:s3-outposts:${Region}:${Account}:outpost/*"
 _BUCKETS = ("arn:${Partition}:s3:::*", f"{_OUTPOST}/accesspoint/*", f"{_OUTPOST}/bucket/*")
 _OBJECTS = ("arn:${Partition}:s3:::*/*", f"{_OUTPOST}/bucket/*/object/*")
 
-declare(policy="s3", service="s3", operation="ListObjectsV2", feature=Feature.RESTORE, step="check target",
+declare_s3(operation="ListObjectsV2", feature=Feature.RESTORE, step="check target",
         purpose="List the target prefix once: a restore refuses to overwrite existing objects.",
         actions=("s3:ListBucket", "s3-outposts:ListBucket"), resources=_BUCKETS)  # fmt: skip
-declare(policy="s3", service="s3", operation="GetBucketLocation", feature=Feature.RESTORE, step="check target",
+declare_s3(operation="GetBucketLocation", feature=Feature.RESTORE, step="check target",
         purpose="Find the target bucket's region.", actions=("s3:GetBucketLocation",),
         resources=_BUCKETS[:1])  # fmt: skip
-declare(policy="s3", service="s3", operation="GetObjectLockConfiguration", feature=Feature.RESTORE,
+declare_s3(operation="GetObjectLockConfiguration", feature=Feature.RESTORE,
         step="check target", purpose="Learn whether the target bucket takes Object Lock settings.",
         actions=("s3:GetBucketObjectLockConfiguration",), resources=_BUCKETS[:1])  # fmt: skip
 _PUT_ACTIONS = ("s3:PutObject", "s3:PutObjectTagging", "s3-outposts:PutObject", "s3-outposts:PutObjectTagging")
@@ -68,12 +68,12 @@ for _operation, _purpose in (
     ("UploadPart", "Upload a large object's parts, in parallel."),
     ("CompleteMultipartUpload", "Finish a large object (If-None-Match: never over an object)."),
 ):
-    declare(policy="s3", service="s3", operation=_operation, feature=Feature.RESTORE, step="write objects",
+    declare_s3(operation=_operation, feature=Feature.RESTORE, step="write objects",
             purpose=_purpose, actions=_PUT_ACTIONS + _LOCK_ACTIONS, resources=_OBJECTS)  # fmt: skip
-    declare(policy="s3", service="s3", operation=_operation, feature=Feature.RESTORE_OVERWRITE,
+    declare_s3(operation=_operation, feature=Feature.RESTORE_OVERWRITE,
             step="overwrite objects", purpose=_purpose.split(" (")[0] + " over existing objects (--overwrite --yes).",
             actions=_PUT_ACTIONS + _LOCK_ACTIONS, resources=_OBJECTS)  # fmt: skip
-declare(policy="s3", service="s3", operation="AbortMultipartUpload", feature=Feature.RESTORE, step="write objects",
+declare_s3(operation="AbortMultipartUpload", feature=Feature.RESTORE, step="write objects",
         purpose="Abandon a large object's upload that failed (no orphan parts are left to bill).",
         actions=("s3:AbortMultipartUpload", "s3-outposts:AbortMultipartUpload"), resources=_OBJECTS)  # fmt: skip
 
