@@ -108,8 +108,9 @@ def test_unchanged_bucket_costs_one_listing(s3_env: S3Env) -> None:
 
 def test_versions_and_delete_markers(s3_env: S3Env) -> None:
     s3 = s3_env.s3
-    source = s3_env.bucket("ver-bucket", versioning=True)
-    s3.put_object(Bucket=source, Key="k", Body=b"v1", Metadata={"rev": "1"})
+    source = s3_env.bucket("ver-bucket")
+    s3.put_object(Bucket=source, Key="k", Body=b"v1", Metadata={"rev": "1"})  # before versioning: version "null"
+    s3.put_bucket_versioning(Bucket=source, VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket=source, Key="gone", Body=b"was here")
     time.sleep(1.1)  # S3 times are in seconds: the as-of point lies strictly between the versions
     between = dt.datetime.now(dt.UTC).replace(microsecond=0)

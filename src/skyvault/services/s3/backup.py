@@ -318,7 +318,7 @@ class Reader:
 
     def _ids(self, item: Listed) -> dict[str, Any]:
         ids: dict[str, Any] = {"Bucket": self.location.bucket, "Key": item.key}
-        if item.version_id and item.version_id != "null":
+        if item.version_id:  # "null" too: the version written before versioning was enabled, not the current one
             ids["VersionId"] = item.version_id
         return ids
 
