@@ -33,6 +33,7 @@ def test_demo_builds_the_lab_estate_and_discovers_it(tmp_path: Path, capsys: pyt
         assert "4900 DynamoDB items" in out  # 2000 + 2 x 1000 orders, 3 x 300 sessions
         assert "39 resources in 3 accounts" in out
         assert "FAILED" not in out
+        assert re.search(r"added plan demo-daily .*; run completed: (\d+)/\1 jobs completed", out)
         assert "…" not in out  # piped output keeps whole IDs and device names (no 80-column ellipsis)
         config = load_config(tmp_path / "skyvault.toml")
         assert list(config.accounts) == ["admin", "tenant-a", "tenant-b"]

@@ -141,6 +141,183 @@ class LibraryConfig(_Strict):
         return self
 
 
+# -- backup plans ----------------------------------------------------------------------------------------------
+# What each backup driver can do in a plan, by service (the ``discover --service`` names). The drivers declare the
+# same in ``ServiceDriver.plan_backups``; tests/engine/test_plans.py checks that this table matches them (this layer
+# cannot import the drivers). "native": the service's own snapshots/backups; "library": skyvault's copy (native
+# recovery points kept only as the next incremental base); "both": native recovery points kept and a library copy
+# (no driver offers it yet: EC2 retires the older base snapshots once they are copied).
+PLAN_MODES: dict[str, tuple[str, ...]] = {
+    "ec2": ("native", "library"),
+    "rds": ("native",),
+    "aurora": ("native",),
+    "docdb": ("native",),
+    "redshift": ("native",),
+    "s3": ("library",),  # S3 (issue 13): objects into the library; S3 has no native snapshot
+}
+# Services whose drivers take the plan's extra copies (cross-region, vault account).
+PLAN_COPIES: frozenset[str] = frozenset({"rds", "aurora", "docdb", "redshift"})
+_DISCOVERABLE = ("ec2", "ebs", "rds", "aurora", "redshift", "docdb", "dynamodb", "s3")
+_TAG_SELECTOR = re.compile(r"^[^=]{1,128}(=.{0,256})?$")
+
+
+def parse_tag_selector(selector: str) -> tuple[str, str | None]:
+    """``key=value`` (that value), ``key`` (the key with any value): ``(key, value or None)``."""
+    key, sep, value = selector.partition("=")
+    return key.strip(), (value.strip() if sep else None)
+
+
+def _check_selectors(value: list[str]) -> list[str]:
+    bad = [s for s in value if not _TAG_SELECTOR.match(s) or not parse_tag_selector(s)[0]]
+    if bad:
+        raise ValueError(f"not a tag selector (key=value or key): {', '.join(map(repr, bad))}")
+    return value
+
+
+def check_cron(expression: str) -> str:
+    """A 5-field cron expression croniter accepts (minute hour day-of-month month day-of-week)."""
+    from croniter import croniter  # lazily: loading a config must not load the scheduler's parser
+
+    if len(expression.split()) != 5:
+        raise ValueError(
+            f"{expression!r} is not a 5-field cron expression (minute hour day-of-month month day-of-week), "
+            "e.g. '0 3 * * *'"
+        )
+    if not croniter.is_valid(expression):
+        raise ValueError(f"{expression!r} is not a valid cron expression, e.g. '0 3 * * *' or '*/30 * * * 1-5'")
+    return expression
+
+
+def check_timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as 'UTC' or 'Europe/Paris')") from None
+    return name
+
+
+class RetentionConfig(_Strict):
+    """How long a plan keeps recovery points: the union of every rule keeps a point (restic's ``forget`` rules).
+
+    ``keep_last`` newest points; the newest point of each of the last ``daily`` days, ``weekly`` ISO weeks,
+    ``monthly`` months and ``yearly`` years that have one (in the plan's time zone); nothing younger than
+    ``min_age_days``. No rule at all keeps everything."""
+
+    keep_last: Annotated[int, Field(ge=0)] = 0
+    daily: Annotated[int, Field(ge=0)] = 0
+    weekly: Annotated[int, Field(ge=0)] = 0
+    monthly: Annotated[int, Field(ge=0)] = 0
+    yearly: Annotated[int, Field(ge=0)] = 0
+    min_age_days: Annotated[float, Field(ge=0)] = 0.0
+
+    @property
+    def keeps_everything(self) -> bool:
+        return not (self.keep_last or self.daily or self.weekly or self.monthly or self.yearly)
+
+
+class CopiesConfig(_Strict):
+    """Extra copies of each native recovery point, passed to the drivers' own copy options."""
+
+    region: str | None = None  # also keep a copy in this region (backup ... --copy-to-region)
+    account: str | None = None  # also keep a copy in this configured vault account (--copy-to-account)
+
+    @field_validator("region")
+    @classmethod
+    def _region_valid(cls, value: str | None) -> str | None:
+        if value is not None and not is_region_name(value):
+            raise ValueError(f"not an AWS region name: {value}")
+        return value
+
+
+class PlanConfig(_Strict):
+    """A backup plan: what to protect, how, when, for how long, and where extra copies go."""
+
+    services: list[str] = Field(min_length=1)
+    accounts: list[str] = Field(default_factory=list)  # empty: every configured account
+    regions: list[str] = Field(default_factory=list)  # empty: each account's configured regions
+    tags: list[str] = Field(default_factory=list)  # all must match: "backup=daily", "team" (any value)
+    ids: list[str] = Field(default_factory=list)  # selected whatever their tags
+    exclude_ids: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)  # any match excludes
+    modes: dict[str, str] = Field(default_factory=dict)  # service -> native | library | both (default native)
+    library: str | None = None  # for library/both modes; default: default_library
+    schedule: str | None = None  # cron expression; None: run only with 'backup --plan'
+    timezone: str = "UTC"
+    catch_up: Literal["once", "skip"] = "once"  # after downtime: run the latest missed slot once, or skip it
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    copies: CopiesConfig = Field(default_factory=CopiesConfig)
+    max_parallel_per_account: Annotated[int, Field(ge=1, le=64)] = 4
+
+    @field_validator("services")
+    @classmethod
+    def _services_valid(cls, value: list[str]) -> list[str]:
+        for service in value:
+            if service not in _DISCOVERABLE:
+                raise ValueError(f"unknown service {service!r} (services: {', '.join(_DISCOVERABLE)})")
+            if service not in PLAN_MODES:
+                raise ValueError(
+                    f"service {service!r} has no backup driver yet (plans can back up: {', '.join(PLAN_MODES)})"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("services are listed more than once")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_valid(cls, value: list[str]) -> list[str]:
+        bad = [r for r in value if not is_region_name(r)]
+        if bad:
+            raise ValueError(f"not an AWS region name: {', '.join(bad)}")
+        return value
+
+    @field_validator("tags", "exclude_tags")
+    @classmethod
+    def _tags_valid(cls, value: list[str]) -> list[str]:
+        return _check_selectors(value)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_valid(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_valid(cls, value: str) -> str:
+        return check_timezone(value)
+
+    @model_validator(mode="after")
+    def _modes_valid(self) -> PlanConfig:
+        for service, mode in self.modes.items():
+            if service not in self.services:
+                raise ValueError(f"modes.{service}: the plan does not select service {service!r}")
+            if mode not in PLAN_MODES[service]:
+                raise ValueError(
+                    f"modes.{service}: {mode!r} is not supported by the {service} driver "
+                    f"(supported: {', '.join(PLAN_MODES[service])})"
+                )
+        if self.copies.region or self.copies.account:
+            without = [s for s in self.services if s not in PLAN_COPIES]
+            if without:
+                raise ValueError(
+                    f"copies: the {', '.join(without)} driver takes no extra copies (its library copy is the "
+                    f"off-site copy); put {', '.join(without)} in a plan of its own"
+                )
+        overlap = sorted(set(self.ids) & set(self.exclude_ids))
+        if overlap:
+            raise ValueError(f"ids and exclude_ids both name {', '.join(overlap)}")
+        return self
+
+    def mode(self, service: str) -> str:
+        """The configured mode, else the driver's first (``native`` where it has one; ``library`` for S3)."""
+        return self.modes.get(service, PLAN_MODES.get(service, ("native",))[0])
+
+    @property
+    def uses_library(self) -> bool:
+        return any(self.mode(s) in ("library", "both") for s in self.services)
+
+
 def _check_catalog_url(value: str) -> str:
     """A SQLAlchemy URL of a database SQLAlchemy knows, holding no password (secrets are never stored here)."""
     from sqlalchemy.engine import make_url  # lazily: loading a config must not load SQLAlchemy
@@ -172,6 +349,7 @@ class SkyvaultConfig(_Strict):
     accounts: dict[Annotated[str, Field(pattern=_NAME)], AccountConfig] = Field(default_factory=dict)
     libraries: dict[Annotated[str, Field(pattern=_NAME)], LibraryConfig] = Field(default_factory=dict)
     default_library: str | None = None
+    plans: dict[Annotated[str, Field(pattern=_NAME)], PlanConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> SkyvaultConfig:
@@ -193,7 +371,39 @@ class SkyvaultConfig(_Strict):
                 raise ValueError(f"libraries.{name}.account: no account named {library.account!r}")
         if self.default_library and self.default_library not in self.libraries:
             raise ValueError(f"default_library: no library named {self.default_library!r}")
+        for name, plan in self.plans.items():
+            self._plan_references(name, plan)
         return self
+
+    def _plan_references(self, name: str, plan: PlanConfig) -> None:
+        where = f"plans.{name}"
+        for account in plan.accounts:
+            if account not in self.accounts:
+                raise ValueError(f"{where}.accounts: no account named {account!r}")
+        chosen = plan.accounts or list(self.accounts)
+        covered = {r for a in chosen for r in self.accounts[a].regions}
+        missing = [r for r in plan.regions if r not in covered]
+        if missing:
+            raise ValueError(f"{where}.regions: {', '.join(missing)} is not configured for the plan's accounts")
+        if plan.copies.account is not None and plan.copies.account not in self.accounts:
+            raise ValueError(f"{where}.copies.account: no account named {plan.copies.account!r}")
+        if plan.uses_library:
+            library = plan.library or self.default_library
+            if library is None:
+                raise ValueError(f"{where}: modes library/both need a library (plan library or default_library)")
+            if library not in self.libraries:
+                raise ValueError(f"{where}.library: no library named {library!r}")
+        elif plan.library is not None and plan.library not in self.libraries:
+            raise ValueError(f"{where}.library: no library named {plan.library!r}")
+
+    def plan(self, name: str) -> PlanConfig:
+        from skyvault.errors import NotFoundError
+
+        try:
+            return self.plans[name]
+        except KeyError:
+            known = ", ".join(sorted(self.plans)) or "none configured"
+            raise NotFoundError(f"no plan named {name!r} (known: {known})", hint="skyvault plans list") from None
 
     @field_validator("catalog_url")
     @classmethod
@@ -353,4 +563,17 @@ state_dir = ".skyvault"
 # kind = "local"
 # path = "/var/backups/skyvault"
 # default_library = "main"
+
+# Backup plans (docs/plans.md): what to protect, how, when, how long. 'skyvault plans show daily' lists what it
+# selects; 'skyvault schedule run' runs it on its schedule.
+# [plans.daily]
+# services = ["ec2", "rds"]
+# tags = ["backup=daily"]            # all must match; ids = [...], exclude_ids, exclude_tags too
+# schedule = "0 3 * * *"             # cron, in timezone
+# timezone = "UTC"
+# [plans.daily.retention]
+# keep_last = 3
+# daily = 7
+# weekly = 4
+# monthly = 12
 """

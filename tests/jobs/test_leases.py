@@ -85,6 +85,16 @@ def test_a_catalog_from_before_leases_gains_the_columns(tmp_path: Path) -> None:
             "CREATE TABLE jobs (id VARCHAR(64) PRIMARY KEY, kind VARCHAR(32), status VARCHAR(16), created_at DATETIME,"
             " updated_at DATETIME, params JSON, steps JSON, error VARCHAR(4000), duration_s FLOAT)"
         )
+        db.execute(  # the other tables as create_all made them before migrations
+            "CREATE TABLE recovery_points (id VARCHAR(64) PRIMARY KEY, kind VARCHAR(32), resource_id VARCHAR(512),"
+            " account VARCHAR(64), region VARCHAR(32), created_at DATETIME, status VARCHAR(16), job_id VARCHAR(64),"
+            " native JSON, library VARCHAR(64), library_snapshot VARCHAR(128), captured_config JSON, stats JSON,"
+            " expires_at DATETIME)"
+        )
+        db.execute(
+            "CREATE TABLE intermediates (id VARCHAR(256) PRIMARY KEY, job_id VARCHAR(64), resource_type VARCHAR(64),"
+            " account VARCHAR(64), region VARCHAR(32), created_at DATETIME, deleted_at DATETIME)"
+        )
         db.execute(
             "INSERT INTO jobs VALUES ('job-old', 'backup-ec2', 'failed', '2026-01-01 00:00:00.000000',"
             " '2026-01-01 00:00:00.000000', '{}', '{}', 'boom', 1.0)"

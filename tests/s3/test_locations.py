@@ -84,3 +84,22 @@ def test_content_md5_only_from_an_md5_etag() -> None:
     assert integrity_params({"etag": '"0123456789abcdef0123456789abcdef-3"'}) == {}
     composite = {"algorithm": "CRC32", "value": "AAAAAA==-3", "type": "COMPOSITE"}
     assert integrity_params({"etag": etag, "checksum": composite}) == {"ContentMD5": "XUFAKrxLKna5cZ2REBfFkg=="}
+
+
+def test_a_plan_backs_up_each_bucket_into_its_library() -> None:
+    from skyvault.config import parse_config
+    from skyvault.engine.plans import job_for
+    from skyvault.errors import ConfigError as PlanConfigError
+    from skyvault.services.contract import PlanTarget
+
+    base = {"accounts": {"admin": {"regions": ["us-east-1"]}}, "default_library": "main",
+            "libraries": {"main": {"kind": "local", "path": "/srv/library"}}}  # fmt: skip
+    config = parse_config({**base, "plans": {"p": {"services": ["s3"]}}}, "skyvault.toml")
+    assert config.plan("p").mode("s3") == "library"  # S3's only mode is the default
+    with pytest.raises(PlanConfigError, match="not supported by the s3 driver"):
+        parse_config({**base, "plans": {"p": {"services": ["s3"], "modes": {"s3": "native"}}}}, "skyvault.toml")
+    spec = job_for(PlanTarget("s3", "photos", "admin", "eu-west-1", "library", library="main"))
+    assert spec.kind == "backup-s3"
+    assert spec.params["locations"] == ["photos"] and spec.params["library"] == "main"
+    with pytest.raises(ConfigError, match="needs a library"):
+        job_for(PlanTarget("s3", "photos", "admin", "eu-west-1", "library"))

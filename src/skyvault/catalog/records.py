@@ -104,3 +104,37 @@ class IntermediateResource:
     region: str
     created_at: datetime = field(default_factory=_now)
     deleted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlanRun:
+    """One run of a plan for one scheduled time: ``running``, ``completed``, ``failed``, ``missed`` (a slot the
+    scheduler was down for and did not catch up) or ``skipped`` (before the scheduler first saw the plan)."""
+
+    id: str
+    plan: str
+    scheduled_for: datetime
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "plan": self.plan,
+            "scheduled_for": _iso(self.scheduled_for),
+            "status": self.status,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_s": self.duration_s,
+            "error": self.error,
+            "summary": self.summary,
+        }

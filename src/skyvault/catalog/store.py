@@ -22,8 +22,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyvault.catalog.engine import CATALOG_FILE, make_engine, parse_url, safe_url, sqlite_file, sqlite_url
-from skyvault.catalog.models import IntermediateRow, JobRow, JobStepRow, RecoveryPointRow, utcnow
-from skyvault.catalog.records import IntermediateResource, Job, RecoveryPoint
+from skyvault.catalog.models import (
+    IntermediateRow,
+    JobRow,
+    JobStepRow,
+    PlanRunRow,
+    RecoveryPointRow,
+    SchedulerLeaseRow,
+    utcnow,
+)
+from skyvault.catalog.records import IntermediateResource, Job, PlanRun, RecoveryPoint
 from skyvault.catalog.revision import HEAD_REVISION, SchemaUpgrade, stored_revision
 from skyvault.catalog.steps import TERMINAL, StepColumns, columns_of, state_of
 from skyvault.errors import ConfigError, NotFoundError
@@ -41,6 +49,19 @@ def new_id(prefix: str) -> str:
 
 def _point(row: RecoveryPointRow) -> RecoveryPoint:
     return RecoveryPoint(**{name: getattr(row, name) for name in _POINT_FIELDS})
+
+
+def _plan_run(row: PlanRunRow) -> PlanRun:
+    return PlanRun(
+        id=row.id,
+        plan=row.plan,
+        scheduled_for=row.scheduled_for,
+        status=row.status,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        summary=dict(row.summary or {}),
+    )
 
 
 def _intermediate(row: IntermediateRow) -> IntermediateResource:
@@ -374,6 +395,132 @@ class Catalog:
             if connection.execute(select(JobRow.id).where(JobRow.id == job_id)).first() is None:
                 raise NotFoundError(f"no job {job_id!r}", hint="skyvault jobs list")
             return False
+
+    # -- plans: runs, the scheduler's leader lease, legal holds (issue 15, plans and schedules) ----------------
+    def start_plan_run(
+        self,
+        plan: str,
+        scheduled_for: datetime,
+        *,
+        now: datetime | None = None,
+        trigger: str = "schedule",
+        summary: dict[str, Any] | None = None,
+    ) -> PlanRun | None:
+        """Record the ``running`` run of ``plan`` for ``scheduled_for``; None when that slot has a row already (the
+        unique index decides: of two schedulers racing for one slot, one runs it)."""
+        details = {"trigger": trigger, **(summary or {})}
+        return self.record_plan_slot(plan, scheduled_for, "running", now=now, summary=details)
+
+    def record_plan_slot(
+        self,
+        plan: str,
+        scheduled_for: datetime,
+        status: str,
+        *,
+        now: datetime | None = None,
+        error: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> PlanRun | None:
+        """A row for one slot (``running``, or ``missed``/``skipped`` with ``error`` saying why); None if it exists."""
+        moment = now or utcnow()
+        finished = None if status == "running" else moment
+        row = PlanRunRow(
+            id=new_id("run"), plan=plan, scheduled_for=scheduled_for, status=status, error=error,
+            started_at=moment if status == "running" else None, finished_at=finished, summary=summary or {},
+        )  # fmt: skip
+        try:
+            with self.session() as session, session.begin():
+                session.add(row)
+                session.flush()
+                return _plan_run(row)
+        except IntegrityError:
+            return None
+
+    def finish_plan_run(
+        self, run_id: str, *, status: str, error: str | None, summary: dict[str, Any], now: datetime | None = None
+    ) -> PlanRun:
+        with self.session() as session, session.begin():
+            row = session.get(PlanRunRow, run_id)
+            if row is None:
+                raise NotFoundError(f"no plan run {run_id!r}")
+            row.status, row.error, row.finished_at = status, error, now or utcnow()
+            row.summary = {**(row.summary or {}), **summary}
+            session.flush()
+            return _plan_run(row)
+
+    def plan_runs(
+        self, plan: str | None = None, *, limit: int | None = None, status: str | None = None
+    ) -> list[PlanRun]:
+        """Newest scheduled slot first."""
+        query = select(PlanRunRow).order_by(PlanRunRow.scheduled_for.desc(), PlanRunRow.id.desc())
+        if plan is not None:
+            query = query.where(PlanRunRow.plan == plan)
+        if status is not None:
+            query = query.where(PlanRunRow.status == status)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.session() as session:
+            return [_plan_run(row) for row in session.scalars(query)]
+
+    def latest_plan_slot(self, plan: str) -> datetime | None:
+        runs = self.plan_runs(plan, limit=1)
+        return runs[0].scheduled_for if runs else None
+
+    def jobs_by_run_key_prefix(self, prefix: str) -> list[Job]:
+        """Jobs whose run key starts with ``prefix`` (one plan run's: ``<plan>/<scheduled time>/``), steps omitted."""
+        query = select(JobRow).where(JobRow.run_key.startswith(prefix, autoescape=True)).order_by(JobRow.id)
+        with self.session() as session:
+            return [_job(row, {}) for row in session.scalars(query)]
+
+    def plan_job_ids(self, plan: str) -> set[str]:
+        """The jobs runs of ``plan`` submitted (their run keys start with ``<plan>/``)."""
+        query = select(JobRow.id).where(JobRow.run_key.startswith(f"{plan}/", autoescape=True))
+        with self.session() as session:
+            return set(session.scalars(query))
+
+    def take_scheduler_lease(self, name: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:
+        """Lead as ``owner`` for ``lease_s`` seconds if the lease is free, expired or already ``owner``'s (one
+        conditional UPDATE, or the INSERT of the first row: of two schedulers exactly one leads)."""
+        moment = now or utcnow()
+        expires = moment + timedelta(seconds=lease_s)
+        statement = (
+            update(SchedulerLeaseRow)
+            .where(
+                SchedulerLeaseRow.name == name,
+                or_(SchedulerLeaseRow.owner == owner, SchedulerLeaseRow.expires_at <= moment),
+            )
+            .values(owner=owner, expires_at=expires)
+        )
+        with self.engine.begin() as connection:
+            if connection.execute(statement).rowcount == 1:
+                return True
+            if connection.execute(select(SchedulerLeaseRow.name).where(SchedulerLeaseRow.name == name)).first():
+                return False
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(SchedulerLeaseRow).values(name=name, owner=owner, expires_at=expires))
+            return True
+        except IntegrityError:
+            return False  # another scheduler inserted the first row just now: it leads
+
+    def release_scheduler_lease(self, name: str, owner: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                delete(SchedulerLeaseRow).where(SchedulerLeaseRow.name == name, SchedulerLeaseRow.owner == owner)
+            )
+
+    def scheduler_lease(self, name: str) -> tuple[str, datetime] | None:
+        """(owner, expires_at) of the leader lease, or None when nobody ever held it (or it was released)."""
+        with self.session() as session:
+            row = session.get(SchedulerLeaseRow, name)
+            return (row.owner, row.expires_at) if row is not None else None
+
+    def hold_recovery_point(self, point_id: str, reason: str, *, now: datetime | None = None) -> RecoveryPoint:
+        """Put a legal hold on a point: retention never expires it until ``release_recovery_point``."""
+        return self.update_recovery_point(point_id, hold_reason=reason, held_at=now or utcnow())
+
+    def release_recovery_point(self, point_id: str) -> RecoveryPoint:
+        return self.update_recovery_point(point_id, hold_reason=None, held_at=None)
 
     # -- leases ---------------------------------------------------------------------------------------
     def acquire_lease(self, job_id: str, owner: str, lease_s: float, *, now: datetime | None = None) -> bool:

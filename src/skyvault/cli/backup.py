@@ -15,7 +15,7 @@ from skyvault.cli.tables import Column, print_table
 from skyvault.cli.unbuilt import not_built
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
-backups_app = typer.Typer(help="Recovery points in the catalog: list, show.", no_args_is_help=True)
+backups_app = typer.Typer(help="Recovery points in the catalog: list, show, hold, release.", no_args_is_help=True)
 
 
 @backups_app.command("list")
@@ -74,6 +74,36 @@ def backups_show(ctx: typer.Context, recovery_point: str) -> None:
     st.console.print(Pretty(point.to_dict()))
 
 
+@backups_app.command("hold")
+def backups_hold(
+    ctx: typer.Context,
+    recovery_point: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (a case or ticket): shown by backups show.")],
+) -> None:
+    """Put a legal hold on a recovery point: no retention expires it until it is released."""
+    st = state(ctx)
+    if not reason.strip():
+        raise typer.BadParameter("must say why", param_hint="--reason")
+    point = st.recovery_point(recovery_point)
+    held = st.catalog().hold_recovery_point(point.id, reason.strip())
+    if st.json_output:
+        st.emit_json(held.to_dict())
+    else:
+        st.info(f"{held.id}: held ({held.hold_reason})")
+
+
+@backups_app.command("release")
+def backups_release(ctx: typer.Context, recovery_point: str) -> None:
+    """Release a recovery point's legal hold: its plan's retention applies to it again."""
+    st = state(ctx)
+    point = st.recovery_point(recovery_point)
+    released = st.catalog().release_recovery_point(point.id)
+    if st.json_output:
+        st.emit_json(released.to_dict())
+    else:
+        st.info(f"{released.id}: released" + ("" if point.hold_reason else " (it was not held)"))
+
+
 @app.command("dynamodb")
 def backup_dynamodb(tables: Annotated[list[str], typer.Argument(help="Table names or ARNs.")]) -> None:
     """Back up DynamoDB tables into the library (not built yet)."""
@@ -117,6 +147,28 @@ class BackupGroup(LazyGroup):
 def register(root: typer.Typer) -> None:
     """``skyvault backup``: the services' subcommands (lazily) and the ones still to be built."""
     group = typer.Typer(cls=BackupGroup, help=app.info.help, no_args_is_help=True)
+
+    @group.callback(invoke_without_command=True)
+    def backup_plan(
+        ctx: typer.Context,
+        plan: Annotated[
+            str | None, typer.Option("--plan", help="Run this backup plan now (one job per resource).")
+        ] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="With --plan: list the jobs it would run.")] = False,
+    ) -> None:
+        """Back up resources (one subcommand per service), or run a plan now with --plan NAME."""
+        if ctx.invoked_subcommand is not None:
+            if plan is not None or dry_run:
+                raise typer.BadParameter(
+                    "goes before no subcommand: 'skyvault backup --plan NAME'", param_hint="--plan"
+                )
+            return
+        if plan is None:
+            raise typer.BadParameter("say which plan, or name a service: 'skyvault backup --plan NAME'")
+        from skyvault.cli.plans import run_plan_now
+
+        run_plan_now(state(ctx), plan, dry_run=dry_run)
+
     for command in app.registered_commands:  # dynamodb: in the contract, not built yet
         group.registered_commands.append(command)
     root.add_typer(group, name="backup")

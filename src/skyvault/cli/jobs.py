@@ -124,13 +124,3 @@ def register_unbuilt(root: typer.Typer) -> None:
     def convert() -> None:
         """Convert a VM disk image into EC2 (EBS direct write or VM Import/Export)."""
         not_built("convert")
-
-    @root.command("schedule")
-    def schedule() -> None:
-        """Run backup plans on their schedule."""
-        not_built("schedule")
-
-    @root.command("report")
-    def report() -> None:
-        """Protection report (table, json, html)."""
-        not_built("report")

@@ -47,8 +47,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",
         "skyvault.cli.jobs:register_unbuilt",
     ),
-    "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.jobs:register_unbuilt"),
-    "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.jobs:register_unbuilt"),
+    "plans": LazyCommand("Backup plans: list, show what a plan selects now.", "skyvault.cli.plans:app"),
+    "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.schedule:app"),
+    "report": LazyCommand("Protection report (table, json, html).", "skyvault.cli.report:register"),
     "lab": LazyCommand(
         "The local AWS lab: a moto server on 127.0.0.1 with skyvault's fidelity models.", "skyvault.cli.lab:app"
     ),
@@ -57,7 +58,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "The library: deduplicated, compressed, encrypted copies (local disk or S3).", "skyvault.cli.library:app"
     ),
     "backup": LazyCommand("Back up resources (one subcommand per service).", "skyvault.cli.backup:register"),
-    "backups": LazyCommand("Recovery points in the catalog: list, show.", "skyvault.cli.backup:backups_app"),
+    "backups": LazyCommand(
+        "Recovery points in the catalog: list, show, hold, release.", "skyvault.cli.backup:backups_app"
+    ),
     "jobs": LazyCommand("Jobs: list, show, resume, cancel.", "skyvault.cli.jobs:app"),
     "catalog": LazyCommand("The catalog: schema upgrades.", "skyvault.cli.catalog:app"),
 }

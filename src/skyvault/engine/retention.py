@@ -3,7 +3,8 @@
 The driver of a point's kind declares its expirer (``ServiceDriver.expirers``, found with
 ``registry.expirer_for``): it deletes the point's native snapshots and copies that carry skyvault's tag (never
 anything else) and returns how many it deleted. The point is then marked
-``expired`` in the catalog; its captured configuration and stats stay for the record.
+``expired`` in the catalog; its captured configuration and stats stay for the record. A point under a legal hold
+is never due, whatever its ``expires_at`` (plans' retention: ``engine.planretention``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ class ExpiryReport:
 
 
 def due(catalog: Catalog, now: datetime) -> list[RecoveryPoint]:
-    return catalog.recovery_points(expires_by=now)
+    """Completed points whose ``expires_at`` has come, except those under a legal hold (``backups hold``)."""
+    return [point for point in catalog.recovery_points(expires_by=now) if not point.hold_reason]
 
 
 def expire_due(

@@ -21,6 +21,7 @@ What a driver declares:
   (``catalog.reset_steps``) or release intermediates that already belong to a recovery point;
 - ``orphan_sweep``: how ``skyvault cleanup`` finds and removes what crashed jobs of its kinds left in AWS
   without a catalog record to go by (EC2: resources tagged ``skyvault:managed``), or None;
+- ``plan_backups``: per discover service, how a backup plan backs one resource up (``PlanBackup``);
 - ``permission_rows`` and ``docs``: its ``skyvault policy`` rows and its documentation page.
 """
 
@@ -123,6 +124,30 @@ class OrphanSweep:
     remove: OrphanRemover
 
 
+@dataclass(frozen=True)
+class PlanTarget:
+    """One resource a plan backs up, and how (``PlanConfig``'s mode, library and extra copies)."""
+
+    service: str  # the discover service name, which is also the recovery-point kind
+    resource_id: str
+    account: str
+    region: str
+    mode: str  # native | library | both
+    library: str | None = None
+    copy_to_region: str | None = None
+    copy_to_account: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanBackup:
+    """How plans back up one service: the modes the driver supports, whether it takes extra copies, and the
+    ``JobSpec`` of one resource's backup (one job per resource, so each is resumable on its own)."""
+
+    modes: tuple[str, ...]
+    copies: bool
+    spec: Callable[[PlanTarget], JobSpec]
+
+
 def _nothing_to_prepare(_catalog: Catalog, _job: Job) -> None:
     return None
 
@@ -141,3 +166,4 @@ class ServiceDriver:
     restore_options: frozenset[str] = frozenset()
     prepare_resume: ResumePreparer = _nothing_to_prepare
     orphan_sweep: OrphanSweep | None = None
+    plan_backups: Mapping[str, PlanBackup] = field(default_factory=dict)  # by discover service name

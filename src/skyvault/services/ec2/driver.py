@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from skyvault.catalog import Catalog, Job
-from skyvault.services.contract import ServiceDriver
+from skyvault.jobs.spec import JobSpec
+from skyvault.services.contract import PlanBackup, PlanTarget, ServiceDriver
 from skyvault.services.ec2 import backup, cleanup, restore, snapshots
 from skyvault.services.ec2.discover import discover_instances, discover_volumes
 
@@ -14,6 +15,16 @@ def prepare_resume(catalog: Catalog, job: Job) -> None:
         backup.prepare_resume(catalog, job)
     elif job.kind == restore.JOB_KIND:
         restore.prepare_resume(catalog, job)
+
+
+def plan_spec(target: PlanTarget) -> JobSpec:
+    """A plan's backup of one instance: snapshots only (native), or a library copy (library)."""
+    copy = target.mode == "library"
+    params = backup.backup_params(
+        instance_id=target.resource_id, account=target.account, region=target.region,
+        library=target.library if copy else None, copy=copy,
+    )  # fmt: skip
+    return JobSpec(backup.JOB_KIND, params)
 
 
 DRIVER = ServiceDriver(
@@ -30,4 +41,5 @@ DRIVER = ServiceDriver(
     ),
     prepare_resume=prepare_resume,
     orphan_sweep=cleanup.SWEEP,
+    plan_backups={"ec2": PlanBackup(modes=("native", "library"), copies=False, spec=plan_spec)},
 )

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from skyvault.services.contract import ServiceDriver
+from skyvault.jobs.spec import JobSpec
+from skyvault.services.contract import PlanBackup, PlanTarget, ServiceDriver
+from skyvault.services.rds.jobs import backup_params
 from skyvault.services.redshift import cleanup, jobs
 from skyvault.services.redshift.discover import discover_clusters
+
+
+def plan_spec(target: PlanTarget) -> JobSpec:
+    """A plan's backup of one cluster: a native snapshot and the plan's extra copies."""
+    params = backup_params(
+        resources=[target.resource_id], account=target.account, region=target.region,
+        copy_to_region=target.copy_to_region, copy_to_account=target.copy_to_account,
+    )  # fmt: skip
+    return JobSpec(f"backup-{target.service}", params)
+
 
 DRIVER = ServiceDriver(
     name="redshift",
@@ -16,4 +28,5 @@ DRIVER = ServiceDriver(
     cleaners=cleanup.CLEANERS,
     expirers={jobs.KIND: jobs.expire},
     restore_options=frozenset({"target", "account", "region", "name", "node_type", "subnet_group"}),
+    plan_backups={kind: PlanBackup(modes=("native",), copies=True, spec=plan_spec) for kind in (jobs.KIND,)},
 )
