@@ -153,6 +153,7 @@ PLAN_MODES: dict[str, tuple[str, ...]] = {
     "aurora": ("native",),
     "docdb": ("native",),
     "redshift": ("native",),
+    "s3": ("library",),  # S3 (issue 13): objects into the library; S3 has no native snapshot
 }
 # Services whose drivers take the plan's extra copies (cross-region, vault account).
 PLAN_COPIES: frozenset[str] = frozenset({"rds", "aurora", "docdb", "redshift"})
@@ -309,7 +310,8 @@ class PlanConfig(_Strict):
         return self
 
     def mode(self, service: str) -> str:
-        return self.modes.get(service, "native")
+        """The configured mode, else the driver's first (``native`` where it has one; ``library`` for S3)."""
+        return self.modes.get(service, PLAN_MODES.get(service, ("native",))[0])
 
     @property
     def uses_library(self) -> bool:

@@ -31,9 +31,9 @@ def test_policy_restricted_conditions_destructive_actions(cli: Cli) -> None:
 
 
 def test_policy_for_a_row_without_code_fails_clearly(cli: Cli) -> None:
-    result = cli("policy", "s3-outposts")
+    result = cli("policy", "convert")
     assert result.exit_code == 4
-    assert "no permissions are declared for 's3-outposts'" in result.stderr
+    assert "no permissions are declared for 'convert'" in result.stderr
     unknown = cli("policy", "ec3")
     assert unknown.exit_code == 2 and "known rows" in unknown.stderr  # a bad argument: a usage error
 

@@ -110,12 +110,6 @@ def backup_dynamodb(tables: Annotated[list[str], typer.Argument(help="Table name
     not_built("backup dynamodb")
 
 
-@app.command("s3")
-def backup_s3(buckets: Annotated[list[str], typer.Argument(help="Bucket names or access point ARNs.")]) -> None:
-    """Back up S3 buckets / S3 on Outposts into the library (not built yet)."""
-    not_built("backup s3")
-
-
 _DATABASES = "skyvault.cli.backup_databases:register"
 
 # Every service's subcommand, listed here (none registers itself by being imported) and loaded only when it runs:
@@ -134,6 +128,10 @@ BACKUP_COMMANDS: dict[str, LazyCommand] = {
     "ec2": LazyCommand(
         "Back up EC2 instances: crash-consistent snapshots, then changed-block copies into the library.",
         "skyvault.cli.backup_ec2:register",
+    ),
+    "s3": LazyCommand(
+        "Back up S3 buckets, prefixes or S3 on Outposts access points into the library, incrementally.",
+        "skyvault.cli.backup_s3:register",
     ),
     "image": LazyCommand(
         "Back up raw disk images into the library, incrementally against each image's previous recovery point.",
@@ -171,6 +169,6 @@ def register(root: typer.Typer) -> None:
 
         run_plan_now(state(ctx), plan, dry_run=dry_run)
 
-    for command in app.registered_commands:  # dynamodb, s3: in the contract, not built yet
+    for command in app.registered_commands:  # dynamodb: in the contract, not built yet
         group.registered_commands.append(command)
     root.add_typer(group, name="backup")

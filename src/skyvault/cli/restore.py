@@ -84,7 +84,14 @@ def register(app: typer.Typer) -> None:
         node_type: Annotated[str | None, typer.Option(help="Redshift: node type.")] = None,
         table_name: Annotated[str | None, typer.Option(help="DynamoDB: new table name.")] = None,
         bucket: Annotated[str | None, typer.Option(help="S3: target bucket.")] = None,
-        prefix: Annotated[str | None, typer.Option(help="S3: target prefix.")] = None,
+        prefix: Annotated[str | None, typer.Option(help="S3: target prefix (replaces the backed-up one).")] = None,
+        as_of: Annotated[
+            str | None,
+            typer.Option("--as-of", help="S3: the state at this time (ISO 8601)."),
+        ] = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="S3: replace existing objects (with --yes).")
+        ] = False,
     ) -> None:
         """Restore a recovery point to a new resource, or over the original only with --yes."""
         st = state(ctx)
@@ -104,6 +111,8 @@ def register(app: typer.Typer) -> None:
             "table_name": table_name,
             "bucket": bucket,
             "prefix": prefix,
+            "as_of": as_of,
+            "overwrite": overwrite or None,
         }
         common = {
             "target": target if target != "new" else None,

@@ -22,6 +22,10 @@ def print_result(st: AppState, job_kind: str, result: Any) -> None:
         from skyvault.cli import backup_image
 
         backup_image.print_results(st, result)
+    elif job_kind == "backup-s3":
+        from skyvault.cli import backup_s3
+
+        backup_s3.print_results(st, result)
     elif job_kind.startswith("backup-"):
         from skyvault.cli import backup_databases
 

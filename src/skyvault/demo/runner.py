@@ -27,6 +27,7 @@ from skyvault.config import load_config
 from skyvault.demo.databases import databases_step
 from skyvault.demo.ec2 import ec2_step
 from skyvault.demo.plans import plans_step
+from skyvault.demo.s3 import s3_step
 from skyvault.engine.discovery import DiscoveryResult, discover
 from skyvault.errors import SkyvaultError
 from skyvault.lab import control
@@ -152,6 +153,7 @@ STEPS: list[Step] = [
     ("Discovery", run_discovery),
     ("Databases", databases_step),
     ("EC2 backup, incremental copy, cross-region restore", ec2_step),
+    ("S3 backup with versions, unchanged re-backup, restore", s3_step),
     ("Backup plan and protection report", plans_step),
 ]
 

@@ -33,6 +33,7 @@ POINT_KINDS: dict[str, str] = {
     "docdb": "rds",
     "redshift": "redshift",
     "image": "image",
+    "s3": "s3",  # S3 buckets, prefixes and S3 on Outposts access points, as library trees
 }
 
 

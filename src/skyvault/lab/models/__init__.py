@@ -33,4 +33,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.db_option_groups",
     "skyvault.lab.models.image_attributes",
     "skyvault.lab.models.ebs_limits",  # after ebs_blocks and ebs_write_readiness: it wraps their handlers
+    "skyvault.lab.models.s3_checksums",
+    "skyvault.lab.models.s3_archive_tiers",
 ]

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Benchmark: ``skyvault backup s3`` / ``restore`` against ``aws s3 sync`` on one lab bucket of small objects.
+
+One run: start a lab (its own, in a temporary folder), fill a bucket with ``--objects`` objects of ``--size``
+bytes (deterministic), then time, each as its own process as a user would run it:
+
+- skyvault: first backup, unchanged re-backup, restore into a new bucket (``--json``; the engine's own
+  ``duration_s`` is reported beside the wall time);
+- ``aws s3 sync`` (awscli, where installed): bucket to a local folder, unchanged re-sync, folder to a new bucket.
+
+The restored bucket is checked object by object (bytes) against the source (not timed). A missing awscli is
+skipped with a message. Objects/s = objects / wall seconds.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/s3_vs_sync.py --objects 2000 --size 2048
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from skyvault.config import LibraryConfig, SkyvaultConfig, save_config
+from skyvault.lab.accounts import write_lab_config
+from skyvault.lab.control import start_lab, stop_lab
+from skyvault.lab.labconfig import ADMIN_PROFILE, LabInfo
+from skyvault.library.backends.local import LocalBackend
+from skyvault.library.crypto import ScryptParams
+from skyvault.library.repository import Repository
+
+PASSPHRASE = "benchmark passphrase"
+SKYVAULT = [sys.executable, "-c", "from skyvault.cli.main import main; main()"]
+
+
+def _client(lab: LabInfo) -> Any:
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(lab.credentials_file)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    return boto3.Session(profile_name=ADMIN_PROFILE, region_name="us-east-1").client("s3", endpoint_url=lab.endpoint)
+
+
+def _body(n: int, size: int) -> bytes:
+    seed = hashlib.sha256(str(n).encode()).digest()
+    return (seed * (size // 32 + 1))[:size]
+
+
+def fill(s3: Any, bucket: str, objects: int, size: int) -> None:
+    s3.create_bucket(Bucket=bucket)
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: s3.put_object(Bucket=bucket, Key=f"data/{n:06d}.bin", Body=_body(n, size)),
+                      range(objects)))  # fmt: skip
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def ceiling(s3: Any, bucket: str, objects: int, size: int) -> tuple[float, float]:
+    """A bare boto3 client doing only the reads, then only the writes, 16 threads: the lab's own pace."""
+    keys = [f"data/{n:06d}.bin" for n in range(objects)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(), keys))
+    reads = time.perf_counter() - started
+    s3.create_bucket(Bucket="bench-ceiling")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda n: s3.put_object(Bucket="bench-ceiling", Key=keys[n], Body=_body(n, size)),
+                      range(objects)))  # fmt: skip
+    return reads, time.perf_counter() - started
+
+
+def same_objects(s3: Any, a: str, b: str) -> int:
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=a) for o in page["Contents"]]
+    for key in keys:
+        if s3.get_object(Bucket=a, Key=key)["Body"].read() != s3.get_object(Bucket=b, Key=key)["Body"].read():
+            raise SystemExit(f"restored {key} differs")
+    return len(keys)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=2048)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="s3bench-"))
+    lab = start_lab(work / "lab", exit_with_parent=True)
+    try:
+        config_path = work / "skyvault.toml"
+        config = write_lab_config(config_path, lab)
+        library = work / "library"
+        Repository.init(LocalBackend(library), passphrase=PASSPHRASE, scrypt=ScryptParams(n=2**14, r=8, p=1)).close()
+        config = config.model_copy(update={"libraries": {"main": LibraryConfig(kind="local", path=str(library))},
+                                           "default_library": "main"})  # fmt: skip
+        save_config(SkyvaultConfig.model_validate(config.model_dump()), config_path)
+        env = {**os.environ, "SKYVAULT_CONFIG": str(config_path), "SKYVAULT_PASSPHRASE": PASSPHRASE}
+        s3 = _client(lab)
+        fill(s3, "bench-source", args.objects, args.size)
+        n = args.objects
+        rows: list[tuple[str, float, str]] = []
+        reads, writes = ceiling(s3, "bench-source", n, args.size)
+        rows.append(("ceiling: bare GetObject x16", reads, "the lab's pace for reads"))
+        rows.append(("ceiling: bare PutObject x16", writes, "the lab's pace for writes"))
+
+        first, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work)
+        point = json.loads(out)
+        rows.append(("skyvault backup", first, f"engine {point['stats']['duration_s']} s"))
+        again, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work)
+        calls = json.loads(out)["stats"]["api_calls"]
+        rows.append(("skyvault unchanged re-backup", again, f"engine {json.loads(out)['stats']['duration_s']} s, "
+                     f"calls {calls}"))  # fmt: skip
+        s3.create_bucket(Bucket="bench-restored")
+        restore, out = timed([*SKYVAULT, "--json", "restore", point["recovery_point"], "--bucket", "bench-restored"],
+                             env, work)  # fmt: skip
+        rows.append(("skyvault restore", restore, f"engine {json.loads(out)['stats']['duration_s']} s"))
+        checked = same_objects(s3, "bench-source", "bench-restored")
+
+        aws = shutil.which("aws")
+        if aws is None:
+            print("awscli not installed: the aws s3 sync peer is skipped")
+        else:
+            aws_env = {**env, "AWS_SHARED_CREDENTIALS_FILE": str(lab.credentials_file), "AWS_PROFILE": ADMIN_PROFILE,
+                       "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+            sync = [aws, "--endpoint-url", lab.endpoint, "s3", "sync", "--only-show-errors"]
+            folder = work / "sync"
+            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work)
+            rows.append(("aws s3 sync bucket->dir", seconds, ""))
+            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work)
+            rows.append(("aws s3 sync unchanged", seconds, ""))
+            s3.create_bucket(Bucket="bench-synced")
+            seconds, _ = timed([*sync, str(folder), "s3://bench-synced"], aws_env, work)
+            rows.append(("aws s3 sync dir->bucket", seconds, ""))
+
+        print(f"{n} objects of {args.size} bytes; restore verified object by object ({checked} objects)")
+        for name, seconds, note in rows:
+            print(f"{name:32s} {seconds:7.2f} s {n / seconds:8.0f} objects/s  {note}")
+        print(f"unchanged re-backup is {first / again:.1f}x faster than the first")
+    finally:
+        stop_lab(work / "lab")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
