@@ -120,11 +120,6 @@ def register_unbuilt(root: typer.Typer) -> None:
 
     cleanup.register(root)  # registered here, beside the commands still to be built
 
-    @root.command("convert")
-    def convert() -> None:
-        """Convert a VM disk image into EC2 (EBS direct write or VM Import/Export)."""
-        not_built("convert")
-
     @root.command("schedule")
     def schedule() -> None:
         """Run backup plans on their schedule."""
