@@ -13,8 +13,11 @@ import pytest
 from conftest import CliResult, LabEnv
 from image.diskgen import MIB, Content, pattern, sample, write, write_ova
 from skyvault.aws.clients import ClientFactory
+from skyvault.catalog import Catalog
+from skyvault.engine.runner import JobRunner
 from skyvault.lab import control
 from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID, TENANT_ACCOUNT_IDS
+from skyvault.services.ec2.ebs_direct import SnapshotWriter
 
 Cli = Callable[..., CliResult]
 GIB = 1024 * MIB
@@ -146,3 +149,37 @@ def test_refusals(lab_env: LabEnv, cli: Cli, tmp_path: Path) -> None:
     bad_mode = cli("convert", str(image), "--boot-mode", "bios")
     assert bad_mode.exit_code == 2
     assert _managed(lab_env) == {"snapshots": [], "images": []}
+
+
+def test_convert_killed_mid_upload_resumes_with_new_snapshots(lab_env: LabEnv, cli: Cli, tmp_path: Path) -> None:
+    """A kill while blocks are being written (KeyboardInterrupt in the first PutSnapshotBlock, the runner's
+    end-of-job cleanup off: a dead process cleans nothing), then ``jobs resume``: the half-written snapshot is an
+    intermediate, deleted before the disk is written again; the volume holds the image's bytes."""
+    content = sample(seed=31)
+    image = write("vhdx", tmp_path, content)
+    real_put = SnapshotWriter.put
+    calls = {"n": 0}
+
+    def put_dies_once(self: SnapshotWriter, index: int, data: bytes) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+        real_put(self, index, data)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JobRunner, "cleanup", lambda self, job_id: [])
+        patch.setattr(SnapshotWriter, "put", put_dies_once)
+        cli("--json", "convert", str(image), "--volumes-only", "--yes")
+    catalog = Catalog.open(lab_env.state_dir)
+    [job] = [j for j in catalog.jobs() if j.kind == "convert-image"]
+    catalog.update_job(job.id, status="running")  # what a killed process leaves; its lease is not renewed
+    [half_written] = _managed(lab_env)["snapshots"]
+    steps = catalog.job(job.id).steps
+    assert steps["preflight"]["status"] == "done" and steps["disk 0: write"]["status"] != "done"
+    resumed = cli("--json", "jobs", "resume", job.id)
+    assert resumed.exit_code == 0, resumed.stderr
+    out = resumed.json()
+    assert half_written not in out["snapshot_ids"]
+    [volume_id] = out["volume_ids"].values()
+    assert _checksum(lab_env, volume_id) == content.sha256(padded_to=GIB)
+    assert _managed(lab_env) == {"snapshots": [], "images": []} and catalog.live_intermediates(job.id) == []
