@@ -183,3 +183,17 @@ def test_convert_killed_mid_upload_resumes_with_new_snapshots(lab_env: LabEnv, c
     [volume_id] = out["volume_ids"].values()
     assert _checksum(lab_env, volume_id) == content.sha256(padded_to=GIB)
     assert _managed(lab_env) == {"snapshots": [], "images": []} and catalog.live_intermediates(job.id) == []
+
+
+def test_the_demo_step_converts_an_image_into_a_verified_instance(lab_env: LabEnv) -> None:
+    from rich.console import Console
+
+    from skyvault.cli.context import AppState
+    from skyvault.demo.convert import convert_step
+    from skyvault.demo.runner import Demo
+
+    demo = Demo(workdir=lab_env.config_path.parent, seed=1, console=Console(width=200), lab=lab_env.lab)
+    demo.app = AppState(config_option=str(lab_env.config_path))
+    message = convert_step(demo)
+    assert "byte-identical" in message and "instance removed" in message
+    assert _managed(lab_env) == {"snapshots": [], "images": []}

@@ -24,6 +24,7 @@ from rich.table import Table
 from skyvault.cli.context import PIPED_WIDTH, AppState
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
+from skyvault.demo.convert import convert_step
 from skyvault.demo.databases import databases_step
 from skyvault.demo.ec2 import ec2_step
 from skyvault.engine.discovery import DiscoveryResult, discover
@@ -151,6 +152,7 @@ STEPS: list[Step] = [
     ("Discovery", run_discovery),
     ("Databases", databases_step),
     ("EC2 backup, incremental copy, cross-region restore", ec2_step),
+    ("Convert a VM disk image into a running instance", convert_step),
 ]
 
 
