@@ -44,15 +44,29 @@ def test_each_format_reads_back_the_source_bytes(kind: str, tmp_path: Path) -> N
         assert disk.read(0, content.size) == content.read(0, content.size)
 
 
-@pytest.mark.parametrize("kind", ["vhd-dynamic", "vmdk-sparse", "qcow2", "vhdx"])
-def test_sparse_images_take_little_space(kind: str, tmp_path: Path) -> None:
-    content = Content(1024 * MIB, {200 * MIB: pattern(7, 3 * MIB)})
+@pytest.mark.parametrize("kind", ["vhd-dynamic", "vmdk-sparse", "vmdk-stream", "qcow2", "vhdx"])
+def test_sparse_images_take_little_space_and_unallocated_blocks_are_not_read(kind: str, tmp_path: Path) -> None:
+    content = Content(64 * 1024 * MIB, {200 * MIB: pattern(7, 3 * MIB), 40_000 * MIB + 4096: pattern(8, 5000)})
     path = write(kind, tmp_path, content)
     assert path.stat().st_size < 16 * MIB
     with open_image(path) as image:
-        assert image.disks[0].virtual_size == 1024 * MIB
-        blocks = dict(image.disks[0].blocks())
+        disk = image.disks[0]
+        assert disk.virtual_size == 64 * 1024 * MIB
+        # Only blocks the allocation table maps are read (VHD/VHDX map 2 MiB blocks: 4 of ours each).
+        candidates = list(disk.candidate_blocks())
+        assert len(candidates) <= 16 and candidates == sorted(set(candidates))
+        blocks = dict(disk.blocks())
     assert blocks == _logical(content)
+
+
+def test_raw_holes_are_skipped_where_the_file_system_reports_them(tmp_path: Path) -> None:
+    content = Content(8 * 1024 * MIB, {0: pattern(3, 4096), 5000 * MIB: pattern(4, MIB)})
+    path = write("raw", tmp_path, content)
+    with open_image(path) as image:
+        disk = image.disks[0]
+        assert dict(disk.blocks()) == _logical(content)
+        # tmpfs, ext4, xfs and btrfs report holes; a file system that cannot makes every block a candidate.
+        assert len(list(disk.candidate_blocks())) in (4, disk.block_count)
 
 
 def test_ova_lists_disks_in_attachment_order_with_cpu_and_memory(tmp_path: Path) -> None:

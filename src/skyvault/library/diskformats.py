@@ -13,9 +13,11 @@ Readers are pure (no AWS, no catalog): the converter, the lab's VM Import model 
 from __future__ import annotations
 
 import io
+import os
+import struct
 import tarfile
 import xml.etree.ElementTree as ET  # the OVF is checked for DOCTYPE/ENTITY before it is parsed
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -54,6 +56,9 @@ class DiskImage:
     virtual_size: int
     _stream: _Stream
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
+    # Byte ranges that may hold data, in order (from the format's allocation table, or the file's holes); None:
+    # unknown, every block is read. Blocks outside them are never read: they are zeros.
+    _allocated: Callable[[], Iterator[tuple[int, int]]] | None = field(default=None, repr=False)
 
     @property
     def volume_size_gib(self) -> int:
@@ -83,9 +88,25 @@ class DiskImage:
         data = self.read(index * BLOCK_SIZE, BLOCK_SIZE)
         return data if len(data) == BLOCK_SIZE else data + bytes(BLOCK_SIZE - len(data))
 
+    def candidate_blocks(self) -> Iterator[int]:
+        """Indexes of the blocks that may hold data, in order: all of them unless the format says which are
+        allocated (then unallocated and zero-flagged regions are skipped without reading them)."""
+        if self._allocated is None:
+            yield from range(self.block_count)
+            return
+        last = -1
+        try:
+            for start, end in self._allocated():
+                first = max(last + 1, start // BLOCK_SIZE)
+                stop = min(self.block_count, -(-end // BLOCK_SIZE))
+                yield from range(first, stop)
+                last = max(last, stop - 1)
+        except _PARSE_ERRORS as exc:
+            raise DiskFormatError(f"{self.name}: cannot read the {self.format} allocation table: {exc}") from exc
+
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         """``(index, 512 KiB)`` for every block holding a non-zero byte, in order."""
-        for index in range(self.block_count):
+        for index in self.candidate_blocks():
             data = self.read_block(index)
             if data != ZERO_BLOCK:
                 yield index, data
@@ -192,6 +213,126 @@ class _SectorStream:
         return data[skip : skip + n]
 
 
+def _merge(ranges: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Adjacent ranges joined (the inputs come in order)."""
+    current: tuple[int, int] | None = None
+    for start, end in ranges:
+        if current is not None and start <= current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current is not None:
+            yield current
+        current = (start, end)
+    if current is not None:
+        yield current
+
+
+def _file_data_ranges(path: Path | None, start: int, size: int) -> Callable[[], Iterator[tuple[int, int]]] | None:
+    """The data (non-hole) ranges of ``path[start:start+size]`` by SEEK_DATA/SEEK_HOLE, relative to ``start``;
+    read eagerly on a descriptor of its own (the image's own file position is left alone). None where the file
+    system cannot say."""
+    if path is None or not hasattr(os, "SEEK_DATA"):
+        return None
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        found: list[tuple[int, int]] = []
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            position, end = start, start + size
+            while position < end:
+                try:
+                    data = os.lseek(fd, position, os.SEEK_DATA)
+                except OSError:  # ENXIO: no data after position
+                    break
+                if data >= end:
+                    break
+                hole = min(os.lseek(fd, data, os.SEEK_HOLE), end)
+                found.append((data - start, hole - start))
+                position = hole
+        finally:
+            os.close(fd)
+        return iter(found)
+
+    return ranges
+
+
+def _qcow2_allocated(image: Any) -> Callable[[], Iterator[tuple[int, int]]] | None:
+    """Clusters mapped by the L1/L2 tables (normal or compressed; zero-flagged and unallocated ones skipped)."""
+    if image.has_subclusters:
+        return None  # extended L2 entries: read every block
+    cluster, entries = int(image.cluster_size), int(image.l2_size)
+    offset_mask, compressed, zero = 0x00FFFFFFFFFFFE00, 1 << 62, 1
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        def each() -> Iterator[tuple[int, int]]:
+            for l1_index, l1_entry in enumerate(image.l1_table):
+                l2_offset = int(l1_entry) & offset_mask
+                if not l2_offset:
+                    continue
+                image.fh.seek(l2_offset)
+                raw = image.fh.read(entries * 8)
+                if len(raw) < entries * 8:
+                    raise EOFError(f"L2 table at {l2_offset} is truncated")
+                for l2_index, entry in enumerate(struct.unpack(f">{entries}Q", raw)):
+                    if entry & compressed or (entry & offset_mask and not entry & zero):
+                        first = (l1_index * entries + l2_index) * cluster
+                        yield first, first + cluster
+
+        return _merge(each())
+
+    return ranges
+
+
+def _vhd_allocated(fh: BinaryIO, disk: Any) -> Callable[[], Iterator[tuple[int, int]]]:
+    header = disk.header
+    block, count = int(header.block_size), int(header.max_table_entries)
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        fh.seek(int(header.table_offset))
+        raw = fh.read(count * 4)
+        if len(raw) < count * 4:
+            raise EOFError("the block allocation table is truncated")
+        entries = struct.unpack(f">{count}I", raw)
+        return _merge((i * block, (i + 1) * block) for i, sector in enumerate(entries) if sector != 0xFFFFFFFF)
+
+    return ranges
+
+
+def _vhdx_allocated(stream: Any) -> Callable[[], Iterator[tuple[int, int]]]:
+    block = int(stream.block_size)
+    present = (6, 7)  # PAYLOAD_BLOCK_FULLY_PRESENT, PARTIALLY_PRESENT
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        count = -(-int(stream.size) // block)
+        return _merge((i * block, (i + 1) * block) for i in range(count) if int(stream.bat.pb(i).state) in present)
+
+    return ranges
+
+
+def _vmdk_allocated(disk: Any) -> Callable[[], Iterator[tuple[int, int]]] | None:
+    """Grains the grain directory and tables map (0: unallocated, 1: a zero grain)."""
+    lookup = getattr(disk, "_lookup_grain_table", None)
+    if lookup is None or getattr(disk, "is_sesparse", True):
+        return None
+    grain = int(disk.header.grain_size) * SECTOR
+    per_table = int(disk._grain_table_size)
+
+    def ranges() -> Iterator[tuple[int, int]]:
+        def each() -> Iterator[tuple[int, int]]:
+            for directory in range(int(disk._grain_directory_size)):
+                table = lookup(directory)
+                if not table:
+                    continue
+                for index, entry in enumerate(table):
+                    if int(entry) > 1:
+                        first = (directory * per_table + index) * grain
+                        yield first, first + grain
+
+        return _merge(each())
+
+    return ranges
+
+
 def _parse_failure(name: str, fmt: str, exc: BaseException) -> DiskFormatError:
     return DiskFormatError(f"{name}: not a readable {fmt} image ({type(exc).__name__}: {exc})")
 
@@ -199,7 +340,7 @@ def _parse_failure(name: str, fmt: str, exc: BaseException) -> DiskFormatError:
 _PARSE_ERRORS = (EOFError, ValueError, OSError, KeyError, IndexError, NotImplementedError, AttributeError, TypeError)
 
 
-def _open_vhd(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
+def _open_vhd(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None) -> DiskImage:
     from dissect.hypervisor.disk import vhd
 
     size = _file_size(fh)
@@ -212,7 +353,8 @@ def _open_vhd(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
         if disk_type == 2:  # fixed: the data, then the footer
             if virtual + 512 > size:
                 raise DiskFormatError(f"{name}: truncated fixed VHD ({size - 512} data bytes, footer says {virtual})")
-            return DiskImage(name, "vhd", "fixed", virtual, _RawStream(fh, 0, virtual), stack)
+            holes = _file_data_ranges(path, 0, virtual)
+            return DiskImage(name, "vhd", "fixed", virtual, _RawStream(fh, 0, virtual), stack, holes)
         if disk_type == 4:
             raise DiskFormatError(f"{name}: a differencing VHD needs its parent; convert the merged disk")
         if disk_type != 3:
@@ -222,7 +364,7 @@ def _open_vhd(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
         raise
     except _PARSE_ERRORS as exc:
         raise _parse_failure(name, "VHD", exc) from exc
-    return DiskImage(name, "vhd", "dynamic", virtual, stream, stack)
+    return DiskImage(name, "vhd", "dynamic", virtual, stream, stack, _vhd_allocated(fh, stream.disk))
 
 
 def _open_vhdx(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
@@ -237,7 +379,7 @@ def _open_vhdx(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
         raise
     except _PARSE_ERRORS as exc:
         raise _parse_failure(name, "VHDX", exc) from exc
-    return DiskImage(name, "vhdx", "dynamic", virtual, stream, stack)
+    return DiskImage(name, "vhdx", "dynamic", virtual, stream, stack, _vhdx_allocated(stream))
 
 
 def _safe_extent(base: Path, filename: str) -> Path:
@@ -277,6 +419,7 @@ def _open_vmdk(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None) -> 
             for disk in stream.disks:
                 stack.callback(disk.fh.close)
             variant = "flat-descriptor" if descriptor.extents[0].type != "SPARSE" else "sparse-descriptor"
+            allocated = None
         else:
             stream = vmdk.VMDK(fh)
             if stream.parent is not None:
@@ -284,6 +427,7 @@ def _open_vmdk(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None) -> 
             header = stream.disks[0].header
             flags = int(header.flags)
             variant = "stream-optimized" if flags & 0x10000 else "sparse"
+            allocated = _vmdk_allocated(stream.disks[0]) if len(stream.disks) == 1 else None
             if int(header.grain_size) == 0 or int(header.num_grain_table_entries) == 0:
                 raise DiskFormatError(f"{name}: VMDK header has a zero grain size or grain table size")
         virtual = int(stream.size)
@@ -291,7 +435,7 @@ def _open_vmdk(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None) -> 
         raise
     except _PARSE_ERRORS as exc:
         raise _parse_failure(name, "VMDK", exc) from exc
-    return DiskImage(name, "vmdk", variant, virtual, _SectorStream(stream.read_sectors, virtual), stack)
+    return DiskImage(name, "vmdk", variant, virtual, _SectorStream(stream.read_sectors, virtual), stack, allocated)
 
 
 def _open_qcow2(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
@@ -309,7 +453,8 @@ def _open_qcow2(name: str, fh: BinaryIO, stack: ExitStack) -> DiskImage:
         raise
     except Exception as exc:  # dissect raises its own InvalidHeaderError, RuntimeError, struct errors...
         raise _parse_failure(name, "QCOW2", exc) from exc
-    return DiskImage(name, "qcow2", f"v{int(image.header.version)}", virtual, stream, stack)
+    allocated = _qcow2_allocated(image)
+    return DiskImage(name, "qcow2", f"v{int(image.header.version)}", virtual, stream, stack, allocated)
 
 
 def _open_disk(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None, fmt: str) -> DiskImage:
@@ -318,9 +463,9 @@ def _open_disk(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None, fmt
         size = _file_size(fh)
         if size == 0:
             raise DiskFormatError(f"{name}: an empty file is not a disk image")
-        return DiskImage(name, "raw", "raw", size, _RawStream(fh, 0, size), stack)
+        return DiskImage(name, "raw", "raw", size, _RawStream(fh, 0, size), stack, _file_data_ranges(path, 0, size))
     if fmt == "vhd":
-        return _open_vhd(name, fh, stack)
+        return _open_vhd(name, fh, stack, path)
     if fmt == "vhdx":
         return _open_vhdx(name, fh, stack)
     if fmt == "vmdk":
