@@ -105,6 +105,7 @@ def test_ova_disks_in_order_and_instance_type_from_its_hardware(lab_env: LabEnv,
     assert [d["device"] for d in shown["disks"]] == ["/dev/xvda", "/dev/sdf"]
     assert [d["volume_size_gib"] for d in shown["disks"]] == [1, 1]
     assert shown["vm"] == {"cpus": 2, "memory_mib": 4096, "name": "vm1"}
+    assert shown["permissions"]["ok"] is True and shown["permissions"]["missing"] == []
     assert _managed(lab_env) == {"snapshots": [], "images": []}  # a dry run creates nothing
     out = _run(cli, str(ova), "--volumes-only")
     assert _checksum(lab_env, out["volume_ids"]["/dev/xvda"]) == first.sha256(padded_to=GIB)

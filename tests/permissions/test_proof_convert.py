@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from conftest import LabEnv
+from conftest import CliResult, LabEnv
 from image.diskgen import sample, write
 from permissions.proof import Proof, Scenario, denied_actions, prepare, proof_tests, without
 from skyvault.catalog import Catalog
 from skyvault.engine.runner import JobRunner
-from skyvault.errors import LibraryError
+from skyvault.errors import LibraryError, PreflightError
 from skyvault.jobs.spec import JobSpec
 from skyvault.lab import control
 from skyvault.lab.labconfig import TENANT_ACCOUNT_IDS
@@ -120,3 +120,18 @@ def test_the_convert_row_declares_what_the_paths_call() -> None:
     declared = {p.operation for p in REGISTRY.select(policies=("convert",))}
     # Beyond the two proven paths: what a failed conversion needs to remove what it launched or created.
     assert declared == LAUNCH_OPS | VOLUMES_OPS | {"DeleteVolume", "TerminateInstances"}
+
+
+@pytest.mark.lab
+def test_preflight_names_a_missing_action_before_creating_anything(
+    iam_lab_env: LabEnv, cli: Callable[..., CliResult]
+) -> None:
+    proof = prepare(iam_lab_env, LAUNCH, without(LAUNCH.documents(), "ec2:RunInstances"))
+    image = proof.state["image"]
+    planned = cli("--json", "convert", image, "--account", TENANT, "--region", proof.region, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    assert "ec2:RunInstances" in planned.json()["permissions"]["missing"]
+    refused = cli("convert", image, "--account", TENANT, "--region", proof.region, "--yes")
+    assert refused.exit_code == PreflightError.exit_code and "ec2:RunInstances" in refused.stderr
+    ec2 = proof.raw("ec2")
+    assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []  # nothing was written

@@ -18,7 +18,7 @@ from skyvault.cli import options as checks
 from skyvault.cli.backup_ec2 import default_account
 from skyvault.cli.context import AppState, state
 from skyvault.cli.jobrun import environment, runner
-from skyvault.errors import ConfirmationRequiredError, NotBuiltError, NotFoundError
+from skyvault.errors import ConfirmationRequiredError, NotBuiltError, NotFoundError, PreflightError
 from skyvault.jobs.spec import JobSpec
 from skyvault.services.image.driver import CONVERT_JOB
 
@@ -59,6 +59,11 @@ def print_plan(st: AppState, plan: dict[str, Any]) -> None:
             f"virtual size {disk['virtual_size']:,} bytes ({_gib(disk['virtual_size'])}) -> "
             f"{disk['volume_size_gib']} GiB volume"
         )
+    permissions = plan.get("permissions") or {}
+    if permissions:
+        verdict = "ok" if permissions["ok"] else f"MISSING {', '.join(permissions['missing'])}"
+        unverified = f"; unverified: {', '.join(permissions['unverified'])}" if permissions["unverified"] else ""
+        st.info(f"permissions (policy row convert, checked by {permissions['method']}): {verdict}{unverified}")
     if plan["volumes_only"]:
         st.info("  creates volumes only (no instance)")
     else:
@@ -145,10 +150,18 @@ def register(app: typer.Typer) -> None:
             "name": name,
         }
         params = {key: value for key, value in params.items() if value is not None}
+        from skyvault.engine.preflight import preflight as check_permissions
         from skyvault.services.image import convert
 
         env = environment(st)
         plan = convert.preflight(env.factory, env.catalog, env.open_library, params)
+        report = check_permissions(env.factory, chosen, rows=["convert"], region=where)
+        plan["permissions"] = {
+            "method": report.method,
+            "ok": report.ok,
+            "missing": report.missing_actions(),
+            "unverified": sorted({a for r in report.results for a in r.unverified}),
+        }
         if dry_run:
             if st.json_output:
                 st.emit_json({"dry_run": True, **plan})
@@ -156,6 +169,12 @@ def register(app: typer.Typer) -> None:
                 print_plan(st, plan)
                 st.info("dry run: nothing was created")
             return
+        if not report.ok:
+            raise PreflightError(
+                f"account {chosen!r} lacks {', '.join(plan['permissions']['missing'])} (policy row 'convert'); "
+                "nothing was created",
+                hint="'skyvault policy convert' renders what to attach; 'skyvault check --account A' explains",
+            )
         if not st.json_output:
             print_plan(st, plan)
         if not yes and sys.stdin.isatty() and not st.json_output and not typer.confirm("Convert?", default=True):
