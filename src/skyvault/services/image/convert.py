@@ -16,10 +16,11 @@ the runner deletes before it resumes, so the disks are written again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,7 +297,7 @@ class _Convert:
         disks = [DiskPlan(**d) for d in plan["disks"]]
         written: list[dict[str, Any]] = []
         for position, disk in enumerate(disks):
-            written.append(self.job.step(f"disk {position}: write", lambda d=disk: self._write(d)))  # type: ignore[misc]
+            written.append(self.job.step(f"disk {position}: write", functools.partial(self._write, disk)))
         snapshot_ids = {f"disk{i}": str(w["snapshot_id"]) for i, w in enumerate(written)}
         snapshots.wait_completed(self.factory, self.options.account, self.options.region, list(snapshot_ids.values()))
         config = _config(self.options, disks, plan["instance_type"] or "", plan["target"]["account_id"])
@@ -456,5 +457,4 @@ def logical_sha256(path: str | Path, index: int = 0, padded_to: int | None = Non
     return digest.hexdigest()
 
 
-Callback = Callable[[str], None]
 __all__ = ["JOB_KIND", "convert_job", "logical_sha256", "preflight", "prepare_resume", "suggest_instance_type"]
