@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 
-from skyvault.errors import LibraryError, NotFoundError
+from skyvault.errors import LibraryError, NotFoundError, SkyvaultError
 
 BLOCK_SIZE = 512 * 1024
 GIB = 1024**3
@@ -75,8 +75,12 @@ class DiskImage:
         try:
             self._stream.seek(offset)
             data = self._stream.read(length)
-        except (EOFError, ValueError, OSError, KeyError, IndexError, NotImplementedError) as exc:
-            raise DiskFormatError(f"{self.name}: cannot read {self.format} data at {offset}: {exc}") from exc
+        except SkyvaultError:
+            raise
+        except Exception as exc:  # the parsers raise what their input provokes: zlib, struct, EOF, index errors...
+            raise DiskFormatError(
+                f"{self.name}: cannot read {self.format} data at {offset} ({type(exc).__name__}: {exc})"
+            ) from exc
         if len(data) < length:
             raise DiskFormatError(
                 f"{self.name}: truncated {self.format} image ({len(data)} of {length} bytes at offset {offset})"
@@ -101,7 +105,9 @@ class DiskImage:
                 stop = min(self.block_count, -(-end // BLOCK_SIZE))
                 yield from range(first, stop)
                 last = max(last, stop - 1)
-        except _PARSE_ERRORS as exc:
+        except SkyvaultError:
+            raise
+        except Exception as exc:  # as in read(): whatever a damaged table provokes in the parser
             raise DiskFormatError(f"{self.name}: cannot read the {self.format} allocation table: {exc}") from exc
 
     def blocks(self) -> Iterator[tuple[int, bytes]]:
@@ -337,7 +343,9 @@ def _parse_failure(name: str, fmt: str, exc: BaseException) -> DiskFormatError:
     return DiskFormatError(f"{name}: not a readable {fmt} image ({type(exc).__name__}: {exc})")
 
 
-_PARSE_ERRORS = (EOFError, ValueError, OSError, KeyError, IndexError, NotImplementedError, AttributeError, TypeError)
+# What a parser may raise on a damaged or hostile image (struct, zlib, EOF, index, key, overflow errors...): every
+# one becomes a DiskFormatError naming the file; skyvault's own errors are re-raised before this is caught.
+_PARSE_ERRORS: tuple[type[Exception], ...] = (Exception,)
 
 
 def _open_vhd(name: str, fh: BinaryIO, stack: ExitStack, path: Path | None) -> DiskImage:

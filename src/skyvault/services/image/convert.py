@@ -53,6 +53,7 @@ ROOT_DEVICE = "/dev/xvda"
 DATA_DEVICES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
 DEFAULT_WRITERS = 8
 DEFAULT_VOLUME_TYPE = "gp3"
+MAX_VOLUME_GIB = 16384  # gp3's largest volume (16 TiB)
 # Burstable general-purpose types by (vCPUs, memory MiB), smallest first: what an OVA's hardware section maps to.
 INSTANCE_TYPES = (
     ("t3.micro", 2, 1024),
@@ -134,6 +135,12 @@ def inspect_sources(
             disks.append(DiskPlan(point.id, 0, point.resource_id, "library", "image recovery point", size, gib))
     if not disks:
         raise PreflightError("no disk to convert")
+    too_big = [d for d in disks if d.volume_size_gib > MAX_VOLUME_GIB]
+    if too_big:
+        raise PreflightError(
+            f"{too_big[0].name}: virtual size {too_big[0].volume_size_gib} GiB; an EBS volume holds at most "
+            f"{MAX_VOLUME_GIB} GiB (gp3)"
+        )
     if len(disks) > 1 + len(DATA_DEVICES):
         raise PreflightError(f"{len(disks)} disks: convert attaches at most {1 + len(DATA_DEVICES)}")
     for position, disk in enumerate(disks):
