@@ -128,9 +128,16 @@ def test_vmdk_descriptor_cannot_reach_outside_its_folder(tmp_path: Path) -> None
         open_image(path)
 
 
-def test_missing_and_empty_sources(tmp_path: Path) -> None:
+def test_missing_empty_and_special_sources(tmp_path: Path) -> None:
+    import os
+
     with pytest.raises(NotFoundError):
         open_image(tmp_path / "nothing.img")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(DiskFormatError, match="FIFO"):  # refused at once, not waiting for a writer
+        open_image(tmp_path / "fifo")
+    with pytest.raises(DiskFormatError, match="directory"):
+        open_image(tmp_path)
     (tmp_path / "empty.img").write_bytes(b"")
     with pytest.raises(DiskFormatError, match="empty"):
         open_image(tmp_path / "empty.img")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import tarfile
 import xml.etree.ElementTree as ET  # the OVF is checked for DOCTYPE/ENTITY before it is parsed
@@ -643,19 +644,31 @@ class _WindowIO(io.RawIOBase):
 
 
 # -- entry point ------------------------------------------------------------------------------------------------
+def _open_source(path: Path) -> BinaryIO:
+    """A regular file or a block device, checked on the open descriptor. O_NONBLOCK: opening a FIFO would wait for
+    a writer forever; a regular file or a block device reads the same with it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise NotFoundError(f"no disk image at {path}") from None
+    except OSError as exc:
+        raise DiskFormatError(f"cannot open {path}: {exc.strerror}") from exc
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISBLK(mode)):
+        os.close(fd)
+        kind = "directory" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode) else "special file"
+        raise DiskFormatError(f"{path} is a {kind}, not a disk image (a regular file or a block device)")
+    handle = os.fdopen(fd, "rb")
+    handle.raw.name = str(path)  # type: ignore[attr-defined]  # the parsers find a descriptor's extents by name
+    return handle
+
+
 def open_image(path: Path | str) -> VmImage:
     """Open one SOURCE: a disk image of any supported format, or an OVA. Close it (or use ``with``)."""
     path = Path(path)
     stack = ExitStack()
     try:
-        try:
-            fh: BinaryIO = stack.enter_context(path.open("rb"))
-        except FileNotFoundError:
-            raise NotFoundError(f"no disk image at {path}") from None
-        except IsADirectoryError:
-            raise DiskFormatError(f"{path} is a directory, not a disk image") from None
-        if not path.is_file():
-            raise DiskFormatError(f"{path} is not a regular file")
+        fh: BinaryIO = stack.enter_context(_open_source(path))
         fmt = detect(fh)
         if fmt == "ova":
             return _open_ova(path, fh, stack)
