@@ -11,7 +11,6 @@ from skyvault.catalog import Job
 from skyvault.cli import jobrun, results
 from skyvault.cli.context import state
 from skyvault.cli.tables import Column, print_table
-from skyvault.cli.unbuilt import not_built
 from skyvault.engine.runner import JobRunner
 
 app = typer.Typer(help="Jobs: list, show, resume, cancel.", no_args_is_help=True)
@@ -119,8 +118,3 @@ def register_unbuilt(root: typer.Typer) -> None:
     from skyvault.cli import cleanup
 
     cleanup.register(root)  # registered here, beside the commands still to be built
-
-    @root.command("convert")
-    def convert() -> None:
-        """Convert a VM disk image into EC2 (EBS direct write or VM Import/Export)."""
-        not_built("convert")

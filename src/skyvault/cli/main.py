@@ -45,7 +45,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "convert": LazyCommand(
         "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",
-        "skyvault.cli.jobs:register_unbuilt",
+        "skyvault.cli.convert:register",
     ),
     "plans": LazyCommand("Backup plans: list, show what a plan selects now.", "skyvault.cli.plans:app"),
     "schedule": LazyCommand("Run backup plans on their schedule.", "skyvault.cli.schedule:app"),

@@ -30,6 +30,10 @@ def print_result(st: AppState, job_kind: str, result: Any) -> None:
         from skyvault.cli import backup_databases
 
         backup_databases.print_results(st, result)
+    elif job_kind == "convert-image":
+        from skyvault.cli import convert
+
+        convert.print_result(st, result)
     elif st.json_output:
         st.emit_json(result)
     else:

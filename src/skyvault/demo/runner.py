@@ -24,6 +24,7 @@ from rich.table import Table
 from skyvault.cli.context import PIPED_WIDTH, AppState
 from skyvault.cli.discover import human_size
 from skyvault.config import load_config
+from skyvault.demo.convert import convert_step
 from skyvault.demo.databases import databases_step
 from skyvault.demo.ec2 import ec2_step
 from skyvault.demo.plans import plans_step
@@ -155,6 +156,7 @@ STEPS: list[Step] = [
     ("EC2 backup, incremental copy, cross-region restore", ec2_step),
     ("S3 backup with versions, unchanged re-backup, restore", s3_step),
     ("Backup plan and protection report", plans_step),
+    ("Convert a VM disk image into a running instance", convert_step),
 ]
 
 
