@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from skyvault.permissions.companions import NOT_NEEDED, missing_companions
+from skyvault.permissions.companions import NOT_NEEDED, NOT_NEEDED_IN_ROW, missing_companions
 from skyvault.permissions.modules import load_declarations
 from skyvault.permissions.registry import Feature, Permission
 from skyvault.permissions.render import POLICY_ROWS
@@ -30,6 +30,10 @@ def test_every_dependent_action_is_declared_or_explained(permission: Permission)
 def test_every_exemption_is_still_used() -> None:
     used = {pair for p in _declared() for pair in missing_companions(p, load_declarations(), exempt=False)}
     assert set(NOT_NEEDED) <= used, sorted(set(NOT_NEEDED) - used)
+    used_in_row = {
+        (p.policy, *pair) for p in _declared() for pair in missing_companions(p, load_declarations(), exempt=False)
+    }
+    assert set(NOT_NEEDED_IN_ROW) <= used_in_row, sorted(set(NOT_NEEDED_IN_ROW) - used_in_row)
 
 
 def test_redshift_restores_of_encrypted_snapshots_may_use_the_key_through_redshift() -> None:

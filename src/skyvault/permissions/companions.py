@@ -79,6 +79,12 @@ for _secret in ("CreateSecret", "DeleteSecret", "DescribeSecret", "GetRandomPass
     NOT_NEEDED[("redshift:ModifyCluster", f"secretsmanager:{_secret}")] = _SECRETS
     NOT_NEEDED[("redshift:RestoreFromClusterSnapshot", f"secretsmanager:{_secret}")] = _SECRETS
 
+# Exemptions that hold for one policy row only (the same call elsewhere may send the parameter).
+NOT_NEEDED_IN_ROW: dict[tuple[str, str, str], str] = {
+    ("convert", "ec2:RunInstances", "iam:PassRole"): "only with IamInstanceProfile; an instance converted from a "
+    "disk image is launched without one (attach a role afterwards if it needs one)",
+}
+
 
 def granted_with(permission: Permission, declarations: Iterable[Permission]) -> set[str]:
     """The actions granted alongside one declaration: its own, and those of its row and feature."""
@@ -103,7 +109,8 @@ def missing_companions(
     for name in permission.iam_actions:
         action = reference.action(name)
         for dependent in action.dependent_actions if action else ():
-            if dependent in granted or (exempt and (name, dependent) in NOT_NEEDED):
+            explained = (name, dependent) in NOT_NEEDED or (permission.policy, name, dependent) in NOT_NEEDED_IN_ROW
+            if dependent in granted or (exempt and explained):
                 continue
             missing.append((name, dependent))
     return missing
