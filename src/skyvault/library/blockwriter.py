@@ -57,6 +57,8 @@ class BlockWriter:
         self.kind = kind
         self.source = source
         self.size = size
+        if parent is not None and parent.content_type != "block_map":
+            raise LibraryError(f"parent snapshot {parent.id} is a {parent.content_type}, not a block map")
         self.block_size = block_size or (parent.block_size if parent else repo.config.block_size)
         if self.block_size > MAX_BLOB_SIZE or self.block_size <= 0:
             raise LibraryError(f"block size {self.block_size} is outside 1..{MAX_BLOB_SIZE}")

@@ -2,8 +2,9 @@
 
 Structure: every key, index and snapshot file hashes to its name (so a file copied over another is found);
 every index file decrypts; every pack an index names exists and is large enough; every snapshot decrypts, its
-block map reads, and every blob it references is indexed. Packs no index names (left by an
-interrupted backup) are warnings, not errors, and so is damage found in them by ``read_data``: nothing
+block map (or every node of its tree, in key order) reads, and every blob it references is indexed; a snapshot
+this skyvault does not understand (newer version or content type) is an error, never skipped. Packs no index
+names (left by an interrupted backup) are warnings, not errors, and so is damage found in them by ``read_data``: nothing
 references them and prune removes them.
 ``read_data``: every pack is downloaded, its BLAKE3 hash must equal its name, its header must agree with the
 index, and every blob must decrypt, decompress and hash back to its ID. Every problem names the file/blob.
@@ -117,11 +118,14 @@ def check(repo: Repository, *, read_data: bool = False, progress: Progress | Non
         except SkyvaultError as exc:
             report.errors.append(f"snapshot {snapshot_id}: {exc.message}")
             continue
-        missing_blocks = [(i, b) for i, b in refs.blocks if absent(b)]
+        missing_blocks: list[tuple[int | str, bytes]] = [(i, b) for i, b in refs.blocks if absent(b)]
+        if manifest.content_type == "tree":
+            missing_blocks = [("chunk", b) for b in dict.fromkeys(refs.chunks) if absent(b)]
         for i, blob_id in missing_blocks[:20]:
-            report.errors.append(f"snapshot {snapshot_id}: block {i}: blob {blob_id.hex()} is missing")
+            where = f"block {i}" if isinstance(i, int) else "tree content chunk"
+            report.errors.append(f"snapshot {snapshot_id}: {where}: blob {blob_id.hex()} is missing")
         if len(missing_blocks) > 20:
-            report.errors.append(f"snapshot {snapshot_id}: ... and {len(missing_blocks) - 20} more missing blocks")
+            report.errors.append(f"snapshot {snapshot_id}: ... and {len(missing_blocks) - 20} more missing blobs")
 
     if read_data:
         names = [n for n in listed if id_of_name(n) in indexed] + unindexed

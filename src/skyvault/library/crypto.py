@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from skyvault.errors import LibraryCorruptError, LibraryError, WrongPassphraseError
-from skyvault.library.format import LAYOUT_VERSION, BlobType, FileType
+from skyvault.library.format import LAYOUT_VERSION, READABLE_LAYOUTS, BlobType, FileType
 
 NONCE_LEN = 12
 TAG_LEN = 16
@@ -96,8 +96,13 @@ class Sealer:
         return blake3.blake3(data, key=self.key.hash_key).digest()
 
     # -- whole files -------------------------------------------------------------------------------------
-    def seal_file(self, file_type: FileType, plaintext: bytes, *, level: int = 3) -> bytes:
-        header = FILE_MAGIC + bytes((LAYOUT_VERSION, int(file_type))) + os.urandom(NONCE_LEN)
+    def seal_file(
+        self, file_type: FileType, plaintext: bytes, *, level: int = 3, version: int = LAYOUT_VERSION
+    ) -> bytes:
+        """``version``: the layout version the file needs (2 for a snapshot holding a tree, else 1)."""
+        if version not in READABLE_LAYOUTS:
+            raise LibraryError(f"cannot write layout version {version}")
+        header = FILE_MAGIC + bytes((version, int(file_type))) + os.urandom(NONCE_LEN)
         body = zstandard.ZstdCompressor(level=level).compress(plaintext)
         return header + self._aead.encrypt(header[4:], body, header)
 
@@ -132,11 +137,22 @@ class Sealer:
         return blob_type, bool(header[2] & FLAG_ZSTD), payload
 
 
+def file_version(data: bytes) -> int:
+    """The layout version byte of a file envelope (authenticated as associated data by ``open_file``)."""
+    return data[2] if len(data) > 2 else 0
+
+
 def open_file_with(aead: AESGCM, file_type: FileType, data: bytes, name: str) -> bytes:
     if len(data) < FILE_HEADER_LEN + TAG_LEN or data[:2] != FILE_MAGIC:
         raise LibraryCorruptError(f"{name}: not a skyvault library file")
-    if data[2] != LAYOUT_VERSION:
-        raise LibraryError(f"{name}: layout version {data[2]} is not supported (this skyvault reads {LAYOUT_VERSION})")
+    # Layout 2 only added trees, which live in snapshot files: any other file of version 2 is not one we wrote.
+    readable = READABLE_LAYOUTS if file_type == FileType.SNAPSHOT else range(LAYOUT_VERSION, LAYOUT_VERSION + 1)
+    if data[2] not in readable:
+        raise LibraryError(
+            f"{name}: layout version {data[2]} is not supported (this skyvault reads {readable.start} to "
+            f"{readable.stop - 1} for this file; written by a newer skyvault?)",
+            hint="upgrade skyvault",
+        )
     if data[3] != file_type:
         raise LibraryCorruptError(f"{name}: holds file type {data[3]}, expected {int(file_type)}")
     header = data[:FILE_HEADER_LEN]

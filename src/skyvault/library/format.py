@@ -13,7 +13,15 @@ from enum import IntEnum
 from skyvault.errors import LibraryError
 
 LAYOUT_VERSION = 1
-"""Bumped on any incompatible change; readers refuse a library whose layout they do not know."""
+"""The version written in ``config``, key files and every file that layout 1 describes (block-map snapshots,
+index files, pack headers): a library without trees stays readable by skyvault releases that know only layout 1."""
+TREE_LAYOUT_VERSION = 2
+"""Layout 2 = layout 1 + object trees (TREE blobs). A snapshot file holding a tree is sealed with version 2 (its
+envelope byte and its manifest's ``version``), so a reader that knows only layout 1 refuses it rather than
+misreading it (a layout-1 prune stops instead of deleting the tree's data)."""
+MAX_LAYOUT_VERSION = TREE_LAYOUT_VERSION
+"""The newest layout this skyvault reads; anything newer is refused with a clear error (upgrade skyvault)."""
+READABLE_LAYOUTS = range(1, MAX_LAYOUT_VERSION + 1)
 
 DEFAULT_BLOCK_SIZE = 512 * 1024  # the EBS direct API block size: EBS blocks and image blocks deduplicate
 DEFAULT_PACK_SIZE = 16 * 1024 * 1024
@@ -53,7 +61,7 @@ class BlobType(IntEnum):
 
     DATA = 1  # a disk block, an object's bytes
     MAP = 2  # a page of a block map (a run of 32-byte blob IDs)
-    TREE = 3  # a node of an object tree (reserved for DynamoDB items / S3 objects)
+    TREE = 3  # a node of an object tree (DynamoDB items, S3 objects; layout 2)
 
 
 # Kinds of stored files: the directory they live in.

@@ -92,6 +92,12 @@ class BlobSink:
             self._claimed.add(blob_id)
             return True
 
+    def holds(self, blob_id: bytes) -> bool:
+        """True when this sink is storing the blob or has stored it in a pack no index file names yet (it will be
+        indexed by ``flush``)."""
+        with self._lock:
+            return blob_id in self._claimed or blob_id in self._uploaded
+
     def store(self, blob_id: bytes, blob_type: BlobType, data: bytes | bytearray | memoryview) -> int:
         """Store a blob the caller has claimed; returns the bytes it adds to the library."""
         try:

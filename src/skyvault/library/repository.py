@@ -43,6 +43,7 @@ from skyvault.library.crypto import (
     ScryptParams,
     Sealer,
     content_id,
+    file_version,
     kms_key_file,
     open_master_key,
     passphrase_key_file,
@@ -53,7 +54,7 @@ from skyvault.library.format import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_PACK_SIZE,
     KEYS,
-    LAYOUT_VERSION,
+    READABLE_LAYOUTS,
     SNAPSHOTS,
     FileType,
     RepoConfig,
@@ -64,6 +65,7 @@ from skyvault.library.locks import Lock
 from skyvault.library.packer import BlobSink
 from skyvault.library.reader import BlockReader
 from skyvault.library.snapshots import Manifest
+from skyvault.library.trees import TreeWriter
 
 KmsOpener = Callable[[str], KeyWrapper | None]
 """A KMS key ID (from a key file) -> a wrapper that opens it, or None for a key the caller does not trust."""
@@ -189,8 +191,12 @@ class Repository:
             config = RepoConfig(**doc)
         except (ValueError, TypeError) as exc:
             raise LibraryCorruptError(f"config: malformed: {exc}") from None
-        if config.layout_version != LAYOUT_VERSION:
-            raise LibraryError(f"library layout version {config.layout_version} is not supported")
+        if config.layout_version not in READABLE_LAYOUTS:
+            raise LibraryError(
+                f"library layout version {config.layout_version} is not supported (this skyvault reads 1 to "
+                f"{READABLE_LAYOUTS.stop - 1})",
+                hint="upgrade skyvault",
+            )
         return cls(backend, sealer, config, compression_level=compression_level, threads=threads, key_name=key_name)
 
     def add_key(self, *, passphrase: str | None = None, kms: KeyWrapper | None = None) -> str:
@@ -299,7 +305,8 @@ class Repository:
     def save_snapshot(self, manifest: Manifest) -> str:
         # A manifest saved after the lock was lost could refer to packs a prune has since removed.
         self.verify_locks()
-        data = self.sealer.seal_file(FileType.SNAPSHOT, manifest.to_json())
+        # Sealed with the manifest's version: a tree (version 2) is refused by readers that know only layout 1.
+        data = self.sealer.seal_file(FileType.SNAPSHOT, manifest.to_json(), version=manifest.version)
         snapshot_id = content_id(data).hex()
         self.backend.put(file_name(SNAPSHOTS, bytes.fromhex(snapshot_id)), data)
         manifest.id = snapshot_id
@@ -326,7 +333,12 @@ class Repository:
         except NotFoundError:
             raise NotFoundError(f"library snapshot {snapshot_id} not found in {self.backend.location}") from None
         verify_content_name(name, data)
-        return Manifest.from_json(self.sealer.open_file(FileType.SNAPSHOT, data, name), snapshot_id)
+        manifest = Manifest.from_json(self.sealer.open_file(FileType.SNAPSHOT, data, name), snapshot_id)
+        if manifest.version != file_version(data):
+            raise LibraryCorruptError(
+                f"{name}: manifest version {manifest.version} in a file of layout version {file_version(data)}"
+            )
+        return manifest
 
     def snapshots(self) -> list[Manifest]:
         manifests = [self.load_snapshot(s) for s in self.snapshot_ids()]
@@ -347,6 +359,10 @@ class Repository:
         block_size: int | None = None,
     ) -> BlockWriter:
         return BlockWriter(self, kind=kind, source=source, size=size, parent=parent, block_size=block_size)
+
+    def open_tree_writer(self, kind: str, source: str, parent: Manifest | None = None) -> TreeWriter:
+        """A writer of an object tree (S3 objects, DynamoDB items): entries in ascending key order."""
+        return TreeWriter(self, kind=kind, source=source, parent=parent)
 
     def read_block(self, manifest: Manifest, index: int) -> bytes:
         return BlockReader(self, manifest).read_block(index)

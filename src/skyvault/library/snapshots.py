@@ -7,8 +7,11 @@ incremental against), the captured configuration (``meta``), stats, and its ``co
   "pages": [hex blob IDs]}``: a disk. The block map is the run of 32-byte blob IDs of blocks 0..n-1 (the all-zero
   ID for a block of zeros, never stored), cut into pages of ``page_entries`` IDs stored as MAP blobs. Pages of
   an unchanged region have the same ID as in the parent, so a 1 TiB volume's incremental manifest stays small.
-* ``{"type": "tree", "root": hex blob ID}``: objects/items (reserved; TREE blobs, layout version 1 keeps the
-  type byte free for it).
+* ``{"type": "tree", "root": hex blob ID, "height": n, "entries": n, "size": bytes, ...}``: objects or items
+  (``trees``): a manifest of version 2 (layout 2), sealed in a snapshot file of version 2.
+
+Readers fail closed: a manifest of a version this skyvault does not know, a content type it does not know, or a
+tree in a version-1 manifest is refused (``LibraryError``), never misread: prune stops, check reports it.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from skyvault.errors import LibraryCorruptError
-from skyvault.library.format import LAYOUT_VERSION
+from skyvault.errors import LibraryCorruptError, LibraryError
+from skyvault.library.format import LAYOUT_VERSION, MAX_LAYOUT_VERSION, TREE_LAYOUT_VERSION
 
 PAGE_ENTRIES = 4096
+CONTENT_VERSIONS = {"block_map": LAYOUT_VERSION, "tree": TREE_LAYOUT_VERSION}
+"""Each content type and the manifest version that introduced it."""
 
 
 @dataclass
@@ -49,9 +54,27 @@ class Manifest:
             manifest = cls(**doc, id=snapshot_id)
         except (ValueError, TypeError) as exc:
             raise LibraryCorruptError(f"snapshot {snapshot_id}: malformed manifest: {exc}") from None
-        if manifest.content.get("type") not in ("block_map", "tree"):
-            raise LibraryCorruptError(f"snapshot {snapshot_id}: unknown content type {manifest.content.get('type')!r}")
+        if not isinstance(manifest.version, int) or not 1 <= manifest.version <= MAX_LAYOUT_VERSION:
+            raise LibraryError(
+                f"snapshot {snapshot_id}: manifest version {manifest.version!r} is not supported (this skyvault reads "
+                f"1 to {MAX_LAYOUT_VERSION}; written by a newer skyvault?)",
+                hint="upgrade skyvault",
+            )
+        if not isinstance(manifest.content, dict):
+            raise LibraryCorruptError(f"snapshot {snapshot_id}: malformed manifest: content is not an object")
+        content_type = manifest.content.get("type")
+        introduced = CONTENT_VERSIONS.get(content_type) if isinstance(content_type, str) else None
+        if introduced is None or introduced > manifest.version:
+            raise LibraryError(
+                f"snapshot {snapshot_id}: content type {content_type!r} is not understood by this skyvault in a "
+                f"version-{manifest.version} manifest; refusing to read (or prune) it",
+                hint="upgrade skyvault",
+            )
         return manifest
+
+    @property
+    def content_type(self) -> str:
+        return str(self.content.get("type"))
 
     def expect(self, what: str, *, kind: str, size: int | None = None, **meta: str) -> None:
         """Refuse a manifest that is not the one the catalog recorded for ``what`` (a recovery point): its kind,
