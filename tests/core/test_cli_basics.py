@@ -93,10 +93,15 @@ def test_malformed_config_is_reported_with_file_and_field(cli: Cli, workdir: Pat
 
 
 def test_unbuilt_commands_say_so(cli: Cli, workdir: Path) -> None:
-    for command in (("convert",), ("schedule",), ("report",), ("backup", "dynamodb", "t"), ("backup", "s3", "b")):
+    for command in (("convert",), ("schedule",), ("report",), ("backup", "s3", "b")):
         result = cli(*command)
         assert result.exit_code == 64, command
         assert "not built yet" in result.stderr
+
+
+def test_dynamodb_export_is_not_built_yet(cli: Cli, workdir: Path) -> None:
+    result = cli("backup", "dynamodb", "t", "--method", "export")
+    assert result.exit_code == 64 and "not built yet" in result.stderr
 
 
 def test_typer_exit_codes_reach_the_process(cli: Cli, workdir: Path) -> None:

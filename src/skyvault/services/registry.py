@@ -33,6 +33,7 @@ POINT_KINDS: dict[str, str] = {
     "docdb": "rds",
     "redshift": "redshift",
     "image": "image",
+    "dynamodb": "dynamodb",
 }
 
 
