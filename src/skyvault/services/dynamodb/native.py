@@ -37,7 +37,6 @@ _d("DescribeBackup", Feature.CLEANUP, "expire backup", "Check the backup is skyv
    "it.", (BACKUP_ARN,))  # fmt: skip
 _d("DeleteBackup", Feature.CLEANUP, "expire backup", "Delete skyvault's backups when their recovery point expires.",
    (BACKUP_ARN,), destructive=True)  # fmt: skip
-_d("DescribeBackup", Feature.RESTORE, "restore table", "Read the backup's table name and status.", (BACKUP_ARN,))
 _d("RestoreTableFromBackup", Feature.RESTORE, "restore table", "Create a new table from a skyvault backup (AWS also "
    "checks the write actions it uses on the new table).", (TABLE_ARN, BACKUP_ARN),
    actions=("dynamodb:RestoreTableFromBackup", "dynamodb:BatchWriteItem", "dynamodb:PutItem",

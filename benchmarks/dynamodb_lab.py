@@ -1,0 +1,128 @@
+"""DynamoDB in the lab: skyvault scan backup, unchanged re-backup and restore against a bare-client ceiling.
+
+    PYTHONPATH=src python benchmarks/dynamodb_lab.py [--items 20000]
+
+Starts its own lab in a temporary folder, loads a table of mixed-type items (S, N, B, SS, NS, BS, M, L, BOOL, NULL,
+~400 B each) with a bare boto3 client, then measures in the same run:
+- ceiling: a bare boto3 parallel Scan (4 segments, one client per thread) that only reads;
+- skyvault: `backup dynamodb` (first and unchanged second: new bytes), `restore --table-name` (items written with
+  BatchWriteItem and verified by a scan back).
+Prints one JSON object. The dynamodump comparison (its own venv) is not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from dynamodb.conftest import item
+from skyvault.lab.accounts import write_lab_config
+from skyvault.lab.control import start_lab, stop_lab
+
+TENANT = "tenant-a"
+
+
+def _skyvault(config: Path, *args: str) -> dict[str, Any]:
+    env = {**os.environ, "SKYVAULT_CONFIG": str(config), "SKYVAULT_PASSPHRASE": "bench"}
+    command = [sys.executable, "-c", "from skyvault.cli.main import main; main()", "--json", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"skyvault {' '.join(args)} failed: {done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _client(factory_config: Any, config_path: Path) -> Any:
+    from skyvault.aws.clients import ClientFactory
+
+    return (
+        ClientFactory(factory_config, base_dir=config_path.parent, strict_guard=False)
+        .client(TENANT, "us-east-1", "dynamodb")
+        .raw
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        lab = start_lab(where / "lab", exit_with_parent=True)
+        try:
+            config_path = where / "skyvault.toml"
+            config = write_lab_config(config_path, lab)
+            _skyvault(config_path, "library", "init", "--path", str(where / "lib"))
+            raw = _client(config, config_path)
+            raw.create_table(
+                TableName="bench", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "N"}],
+            )  # fmt: skip
+            started = time.perf_counter()
+
+            def load(start: int) -> None:
+                client = _client(config, config_path)
+                for b in range(start, min(start + 1000, args.items), 25):
+                    batch = [{"PutRequest": {"Item": item(i)}} for i in range(b, min(b + 25, args.items))]
+                    client.batch_write_item(RequestItems={"bench": batch})
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(load, range(0, args.items, 1000)))
+            load_s = time.perf_counter() - started
+
+            def segment(index: int) -> int:
+                client = _client(config, config_path)
+                params: dict[str, Any] = {"TableName": "bench", "Segment": index, "TotalSegments": 4}
+                count = 0
+                while True:
+                    page = client.scan(**params)
+                    count += len(page["Items"])
+                    if not page.get("LastEvaluatedKey"):
+                        return count
+                    params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(4) as pool:
+                scanned = sum(pool.map(segment, range(4)))
+            ceiling_s = time.perf_counter() - started
+            assert scanned == args.items
+            first = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", TENANT)
+            second = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", TENANT)
+            started = time.perf_counter()
+            restored = _skyvault(config_path, "restore", first["recovery_point"], "--table-name", "bench-copy")
+            restore_s = time.perf_counter() - started
+        finally:
+            stop_lab(where / "lab")
+    n = args.items
+    print(json.dumps({
+        "items": n,
+        "lab_load_items_per_s": round(n / load_s, 1),
+        "bare_scan_items_per_s": round(n / ceiling_s, 1),
+        "backup_items_per_s": first["stats"]["items_per_s"],
+        "backup_s": first["stats"]["duration_s"],
+        "backup_vs_bare_scan": round(first["stats"]["items_per_s"] / (n / ceiling_s), 2),
+        "first_bytes": first["stats"]["bytes"],
+        "first_new_bytes": first["stats"]["new_bytes"],
+        "second_new_bytes": second["stats"]["new_bytes"],
+        "second_new_fraction": round(second["stats"]["new_bytes"] / first["stats"]["bytes"], 5),
+        "second_backup_s": second["stats"]["duration_s"],
+        "restore_items_per_s": round(n / restore_s, 1),
+        "restore_write_items_per_s": restored["stats"]["write_items_per_s"],
+        "restore_s": round(restore_s, 1),
+        "restore_vs_lab_load": round((n / restore_s) / (n / load_s), 2),
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
