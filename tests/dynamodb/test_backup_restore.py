@@ -14,6 +14,7 @@ from conftest import LabEnv
 from skyvault.engine.retention import expire_due
 from skyvault.errors import AwsError
 from skyvault.services.dynamodb import scan as scan_module
+from skyvault.services.dynamodb.jobs import READ_CAPACITY, capacity_id
 
 from .conftest import Tables, item
 
@@ -204,3 +205,19 @@ def test_native_backup_restore_and_expiry(cli: Cli, tables: Tables, lab_env: Lab
     report = expire_due(catalog, lab_env.factory())
     assert report.snapshots_deleted == 1, report
     assert client.list_backups(TableName="native-src")["BackupSummaries"] == []
+
+
+def test_raised_capacity_left_by_a_killed_job_is_reverted_by_cleanup(cli: Cli, tables: Tables) -> None:
+    tables.simple("killed", rcu=5, wcu=5)
+    client = tables.client()
+    arn = client.describe_table(TableName="killed")["Table"]["TableArn"]
+    catalog = tables.catalog
+    # What a job killed mid-scan leaves: its row still "running" (no lease), the intermediate it recorded before
+    # UpdateTable, and the raised capacity.
+    crashed = catalog.start_job("backup-dynamodb", {"tables": ["killed"]})
+    catalog.record_intermediate(crashed.id, READ_CAPACITY, capacity_id(arn, 5, 900), "tenant-a", "us-east-1")
+    client.update_table(TableName="killed", ProvisionedThroughput={"ReadCapacityUnits": 900, "WriteCapacityUnits": 5})
+    done = ok(cli("--json", "cleanup"))
+    assert done["failed"] == [] and [i["id"] for i in done["intermediates"]] == [capacity_id(arn, 5, 900)]
+    throughput = client.describe_table(TableName="killed")["Table"]["ProvisionedThroughput"]
+    assert throughput["ReadCapacityUnits"] == 5 and throughput["WriteCapacityUnits"] == 5
