@@ -281,15 +281,25 @@ def snapshots_command(
     finally:
         repo.close()
     rows: list[dict[str, Any]] = [
-        {"id": m.id, "kind": m.kind, "source": m.source, "time": m.time, "size": m.size, "parent": m.parent}
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "source": m.source,
+            "time": m.time,
+            "size": m.size,
+            "parent": m.parent,
+            "type": m.content_type,  # "block_map" (disks) or "tree" (objects, items)
+            "entries": m.content.get("entries") if m.content_type == "tree" else None,
+        }
         for m in manifests
     ]
     if st.json_output:
         st.emit_json(rows)
         return
     table = Table(title="library snapshots")
-    for column in ("id", "kind", "source", "time", "size"):
+    for column in ("id", "kind", "source", "time", "size", "entries"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["id"][:16], row["kind"], row["source"], row["time"], f"{row['size']:,}")
+        entries = "" if row["entries"] is None else f"{row['entries']:,}"
+        table.add_row(row["id"][:16], row["kind"], row["source"], row["time"], f"{row['size']:,}", entries)
     st.console.print(table)

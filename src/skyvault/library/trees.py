@@ -16,8 +16,9 @@ API (single-threaded; entries in ascending key order)::
 million small items or objects are a few thousand TREE blobs, not a million blobs and index entries. Larger
 contents are cut with content-defined chunking (FastCDC, min/avg/max ``CHUNK_MIN``/``CHUNK_AVG``/``CHUNK_MAX``)
 into DATA blobs, deduplicated against the whole library: an insert in the middle of an object changes the
-chunks around the insert, not every later one. Content is streamed: at most about two ``CHUNK_MAX`` of it (plus
-one piece of the caller's iterable) is in memory at a time.
+chunks around the insert, not every later one. Content is streamed: about two ``CHUNK_MAX`` of it (plus one
+piece of the caller's iterable) is buffered for cutting, and one chunk per worker thread (``repo.threads``) is
+being hashed, compressed and encrypted meanwhile: memory does not grow with the object.
 
 **Nodes.** The entries, serialised in key order, are cut into leaf nodes of about ``NODE_AVG`` bytes (at least
 ``NODE_MIN``, forced at ``NODE_MAX``) at entry boundaries chosen by a keyed hash of the entry's key, so an
@@ -36,6 +37,7 @@ import contextvars
 import json
 import socket
 import struct
+import threading
 from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
@@ -74,6 +76,9 @@ _U32 = struct.Struct("<I")
 _SIZE_FORM = struct.Struct("<QB")
 _TWO_U32 = struct.Struct("<II")
 _DIRECT, _INLINE, _INDIRECT = 0, 1, 2
+_BYTES = (bytes, bytearray, memoryview)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_DECODER = json.JSONDecoder()
 
 
 @dataclass(frozen=True)
@@ -90,11 +95,11 @@ class TreeEntry:
 def _content_pieces(
     content: bytes | bytearray | memoryview | Iterable[bytes],
 ) -> Iterator[bytes | bytearray | memoryview]:
-    if isinstance(content, bytes | bytearray | memoryview):
+    if isinstance(content, _BYTES):
         yield memoryview(content).cast("B") if isinstance(content, memoryview) else content
         return
     for piece in content:
-        if not isinstance(piece, bytes | bytearray | memoryview):
+        if not isinstance(piece, _BYTES):
             raise TypeError(f"content pieces must be bytes, not {type(piece).__name__}")
         yield piece
 
@@ -113,10 +118,9 @@ def _encode_key(key: str) -> bytes:
 
 def _encode_meta(meta: Mapping[str, Any]) -> bytes:
     try:
-        raw = json.dumps(dict(meta), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        data = _ENCODER.encode(meta if isinstance(meta, dict) else dict(meta)).encode("utf-8")
+    except (TypeError, ValueError) as exc:  # UnicodeEncodeError (a lone surrogate) is a ValueError
         raise ValueError(f"tree entry metadata is not JSON-safe: {exc}") from None
-    data = raw.encode("utf-8")
     if len(data) > MAX_META_BYTES:
         raise ValueError(f"tree entry metadata of {len(data)} bytes exceeds {MAX_META_BYTES}")
     return data
@@ -142,7 +146,7 @@ class TreeWriter:
         self.kind = kind
         self.source = source
         self.parent = parent
-        self.sink = repo.sink(builders=1)
+        self.sink = repo.sink()
         self.stats: dict[str, int] = {
             "entries": 0,
             "bytes": 0,  # logical content bytes
@@ -159,6 +163,9 @@ class TreeWriter:
         self._last_key: bytes | None = None
         self._last_text = ""
         self._unverified: list[bytes] = []  # blobs not yet indexed when referenced: verified after the flush
+        self._workers = max(1, repo.threads)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
         self._committed = False
 
     # -- entries -------------------------------------------------------------------------------------------
@@ -177,6 +184,12 @@ class TreeWriter:
         raw_key = self._check_order(key)
         meta_raw = _encode_meta(meta)
         self.repo.check_locks()
+        if isinstance(content, _BYTES) and len(content) > INLINE_MAX:
+            whole = memoryview(content).cast("B")
+            size, chunks = self._store_chunks(bytearray(), iter(()), whole)
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
+            self._append(raw_key, meta_raw, entry)
+            return entry
         pieces = _content_pieces(content)
         head = bytearray()
         for piece in pieces:
@@ -184,11 +197,11 @@ class TreeWriter:
             if len(head) > INLINE_MAX:
                 break
         if len(head) <= INLINE_MAX:
-            entry = TreeEntry(key, json.loads(meta_raw), len(head), (), bytes(head))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), len(head), (), bytes(head))
             self.stats["inline_entries"] += 1
         else:
             size, chunks = self._store_chunks(head, pieces)
-            entry = TreeEntry(key, json.loads(meta_raw), size, tuple(chunks))
+            entry = TreeEntry(key, _DECODER.decode(meta_raw.decode()), size, tuple(chunks))
         self._append(raw_key, meta_raw, entry)
         return entry
 
@@ -217,43 +230,78 @@ class TreeWriter:
                 self._unverified.append(chunk)
         self.repo.check_locks()
         self.stats["reused_entries"] += 1
+        self.stats["chunks"] += len(entry.chunks)
         if not entry.chunks:
             self.stats["inline_entries"] += 1
         self._append(raw_key, meta_raw, entry)
 
     def _store_chunks(
-        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview]
+        self, head: bytearray, pieces: Iterator[bytes | bytearray | memoryview], whole: memoryview | None = None
     ) -> tuple[int, list[bytes]]:
+        """Cut the stream (this thread) while a few worker threads hash, compress and encrypt the chunks already
+        cut; at most ``threads`` chunks are in flight, so memory stays bounded whatever the object size.
+        ``whole``: content the caller already holds in memory, cut in place (no copy)."""
         chunks: list[bytes] = []
+        inflight: deque[Future[bytes]] = deque()
+
+        def store(chunk: bytes | memoryview) -> None:
+            if self._workers == 1:
+                chunks.append(self._store_chunk(chunk))
+                return
+            inflight.append(self._pool().submit(contextvars.copy_context().run, self._store_chunk, chunk))
+            while len(inflight) > self._workers:
+                chunks.append(inflight.popleft().result())
+
         size = 0
-        buf = head
-        done = False
-        while not done:
-            for piece in pieces:
-                buf += piece
-                if len(buf) >= 2 * CHUNK_MAX:
-                    break
-            else:
-                done = True
-            consumed = 0
-            with memoryview(buf) as view:
-                for start, length in _cut_points(view, final=done):
-                    chunks.append(self._store_chunk(view[start : start + length]))
-                    consumed = start + length
-            size += consumed
-            del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
-            self.repo.check_locks()
+        try:
+            if whole is not None:
+                for start, length in _cut_points(whole, final=True):
+                    store(whole[start : start + length])
+                    size = start + length
+            buf = head
+            done = whole is not None
+            while not done:
+                for piece in pieces:
+                    buf += piece
+                    if len(buf) >= 2 * CHUNK_MAX:
+                        break
+                else:
+                    done = True
+                consumed = 0
+                with memoryview(buf) as view:
+                    for start, length in _cut_points(view, final=done):
+                        store(bytes(view[start : start + length]))  # the buffer moves on: workers get a copy
+                        consumed = start + length
+                size += consumed
+                del buf[:consumed]  # in place: one buffer of about 2 * CHUNK_MAX for the whole stream
+                self.repo.check_locks()
+            while inflight:
+                chunks.append(inflight.popleft().result())
+        finally:
+            for future in inflight:  # a failure: let the others finish before the caller moves on
+                future.cancel()
+            for future in inflight:
+                if not future.cancelled():
+                    future.exception()
         return size, chunks
 
-    def _store_chunk(self, data: memoryview) -> bytes:
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="tree-store")
+        return self._executor
+
+    def _store_chunk(self, data: bytes | memoryview) -> bytes:
         blob_id = self.repo.sealer.blob_id(data)
-        self.stats["chunks"] += 1
-        if self.sink.claim(blob_id):
+        stored = self.sink.claim(blob_id)
+        if stored:
             self.sink.store(blob_id, BlobType.DATA, data)
-            self.stats["new_chunks"] += 1
-            self._unverified.append(blob_id)
-        elif blob_id not in self.repo.index:
-            self._unverified.append(blob_id)  # stored earlier by this writer, not indexed yet
+        with self._lock:
+            self.stats["chunks"] += 1
+            if stored:
+                self.stats["new_chunks"] += 1
+                self._unverified.append(blob_id)
+            elif blob_id not in self.repo.index:
+                self._unverified.append(blob_id)  # being stored by this writer, not indexed yet
         return blob_id
 
     def _append(self, raw_key: bytes, meta_raw: bytes, entry: TreeEntry) -> None:
@@ -294,6 +342,8 @@ class TreeWriter:
 
     def _cut_here(self, level: _Level, raw_key: bytes, record_len: int) -> bool:
         size = len(level.buf)
+        if level.level > 0 and level.count < 2:
+            return False  # every inner node has at least two children: the levels converge, whatever the keys
         if size >= NODE_MAX:
             return True
         if size < NODE_MIN:
@@ -346,6 +396,9 @@ class TreeWriter:
             raise LibraryError("this tree writer has already committed")
         self.repo.check_locks()
         root, height = self._finish()
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         self.sink.flush()
         index = self.repo.index
         for blob_id in self._unverified:
@@ -474,7 +527,7 @@ class TreeReader:
     def _parse_entry(self, data: bytes, pos: int, raw_key: bytes, chunk_pages: list[bytes]) -> tuple[TreeEntry, int]:
         (meta_len,) = _U32.unpack_from(data, pos)
         pos += 4
-        meta = json.loads(data[pos : pos + meta_len].decode("utf-8"))
+        meta = _DECODER.decode(data[pos : pos + meta_len].decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not an object")
         pos += meta_len
@@ -557,13 +610,14 @@ class TreeReader:
     def get(self, key: str) -> TreeEntry | None:
         raw = _encode_key(key)
         node_id, level = self.root, self.height - 1
+        expect_first: bytes | None = None
         while level > 0:
-            node = self.node(node_id, level)
+            node = self._child(node_id, level, expect_first)
             i = bisect_right(node.keys, raw) - 1
             if i < 0:
                 return None
-            node_id, level = node.children[i], level - 1
-        node = self.node(node_id, 0)
+            node_id, level, expect_first = node.children[i], level - 1, node.keys[i]
+        node = self._child(node_id, 0, expect_first)
         i = _lower_bound(node.keys, raw)
         if i < len(node.keys) and node.keys[i] == raw:
             return node.entries[i]
