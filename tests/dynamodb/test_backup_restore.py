@@ -20,7 +20,7 @@ from .conftest import Tables, item
 
 pytestmark = pytest.mark.lab
 Cli = Callable[..., Any]
-ITEMS = 2000
+ITEMS = 1000
 
 
 def ok(result: Any) -> Any:
@@ -109,6 +109,7 @@ def test_scan_round_trip_schema_incremental_and_overwrite_refusal(cli: Cli, tabl
     assert second["items"] == ITEMS and second["parent_snapshot"] == stats["library_snapshot"]
     assert second["reused_segments"] == second["segments"]
     assert second["new_bytes"] < 0.01 * stats["bytes"], second
+    ok(cli("--json", "library", "check", "--read-data"))  # the trees' items and schema read back and verify
 
     restored = ok(cli("--json", "restore", first["recovery_point"], "--table-name", "orders-copy"))
     assert restored["table"] == "orders-copy" and restored["created"] is True
