@@ -36,6 +36,29 @@ def _encode(value: dict[str, Any]) -> dict[str, Any]:
     return {kind: raw}
 
 
+def _wire(value: dict[str, Any]) -> dict[str, Any]:
+    """The canonical form of a value as it came over the wire (binary already base64): the same as ``_encode``'s."""
+    (kind, raw), *_ = value.items()
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(raw)}
+    if kind == "M":
+        return {"M": {k: _wire(v) for k, v in raw.items()}}
+    if kind == "L":
+        return {"L": [_wire(v) for v in raw]}
+    return {kind: raw}
+
+
+def wire_line(item: dict[str, Any]) -> bytes:
+    """``to_line`` of an item taken from the response body as is (no botocore parsing: binary still base64)."""
+    encoded = {name: _wire(value) for name, value in item.items()}
+    text = json.dumps({"Item": encoded}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode() + b"\n"
+
+
+def wire_sort_key(item: dict[str, Any], keys: list[str]) -> bytes:
+    return json.dumps([_wire(item[k]) for k in keys], sort_keys=True, separators=(",", ":")).encode()
+
+
 def _decode(value: dict[str, Any]) -> dict[str, Any]:
     (kind, raw), *_ = value.items()
     if kind == "B":

@@ -1,13 +1,15 @@
-"""DynamoDB in the lab: skyvault scan backup, unchanged re-backup and restore against a bare-client ceiling.
+"""DynamoDB in the lab: skyvault scan backup and restore against dynamodump and a bare-client ceiling.
 
-    PYTHONPATH=src python benchmarks/dynamodb_lab.py [--items 20000]
+    PYTHONPATH=src python benchmarks/dynamodb_vs_dynamodump.py [--items 100000] [--no-dynamodump]
 
 Starts its own lab in a temporary folder, loads a table of mixed-type items (S, N, B, SS, NS, BS, M, L, BOOL, NULL,
-~400 B each) with a bare boto3 client, then measures in the same run:
-- ceiling: a bare boto3 parallel Scan (4 segments, one client per thread) that only reads;
-- skyvault: `backup dynamodb` (first and unchanged second: new bytes), `restore --table-name` (items written with
-  BatchWriteItem and verified by a scan back).
-Prints one JSON object. The dynamodump comparison (its own venv) is not built yet.
+~500 B each) with bare boto3 clients (4 threads: the write ceiling), then measures in the same run:
+- read ceiling: a bare boto3 parallel Scan (4 segments, one client per thread) that only reads;
+- skyvault: `backup dynamodb` (first, and an unchanged second: new bytes), `restore --table-name` (created, written
+  with BatchWriteItem, verified by a scan back);
+- dynamodump (PyPI, pinned; it pins an old boto3, so it lives in its own venv made here under
+  ``~/.cache/skyvault-bench/dynamodump``, never in skyvault's): `-m backup` and `-m restore` of the same table.
+Prints one JSON object with items/s and ratios.
 """
 
 from __future__ import annotations
@@ -28,7 +30,28 @@ from dynamodb.conftest import item
 from skyvault.lab.accounts import write_lab_config
 from skyvault.lab.control import start_lab, stop_lab
 
-TENANT = "tenant-a"
+ACCOUNT = "admin"  # the lab's default account: what any other key (dynamodump's) lands in too
+DYNAMODUMP = "dynamodump==1.11.1"
+VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "skyvault-bench" / "dynamodump"
+
+
+def _dynamodump() -> Path:
+    tool = VENV / "bin" / "dynamodump"
+    if not tool.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(VENV / "bin" / "pip"), "install", "-q", DYNAMODUMP], check=True)
+    return tool
+
+
+def _run_dynamodump(tool: Path, endpoint: str, dump: Path, *args: str) -> float:
+    host, port = endpoint.rsplit(":", 1)
+    started = time.perf_counter()
+    subprocess.run(
+        [str(tool), "-r", "us-east-1", "--host", host, "--port", port, "--accessKey", "testing",
+         "--secretKey", "testing", "--dumpPath", str(dump), "--noConfirm", "--log", "warning", *args],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
 
 
 def _skyvault(config: Path, *args: str) -> dict[str, Any]:
@@ -46,14 +69,15 @@ def _client(factory_config: Any, config_path: Path) -> Any:
 
     return (
         ClientFactory(factory_config, base_dir=config_path.parent, strict_guard=False)
-        .client(TENANT, "us-east-1", "dynamodb")
+        .client(ACCOUNT, "us-east-1", "dynamodb")
         .raw
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--no-dynamodump", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
@@ -97,15 +121,29 @@ def main() -> None:
                 scanned = sum(pool.map(segment, range(4)))
             ceiling_s = time.perf_counter() - started
             assert scanned == args.items
-            first = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", TENANT)
-            second = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", TENANT)
+            first = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", ACCOUNT)
+            second = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", ACCOUNT)
             started = time.perf_counter()
             restored = _skyvault(config_path, "restore", first["recovery_point"], "--table-name", "bench-copy")
             restore_s = time.perf_counter() - started
+            peer: dict[str, Any] = {}
+            if not args.no_dynamodump:
+                tool = _dynamodump()
+                backup_s = _run_dynamodump(tool, lab.endpoint, where / "dump", "-m", "backup", "-s", "bench")
+                restore_dd_s = _run_dynamodump(
+                    tool, lab.endpoint, where / "dump", "-m", "restore", "-s", "bench", "-d", "bench-dd",
+                    "--billingMode", "PAY_PER_REQUEST",
+                )  # fmt: skip
+                restored_dd = sum(
+                    page["Count"] for page in raw.get_paginator("scan").paginate(TableName="bench-dd", Select="COUNT")
+                )
+                assert restored_dd == args.items, restored_dd
+                peer = {"dynamodump_backup_items_per_s": round(args.items / backup_s, 1),
+                        "dynamodump_restore_items_per_s": round(args.items / restore_dd_s, 1)}  # fmt: skip
         finally:
             stop_lab(where / "lab")
     n = args.items
-    print(json.dumps({
+    result: dict[str, Any] = {
         "items": n,
         "lab_load_items_per_s": round(n / load_s, 1),
         "bare_scan_items_per_s": round(n / ceiling_s, 1),
@@ -121,7 +159,14 @@ def main() -> None:
         "restore_write_items_per_s": restored["stats"]["write_items_per_s"],
         "restore_s": round(restore_s, 1),
         "restore_vs_lab_load": round((n / restore_s) / (n / load_s), 2),
-    }, indent=2))  # fmt: skip
+        **peer,
+    }  # fmt: skip
+    if peer:
+        result["backup_vs_dynamodump"] = round(result["backup_items_per_s"] / peer["dynamodump_backup_items_per_s"], 2)
+        result["restore_vs_dynamodump"] = round(
+            result["restore_items_per_s"] / peer["dynamodump_restore_items_per_s"], 2
+        )
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
