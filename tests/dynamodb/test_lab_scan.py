@@ -94,3 +94,14 @@ def test_provisioned_tables_throttle_reads_and_writes(tables: Tables) -> None:
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         for _ in range(1000):
             client.scan(TableName="tiny", ConsistentRead=True)
+
+
+def test_new_items_are_still_limited_to_moto_s_item_size(tables: Tables) -> None:
+    tables.simple("sizes", range_key=False)
+    client = tables.client()
+    client.put_item(TableName="sizes", Item={"pk": {"S": "ok"}, "v": {"S": "x" * 399_000}})
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        client.put_item(
+            TableName="sizes", Item={"pk": {"S": "big"}, "a": {"S": "x" * 300_000}, "b": {"B": b"y" * 110_000}}
+        )
+    assert client.get_item(TableName="sizes", Key={"pk": {"S": "big"}}).get("Item") is None

@@ -52,6 +52,7 @@ from typing import Any
 PAGE_LIMIT = 1_000_000  # the 1 MB page limit (moto's RESULT_SIZE_LIMIT: sizes as moto measures them)
 BURST_SECONDS = 300.0
 MAX_BATCH_WRITE = 25
+ITEM_LIMIT = 405_000  # moto's item size limit (AWS: 400 KB; moto measured 409-410 KB and chose this)
 _CACHE = "_skyvault_scan_cache"
 _VERSION = "_skyvault_scan_version"
 _BUCKETS = "_skyvault_buckets"
@@ -287,4 +288,22 @@ def apply() -> None:
         return result
 
     handler_class.batch_write_item = batch_write_item
+
+    # A new item's size is checked once, not re-measured in full for every attribute (moto's LimitedSizeDict sums
+    # the whole item on each assignment: ~3 ms per 11-attribute item). Same limit, same error; updates of existing
+    # items keep moto's check.
+    type_module: Any = importlib.import_module("moto.dynamodb.models.dynamo_type")
+    limited = type_module.LimitedSizeDict
+    bytesize: Any = importlib.import_module("moto.dynamodb.models.utilities").bytesize
+
+    def init_item(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: dynamo_type(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_LIMIT:
+            raise type_module.ItemSizeTooLarge
+        self.attrs = limited()
+        dict.update(self.attrs, values)
+
+    type_module.Item.__init__ = init_item
     _applied = True
