@@ -44,7 +44,7 @@ def _dynamodump() -> Path:
 
 
 def _run_dynamodump(tool: Path, endpoint: str, dump: Path, *args: str) -> float:
-    host, port = endpoint.rsplit(":", 1)
+    host, port = endpoint.split("://", 1)[-1].rsplit(":", 1)  # dynamodump adds http:// itself
     started = time.perf_counter()
     subprocess.run(
         [str(tool), "-r", "us-east-1", "--host", host, "--port", port, "--accessKey", "testing",

@@ -15,6 +15,7 @@ Library restore:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import random
 import threading
@@ -158,7 +159,8 @@ def write_items(
 
     checksum = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb-restore") as pool:
-        threads = [pool.submit(writer) for _ in range(workers)]
+        # each writer in a copy of the caller's context: its AWS calls count for the job (as the job's executors do)
+        threads = [pool.submit(contextvars.copy_context().run, writer) for _ in range(workers)]
         try:
             batch: list[dict[str, Any]] = []
             for line in lines:
@@ -200,8 +202,9 @@ def _scan_all(client: DynamoDBClient, table: str, workers: int, consistent: bool
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dynamodb-verify") as pool:
-        for found in pool.map(segment, range(workers)):
-            yield from found
+        futures = [pool.submit(contextvars.copy_context().run, segment, i) for i in range(workers)]
+        for future in futures:
+            yield from future.result()
 
 
 def verify(
