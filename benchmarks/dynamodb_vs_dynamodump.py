@@ -46,11 +46,13 @@ def _dynamodump() -> Path:
 def _run_dynamodump(tool: Path, endpoint: str, dump: Path, *args: str) -> float:
     host, port = endpoint.split("://", 1)[-1].rsplit(":", 1)  # dynamodump adds http:// itself
     started = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [str(tool), "-r", "us-east-1", "--host", host, "--port", port, "--accessKey", "testing",
          "--secretKey", "testing", "--dumpPath", str(dump), "--noConfirm", "--log", "warning", *args],
-        check=True, capture_output=True,
+        capture_output=True, text=True, check=False,
     )  # fmt: skip
+    if done.returncode:
+        raise SystemExit(f"dynamodump {' '.join(args)} failed: {done.stderr[-3000:]}")
     return time.perf_counter() - started
 
 
@@ -91,7 +93,16 @@ def main() -> None:
                 TableName="bench", BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                      {"AttributeName": "sk", "AttributeType": "N"}],
+                                      {"AttributeName": "sk", "AttributeType": "N"},
+                                      {"AttributeName": "name", "AttributeType": "S"},
+                                      {"AttributeName": "n", "AttributeType": "N"}],
+                # a GSI and an LSI: dynamodump's on-demand restore sends empty index lists for a table without them
+                # (refused by DynamoDB)
+                LocalSecondaryIndexes=[{"IndexName": "by-n", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                        {"AttributeName": "n", "KeyType": "RANGE"}],
+                                        "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+                GlobalSecondaryIndexes=[{"IndexName": "by-name", "KeySchema": [{"AttributeName": "name",
+                                         "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
             )  # fmt: skip
             started = time.perf_counter()
 
@@ -121,7 +132,9 @@ def main() -> None:
                 scanned = sum(pool.map(segment, range(4)))
             ceiling_s = time.perf_counter() - started
             assert scanned == args.items
+            started = time.perf_counter()
             first = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", ACCOUNT)
+            backup_wall_s = time.perf_counter() - started
             second = _skyvault(config_path, "backup", "dynamodb", "bench", "--account", ACCOUNT)
             started = time.perf_counter()
             restored = _skyvault(config_path, "restore", first["recovery_point"], "--table-name", "bench-copy")
@@ -147,9 +160,10 @@ def main() -> None:
         "items": n,
         "lab_load_items_per_s": round(n / load_s, 1),
         "bare_scan_items_per_s": round(n / ceiling_s, 1),
-        "backup_items_per_s": first["stats"]["items_per_s"],
-        "backup_s": first["stats"]["duration_s"],
-        "backup_vs_bare_scan": round(first["stats"]["items_per_s"] / (n / ceiling_s), 2),
+        "backup_items_per_s": round(n / backup_wall_s, 1),  # the whole command, as dynamodump's is timed
+        "backup_engine_items_per_s": first["stats"]["items_per_s"],
+        "backup_s": round(backup_wall_s, 1),
+        "backup_vs_bare_scan": round((n / backup_wall_s) / (n / ceiling_s), 2),
         "first_bytes": first["stats"]["bytes"],
         "first_new_bytes": first["stats"]["new_bytes"],
         "second_new_bytes": second["stats"]["new_bytes"],
