@@ -31,7 +31,7 @@ from skyvault.library.trees import TreeReader
 from skyvault.permissions import Feature, declare
 from skyvault.services.dynamodb import items as codec
 from skyvault.services.dynamodb import schema as schemas
-from skyvault.services.dynamodb.scan import ITEMS_PREFIX
+from skyvault.services.dynamodb.scan import ITEMS_PREFIX, scan_page
 from skyvault.services.dynamodb.schema import TABLE_ARN
 
 if TYPE_CHECKING:
@@ -189,14 +189,21 @@ def write_items(
     }
 
 
-def _scan_all(client: DynamoDBClient, table: str, workers: int, consistent: bool) -> Iterator[dict[str, Any]]:
-    def segment(index: int) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+def _scan_all(
+    client: DynamoDBClient, table: str, workers: int, consistent: bool, keys: list[str]
+) -> Iterator[tuple[bytes, bytes]]:
+    """(sort key, canonical line) of every item, segments scanned in parallel."""
+
+    def segment(index: int) -> list[tuple[bytes, bytes]]:
+        found: list[tuple[bytes, bytes]] = []
         params: dict[str, Any] = {"TableName": table, "Segment": index, "TotalSegments": workers,
                                   "ConsistentRead": consistent}  # fmt: skip
         while True:
-            page = client.scan(**params)
-            found.extend(page.get("Items") or [])
+            page, items, wire = scan_page(client, params)
+            if wire:
+                found.extend((codec.wire_sort_key(i, keys), codec.wire_line(i)) for i in items)
+            else:
+                found.extend((codec.sort_key(i, keys), codec.to_line(i)) for i in items)
             if not page.get("LastEvaluatedKey"):
                 return found
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -222,9 +229,8 @@ def verify(
     count = 0
     total = 0
     extra = 0
-    for item in _scan_all(client, table, workers, consistent=True):
-        line = codec.to_line(item)
-        if not was_empty and restored_keys is not None and codec.sort_key(item, keys) not in restored_keys:
+    for key, line in _scan_all(client, table, workers, True, keys):
+        if not was_empty and restored_keys is not None and key not in restored_keys:
             extra += 1
             continue
         count += 1

@@ -57,10 +57,11 @@ _RAW = threading.local()
 
 
 def _raw_items(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
-    """botocore's ``before-parse`` hook: while this thread scans for a backup, a page's items are taken from the
-    response body as they came (typed JSON, binary as base64: the form the library keeps) and removed from what
-    botocore parses. botocore's shape-driven parsing of ~1 MB of items is most of a page's client time, and the
-    base64 of binary values would only be undone and redone. Other calls, and other threads, parse as usual."""
+    """botocore's ``before-parse`` hook: while this thread scans (a backup, or the check after a restore), a page's
+    items are taken from the response body as they came (typed JSON, binary as base64: the form the library keeps)
+    and removed from what botocore parses. botocore's shape-driven parsing of ~1 MB of items is most of a page's
+    client time, and the base64 of binary values would only be undone and redone. Other calls, and other threads,
+    parse as usual."""
     if not getattr(_RAW, "on", False) or response_dict.get("status_code") != 200:
         return
     body = json.loads(response_dict["body"])
@@ -70,6 +71,20 @@ def _raw_items(response_dict: dict[str, Any], customized_response_dict: dict[str
 
 def _raw_scans(client: DynamoDBClient) -> None:
     client.meta.events.register("before-parse.dynamodb.Scan", _raw_items, unique_id="skyvault-raw-scan-items")
+
+
+def scan_page(client: DynamoDBClient, params: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
+    """One Scan page: (the response, its items, whether they are wire JSON (``True``) or botocore-parsed)."""
+    _raw_scans(client)
+    _RAW.on = True
+    try:
+        page: dict[str, Any] = dict(client.scan(**params))
+    finally:
+        _RAW.on = False
+    raw: list[dict[str, Any]] | None = page.get("RawItems")
+    if raw is not None:
+        return page, raw, True
+    return page, list(page.get("Items") or []), False
 
 
 def segment_key(segment: int) -> str:
@@ -159,20 +174,13 @@ def scan_segment(
         "ReturnConsumedCapacity": "TOTAL",
         "Limit": min(limit, 10_000),
     }
-    _raw_scans(client)
     while True:
         pacer.wait()
-        _RAW.on = True
-        try:
-            page: dict[str, Any] = dict(client.scan(**params))
-        finally:
-            _RAW.on = False
+        page, raw, wire = scan_page(client, params)
         pacer.spend(float((page.get("ConsumedCapacity") or {}).get("CapacityUnits") or 0.5))
-        raw: list[dict[str, Any]] | None = page.get("RawItems")
-        if raw is not None:
+        if wire:
             rows.extend((codec.wire_sort_key(item, keys), codec.wire_line(item)) for item in raw)
         else:  # no hook (another client type): botocore parsed them
-            raw = list(page.get("Items") or [])
             rows.extend((codec.sort_key(item, keys), codec.to_line(item)) for item in raw)
         if options.on_page is not None:
             options.on_page(len(raw))
