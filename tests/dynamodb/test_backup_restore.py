@@ -177,6 +177,24 @@ def test_raised_read_capacity_is_reverted_after_a_failure_mid_scan(
     assert len(failed) == 1 and tables.catalog.live_intermediates() == []
 
     monkeypatch.setattr(scan_module.ReadPacer, "spend", original_spend)
+    # the failed job resumed: its raise runs again (the failure reverted it), then the scan, then the revert
+    (job,) = [j for j in tables.catalog.jobs() if j.kind == "backup-dynamodb"]
+    raised: list[int] = []
+    original_scan = scan_module.scan_segment
+
+    def watching_scan(client: Any, *args: Any, **kwargs: Any) -> Any:
+        raised.append(int(tables.client().describe_table(TableName="ledger")["Table"]["ProvisionedThroughput"][
+            "ReadCapacityUnits"]))  # fmt: skip
+        return original_scan(client, *args, **kwargs)
+
+    monkeypatch.setattr(scan_module, "scan_segment", watching_scan)
+    resumed = cli("--json", "jobs", "resume", job.id)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert raised and set(raised) == {2000}
+    assert tables.catalog.recovery_point(failed[0].id).status == "completed"  # the same point, finished
+    assert tables.client().describe_table(TableName="ledger")["Table"]["ProvisionedThroughput"][
+        "ReadCapacityUnits"] == 5  # fmt: skip
+    monkeypatch.setattr(scan_module, "scan_segment", original_scan)
     done = ok(cli("--json", "backup", "dynamodb", "--account", "tenant-a", "ledger", "--raise-read-capacity", "2000"))
     assert done["stats"]["items"] == 400
     assert tables.client().describe_table(TableName="ledger")["Table"]["ProvisionedThroughput"][

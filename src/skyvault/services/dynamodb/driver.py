@@ -16,4 +16,5 @@ DRIVER = ServiceDriver(
     cleaners=jobs.CLEANERS,
     expirers={jobs.KIND: jobs.expire},
     restore_options=frozenset({"table_name", "account", "region"}),
+    prepare_resume=jobs.prepare_resume,
 )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
-from skyvault.catalog import Catalog, RecoveryPoint
+from skyvault.catalog import Catalog, Job, RecoveryPoint
 from skyvault.catalog.store import new_id
 from skyvault.errors import ConflictError, LibraryError, NotFoundError
 from skyvault.library.repository import Repository
@@ -41,7 +41,10 @@ if TYPE_CHECKING:
     from skyvault.jobs.context import JobContext
     from skyvault.jobs.spec import JobSpec
 
-__all__ = ["BACKUP_JOB", "CLEANERS", "KIND", "RESTORE_JOB", "backup_job", "backup_params", "expire", "restore_job"]
+__all__ = [
+    "BACKUP_JOB", "CLEANERS", "KIND", "RESTORE_JOB", "backup_job", "backup_params", "expire", "prepare_resume",
+    "restore_job",
+]  # fmt: skip
 
 BACKUP_JOB = f"backup-{KIND}"
 RESTORE_JOB = f"restore-{KIND}"
@@ -307,6 +310,18 @@ def backup_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> list[dict
         if repo is not None:
             repo.close()
     return results
+
+
+def prepare_resume(catalog: Catalog, job: Job) -> None:
+    """Before a backup job is resumed the runner reverts its leftover intermediates, a raised read capacity
+    included: a table whose scan did not finish gets its raise step again, so its scan is paced to the capacity the
+    table really has (and the capacity is raised, then reverted, once more)."""
+    if job.kind != BACKUP_JOB:
+        return
+    done = {name for name, state in job.steps.items() if state.get("status") == "done"}
+    forget = {f"{table}: raise read capacity" for table in job.params.get("tables", []) if f"{table}: scan" not in done}
+    if forget & set(job.steps):
+        catalog.reset_steps(job.id, [name for name in job.steps if name not in forget])
 
 
 # -- restore ----------------------------------------------------------------------------------------------------------
