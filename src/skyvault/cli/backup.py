@@ -12,7 +12,6 @@ import typer
 from skyvault.cli.context import state
 from skyvault.cli.lazy import LazyCommand, LazyGroup
 from skyvault.cli.tables import Column, print_table
-from skyvault.cli.unbuilt import not_built
 
 app = typer.Typer(help="Back up resources (one subcommand per service).", no_args_is_help=True)
 backups_app = typer.Typer(help="Recovery points in the catalog: list, show, hold, release.", no_args_is_help=True)
@@ -104,12 +103,6 @@ def backups_release(ctx: typer.Context, recovery_point: str) -> None:
         st.info(f"{released.id}: released" + ("" if point.hold_reason else " (it was not held)"))
 
 
-@app.command("dynamodb")
-def backup_dynamodb(tables: Annotated[list[str], typer.Argument(help="Table names or ARNs.")]) -> None:
-    """Back up DynamoDB tables into the library (not built yet)."""
-    not_built("backup dynamodb")
-
-
 _DATABASES = "skyvault.cli.backup_databases:register"
 
 # Every service's subcommand, listed here (none registers itself by being imported) and loaded only when it runs:
@@ -132,6 +125,10 @@ BACKUP_COMMANDS: dict[str, LazyCommand] = {
     "s3": LazyCommand(
         "Back up S3 buckets, prefixes or S3 on Outposts access points into the library, incrementally.",
         "skyvault.cli.backup_s3:register",
+    ),
+    "dynamodb": LazyCommand(
+        "Back up DynamoDB tables: parallel Scan into the library (incremental), or native on-demand backups.",
+        "skyvault.cli.backup_dynamodb:register",
     ),
     "image": LazyCommand(
         "Back up raw disk images into the library, incrementally against each image's previous recovery point.",
@@ -169,6 +166,6 @@ def register(root: typer.Typer) -> None:
 
         run_plan_now(state(ctx), plan, dry_run=dry_run)
 
-    for command in app.registered_commands:  # dynamodb: in the contract, not built yet
+    for command in app.registered_commands:  # commands of the contract not built yet (none today)
         group.registered_commands.append(command)
     root.add_typer(group, name="backup")

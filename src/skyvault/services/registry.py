@@ -34,6 +34,7 @@ POINT_KINDS: dict[str, str] = {
     "redshift": "redshift",
     "image": "image",
     "s3": "s3",  # S3 buckets, prefixes and S3 on Outposts access points, as library trees
+    "dynamodb": "dynamodb",
 }
 
 

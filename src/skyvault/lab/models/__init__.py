@@ -35,4 +35,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.ebs_limits",  # after ebs_blocks and ebs_write_readiness: it wraps their handlers
     "skyvault.lab.models.s3_checksums",
     "skyvault.lab.models.s3_archive_tiers",
+    "skyvault.lab.models.dynamodb_scan",
 ]
