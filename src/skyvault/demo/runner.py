@@ -26,6 +26,7 @@ from skyvault.cli.discover import human_size
 from skyvault.config import load_config
 from skyvault.demo.convert import convert_step
 from skyvault.demo.databases import databases_step
+from skyvault.demo.dynamodb import dynamodb_step
 from skyvault.demo.ec2 import ec2_step
 from skyvault.demo.plans import plans_step
 from skyvault.demo.s3 import s3_step
@@ -155,6 +156,7 @@ STEPS: list[Step] = [
     ("Databases", databases_step),
     ("EC2 backup, incremental copy, cross-region restore", ec2_step),
     ("S3 backup with versions, unchanged re-backup, restore", s3_step),
+    ("DynamoDB backup by parallel Scan, unchanged re-backup, verified restore", dynamodb_step),
     ("Backup plan and protection report", plans_step),
     ("Convert a VM disk image into a running instance", convert_step),
 ]
