@@ -154,6 +154,7 @@ PLAN_MODES: dict[str, tuple[str, ...]] = {
     "docdb": ("native",),
     "redshift": ("native",),
     "s3": ("library",),  # S3 (issue 13): objects into the library; S3 has no native snapshot
+    "dynamodb": ("native", "library"),  # native: CreateBackup; library: a parallel Scan into the library
 }
 # Services whose drivers take the plan's extra copies (cross-region, vault account).
 PLAN_COPIES: frozenset[str] = frozenset({"rds", "aurora", "docdb", "redshift"})

@@ -60,7 +60,7 @@ def test_selection_ands_tags_ors_ids_and_excludes_with_reasons() -> None:
         ({"services": ["ec2"], "schedule": "0 3 * *"}, "plans.p.schedule: '0 3 * *' is not a 5-field cron"),
         ({"services": ["ec2"], "schedule": "0 25 * * *"}, "plans.p.schedule: '0 25 * * *' is not a valid cron"),
         ({"services": ["ec2"], "timezone": "Mars/Base"}, "plans.p.timezone: unknown time zone 'Mars/Base'"),
-        ({"services": ["dynamodb"]}, "plans.p.services: service 'dynamodb' has no backup driver yet"),
+        ({"services": ["ebs"]}, "plans.p.services: service 'ebs' has no backup driver yet"),
         ({"services": ["lambda"]}, "plans.p.services: unknown service 'lambda'"),
         ({"services": ["rds"], "modes": {"rds": "library"}}, "modes.rds: 'library' is not supported by the rds driver"),
         ({"services": ["rds"], "modes": {"ec2": "native"}}, "modes.ec2: the plan does not select service 'ec2'"),

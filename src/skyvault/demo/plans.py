@@ -1,7 +1,8 @@
 """The demo's plan step: a ``demo-daily`` plan in ``skyvault.toml`` (added if missing) selects what the estate tags
-``backup=daily`` (each account's app instance and orders database), runs once now as ``skyvault backup --plan
-demo-daily`` would (one job per resource through the in-process dispatcher, then the plan's retention), and the
-protection report follows (``skyvault report`` prints it in full; ``--format html`` draws the chart)."""
+``backup=daily`` (each account's app instance, orders database and orders table), runs once now as ``skyvault
+backup --plan demo-daily`` would (one job per resource through the in-process dispatcher, then the plan's
+retention), and the protection report follows (``skyvault report`` prints it in full; ``--format html``
+draws the chart)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from skyvault.engine.report import build_report
 
 PLAN = "demo-daily"
 DEMO_PLAN = {
-    "services": ["ec2", "rds"],
+    "services": ["ec2", "rds", "dynamodb"],
     "tags": ["backup=daily"],
     "schedule": "0 3 * * *",
     "timezone": "UTC",
@@ -64,7 +65,7 @@ def plans_step(demo: DemoLike) -> str:
     ok = sum(1 for r in protected if r["status"] == "ok")
     done = sum(1 for _, job in outcome.jobs if job.status == "completed")
     return (
-        f"{'added' if added else 'kept'} plan {PLAN} (backup=daily: ec2, rds); run {outcome.run.status}: "
+        f"{'added' if added else 'kept'} plan {PLAN} (backup=daily: ec2, rds, dynamodb); run {outcome.run.status}: "
         f"{done}/{len(outcome.jobs)} jobs completed in {outcome.run.duration_s or 0:.1f}s; {retention.line()}; "
         f"report: {ok}/{len(protected)} protected resources within their RPO, "
         f"{len(report['unprotected'])} unprotected (try 'skyvault report --format html -o report.html')"

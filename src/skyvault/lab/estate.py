@@ -490,11 +490,16 @@ def _batch_write(client: DynamoDBClient, table: str, items: list[dict[str, Any]]
 
 
 def _seed_table(
-    ctx: _Ctx, region: str, spec: dict[str, Any], make: Callable[[random.Random, int], dict[str, Any]], count: int
+    ctx: _Ctx,
+    region: str,
+    spec: dict[str, Any],
+    make: Callable[[random.Random, int], dict[str, Any]],
+    count: int,
+    **tags: str,
 ) -> None:
     client = ctx.factory.client(ctx.account, region, "dynamodb")
     name = spec["TableName"]
-    new = _created(lambda: client.create_table(**spec, Tags=ctx.tags()))
+    new = _created(lambda: client.create_table(**spec, Tags=ctx.tags(**tags)))
     ctx.out.add("dynamodb", name, new=new)
     if not new:
         return
@@ -526,7 +531,7 @@ def _seed_dynamodb(ctx: _Ctx) -> None:
         ],
     }
     count = ctx.orders if ctx.orders is not None else ORDERS_ADMIN if ctx.account == "admin" else ORDERS_TENANT
-    _seed_table(ctx, ctx.primary, orders, order_item, count)
+    _seed_table(ctx, ctx.primary, orders, order_item, count, backup="daily")
     sessions = {
         "TableName": "sessions",
         "BillingMode": "PROVISIONED",
