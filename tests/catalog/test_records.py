@@ -93,3 +93,12 @@ def test_unknown_ids_and_fields(catalog: Catalog) -> None:
     job = catalog.start_job("k", {})
     with pytest.raises(TypeError, match="no field"):
         catalog.update_job(job.id, colour="red")
+
+
+def test_put_writes_a_planned_point_then_updates_it(catalog: Catalog) -> None:
+    first = catalog.put_recovery_point("rp-planned", kind="s3", resource_id="b", status="running")
+    again = catalog.put_recovery_point("rp-planned", kind="s3", resource_id="b", status="completed")
+    assert (first.status, again.status) == ("running", "completed")
+    assert [p.id for p in catalog.recovery_points()] == ["rp-planned"]
+    with pytest.raises(TypeError, match="no field colour"):
+        catalog.put_recovery_point("rp-planned", colour="red")

@@ -262,6 +262,23 @@ class Catalog:
             session.flush()
             return _point(row)
 
+    def put_recovery_point(self, point_id: str, **fields: Any) -> RecoveryPoint:
+        """Write the point ``point_id`` whether or not it exists: a job writes its point under the ID it planned, and
+        a resumed job whose killed run wrote it already updates it (one point per job)."""
+        unknown = set(fields) - _POINT_FIELDS
+        if unknown:
+            raise TypeError(f"recovery points have no field {', '.join(sorted(unknown))}")
+        with self.session() as session, session.begin():
+            row = session.get(RecoveryPointRow, point_id)
+            if row is None:
+                row = RecoveryPointRow(id=point_id, **fields)
+                session.add(row)
+            else:
+                for key, value in fields.items():
+                    setattr(row, key, value)
+            session.flush()
+            return _point(row)
+
     # -- jobs -----------------------------------------------------------------------------------------
     def start_job(
         self, kind: str, params: dict[str, Any], *, owner: str | None = None, lease_s: float | None = None

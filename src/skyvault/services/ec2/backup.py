@@ -377,10 +377,7 @@ class _InstanceBackup:
             "stats": stats,
         }
         # Written under the planned ID, or updated when a killed run wrote it already: one point per job.
-        if _point_or_none(self.catalog, point_id) is None:
-            self.catalog.add_recovery_point(id=point_id, **fields)
-        else:
-            self.catalog.update_recovery_point(point_id, **fields)
+        self.catalog.put_recovery_point(point_id, **fields)
         # The snapshots now belong to the recovery point: no longer intermediates of this job. After the write:
         # a run killed in between leaves them live, and ``prepare_resume`` releases them as the point exists.
         self.job.release(token)

@@ -138,12 +138,7 @@ def _record(catalog: Catalog, job_id: str, params: dict[str, Any], source: str, 
         },
         "stats": copied["stats"],
     }
-    try:
-        catalog.recovery_point(point_id)
-    except NotFoundError:
-        catalog.add_recovery_point(id=point_id, **fields)
-    else:
-        catalog.update_recovery_point(point_id, **fields)
+    catalog.put_recovery_point(point_id, **fields)
     return point_id
 
 
