@@ -99,7 +99,7 @@ def test_kill_after_the_point_is_written_then_resume_makes_no_second_point(ec2_e
 
 def test_kill_before_the_point_is_written_then_resume_snapshots_again(ec2_env: Ec2Env, cli: Cli) -> None:
     catalog = Catalog.open(ec2_env.env.state_dir)
-    with killed_at(Catalog, "add_recovery_point"):
+    with killed_at(Catalog, "put_recovery_point"):
         cli("--json", "backup", "ec2", ec2_env.instance_id)
     job_id = _crashed_job(catalog)
     crashed = set(catalog.job(job_id).steps["snapshot"]["result"]["snapshots"].values())
