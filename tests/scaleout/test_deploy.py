@@ -3,13 +3,18 @@ validates, and the configuration reaches the compose file's broker and database 
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema  # type: ignore[import-untyped]  # a dependency of the dev tools, no stubs installed
+import typer
 import yaml  # type: ignore[import-untyped]  # PyYAML (cfn-lint's dependency), no stubs installed
 
-from skyvault.cli.main import COMMANDS
+from skyvault.cli.main import COMMANDS, app
 from skyvault.cli.worker import parse_queues
 from skyvault.config import load_config
 
@@ -47,3 +52,49 @@ def test_the_deploy_config_validates_and_names_the_compose_services() -> None:
     regions = {r for account in config.accounts.values() for r in account.regions}
     workers = {n.removeprefix("worker-") for n in services if n.startswith("worker-")}
     assert workers == regions  # one worker service per region the accounts back up
+
+
+# The Compose Specification's JSON schema, vendored from github.com/compose-spec/compose-spec (schema/
+# compose-spec.json at 170098ba07d9f53c383a41bfd4c5166b0a4529a6, Apache-2.0): `docker compose` validates a file
+# against it before anything starts. No Docker daemon runs here, so this is the check `docker compose config` does.
+COMPOSE_SCHEMA = Path(__file__).parent / "data" / "compose-spec.json"
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text()))
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(_compose())]
+    assert errors == []
+
+
+def test_a_compose_file_with_a_typo_fails_the_schema() -> None:
+    broken = _compose()
+    broken["services"]["scheduler"]["depends_on"]["migrate"]["condition"] = "service_finished"
+    validator = jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text()))
+    assert list(validator.iter_errors(broken))
+
+
+def test_each_skyvault_service_command_parses_with_the_cli() -> None:
+    """Options and values, not only the command's name: a renamed option would fail the container at start."""
+    group = typer.main.get_command(app)
+    services = _compose()["services"]
+    for name, service in services.items():
+        if service.get("image") != "skyvault:local":
+            continue
+        args = list(service["command"])
+        # typer vendors its own click: walk its groups by what they do, not by click's classes.
+        context = group.context_class(group, info_name="skyvault")
+        command: Any = group
+        rest = args
+        while hasattr(command, "get_command"):  # `catalog upgrade`, `schedule run`: walk to the leaf command
+            command_name, rest = rest[0], rest[1:]
+            command = command.get_command(context, command_name)
+            assert command is not None, f"{name}: skyvault has no command {args}"
+            if hasattr(command, "get_command"):
+                context = command.context_class(command, info_name=command_name, parent=context)
+        command.make_context(args[0], list(rest), parent=context, resilient_parsing=False)  # raises on a bad option
+
+
+def test_the_dockerfile_installs_extras_that_exist() -> None:
+    extras = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    wanted = re.findall(r"'\.\[([a-z,]+)\]'", (DEPLOY / "Dockerfile").read_text())
+    assert wanted and all(extra in extras for group in wanted for extra in group.split(","))
