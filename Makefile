@@ -22,13 +22,14 @@ $(STAMP_DEV): $(BIN)/python pyproject.toml
 demo: $(STAMP_LAB)
 	$(BIN)/python -m skyvault.demo
 
-# The scale-out tests start a real Redis and a real PostgreSQL: install the OS packages once, only when absent.
+# The scale-out tests start a real Redis, PostgreSQL and RabbitMQ: install the OS packages once, only when absent.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-servers:
 	@command -v redis-server >/dev/null 2>&1 || NEED="redis-server"; \
 	{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || NEED="$$NEED postgresql"; \
+	[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || NEED="$$NEED rabbitmq-server"; \
 	if [ -n "$$NEED" ]; then \
-		echo "installing $$NEED (the scale-out tests run a real Redis and PostgreSQL)"; \
+		echo "installing $$NEED (the scale-out tests run a real Redis, PostgreSQL and RabbitMQ)"; \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$NEED >/dev/null; \
 	fi

@@ -1,7 +1,7 @@
-"""Fixtures of the scale-out tests: a real Redis and a real PostgreSQL per test session (``servers.py``).
+"""Fixtures of the scale-out tests: a real Redis, PostgreSQL and RabbitMQ per test session (``servers.py``).
 
-- ``redis`` / ``postgres`` (session): the running servers; a test that needs them is skipped only when the
-  binaries are not installed at all (``make test`` installs them), with the reason.
+- ``redis`` / ``postgres`` / ``rabbitmq`` (session): the running servers; a test that needs them is skipped only
+  when the binaries are not installed at all (``make test`` installs them), with the reason.
 - ``redis_url`` (function): Redis database 0, emptied for this test.
 - ``pg_url`` (function): a new, empty PostgreSQL database for this test (not migrated).
 """
@@ -12,7 +12,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from scaleout.servers import PostgresServer, RedisServer, find_binaries, postgres_server, redis_server
+from scaleout.servers import (
+    PostgresServer,
+    RabbitServer,
+    RedisServer,
+    find_binaries,
+    postgres_server,
+    rabbitmq_server,
+    redis_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +38,15 @@ def postgres() -> Iterator[PostgresServer]:
     if binaries.postgres_bin is None:
         pytest.skip(binaries.missing() or "postgres not installed")
     with postgres_server(binaries.postgres_bin) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> Iterator[RabbitServer]:
+    binaries = find_binaries()
+    if binaries.rabbitmq_server is None:
+        pytest.skip(binaries.missing() or "rabbitmq-server not installed")
+    with rabbitmq_server(binaries.rabbitmq_server) as server:
         yield server
 
 

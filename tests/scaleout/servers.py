@@ -1,8 +1,9 @@
-"""A real ``redis-server`` and a real PostgreSQL for the scale-out tests: started on free ports in temporary folders,
-tied to the test process (they die with it, even after a kill -9), stopped at the end of the session.
+"""A real ``redis-server``, a real PostgreSQL and a real RabbitMQ for the scale-out tests: started on free ports in
+temporary folders, tied to the test process (they die with it, even after a kill -9), stopped at the end of the
+session.
 
-``make test`` installs both from the OS packages when they are missing (``apt-get install redis-server
-postgresql``); ``find_binaries`` says what is missing when they are truly unavailable. PostgreSQL refuses to run
+``make test`` installs them from the OS packages when they are missing (``apt-get install redis-server postgresql
+rabbitmq-server``); ``find_binaries`` says what is missing when they are truly unavailable. PostgreSQL refuses to run
 as root: as root, the server runs as the ``postgres`` user (made by the Debian package), else ``nobody``.
 """
 
@@ -71,14 +72,15 @@ def _stop(process: subprocess.Popen[bytes], sig: int) -> None:
 class Binaries:
     redis_server: str | None
     postgres_bin: Path | None  # the folder holding initdb and postgres
+    rabbitmq_server: str | None = None  # the Debian package's script, not its /usr/sbin wrapper (which wants root)
 
     def missing(self) -> str | None:
         """Why the servers cannot be started here, or None."""
-        found = {"redis-server": self.redis_server, "postgres": self.postgres_bin}
+        found = {"redis-server": self.redis_server, "postgres": self.postgres_bin, "rabbitmq": self.rabbitmq_server}
         absent = [name for name, where in found.items() if not where]
         if not absent:
             return None
-        how = "make test installs them: apt-get install redis-server postgresql"
+        how = "make test installs them: apt-get install redis-server postgresql rabbitmq-server"
         return f"{' and '.join(absent)} not installed ({how})"
 
 
@@ -91,7 +93,9 @@ def find_binaries() -> Binaries:
         if candidate and (Path(candidate).resolve().parent / "postgres").exists():
             postgres_bin = Path(candidate).resolve().parent
             break
-    return Binaries(redis_server=redis_server, postgres_bin=postgres_bin)
+    rabbitmq = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+    rabbitmq_server = str(rabbitmq) if rabbitmq.exists() and shutil.which("epmd") else None
+    return Binaries(redis_server=redis_server, postgres_bin=postgres_bin, rabbitmq_server=rabbitmq_server)
 
 
 # -- Redis ----------------------------------------------------------------------------------------------------
@@ -229,3 +233,66 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
                 tail = log.read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"postgres is not accepting connections: {tail}") from exc
             time.sleep(0.1)
+
+
+# -- RabbitMQ -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RabbitServer:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    password = "guest"  # RabbitMQ's default user, allowed to connect from 127.0.0.1 only
+
+    def url(self) -> str:
+        """Without the password, as skyvault's config wants it (``[workers] password_env`` supplies it)."""
+        return f"amqp://guest@127.0.0.1:{self.port}//"
+
+
+@contextlib.contextmanager
+def rabbitmq_server(script: str) -> Iterator[RabbitServer]:
+    """A private RabbitMQ node: its own folder, ports and ``epmd`` (run here, so that none outlives the tests)."""
+    where = Path(tempfile.mkdtemp(prefix="skyvault-rabbitmq-"))
+    port, dist_port, epmd_port = free_port(), free_port(), free_port()
+    (where / "enabled_plugins").write_text("[].\n")
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(where),  # the Erlang cookie lives here
+        "LC_ALL": "C.UTF-8",
+        "ERL_EPMD_PORT": str(epmd_port),
+        "RABBITMQ_NODENAME": f"skyvault-{os.getpid()}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_MNESIA_BASE": str(where / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(where / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(where / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(where / "rabbitmq"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(where / "advanced.config"),
+        "RABBITMQ_PID_FILE": str(where / "rabbitmq.pid"),
+    }
+    log = where / "rabbitmq.out"
+    epmd = subprocess.Popen(
+        [shutil.which("epmd") or "epmd", "-port", str(epmd_port), "-address", "127.0.0.1"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        preexec_fn=_die_with_parent(signal.SIGKILL),
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [script],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=where,
+            preexec_fn=_die_with_parent(signal.SIGKILL),  # beam would otherwise outlive a killed test run
+        )
+    try:
+        _wait_port(port, process, log, "rabbitmq-server")
+        yield RabbitServer(port=port, process=process)
+    finally:
+        _stop(process, signal.SIGTERM)
+        _stop(epmd, signal.SIGTERM)
+        shutil.rmtree(where, ignore_errors=True)

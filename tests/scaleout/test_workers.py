@@ -1,7 +1,7 @@
-"""Two real ``skyvault worker`` processes (Celery, Redis broker, PostgreSQL catalog) run ``backup-image`` jobs
-submitted through ``CeleryDispatcher``: each region's jobs run only on workers of that region's queue, a run key
-submitted twice runs once, and a worker SIGKILLed mid-job leaves the job to the other once its lease expired,
-with no image backed up twice."""
+"""Two real ``skyvault worker`` processes (Celery; a Redis broker, then a RabbitMQ one; PostgreSQL catalog) run
+``backup-image`` jobs submitted through ``CeleryDispatcher``: each region's jobs run only on workers of that region's
+queue, a run key submitted twice runs once, and a worker SIGKILLed mid-job leaves the job to the other once its lease
+expired, with no image backed up twice."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from library.helpers import PASSPHRASE, make_repo
-from scaleout.servers import PostgresServer, RedisServer
+from scaleout.servers import PostgresServer, RabbitServer, RedisServer
 from scaleout.workers import WorkerProcess, owner_pid, start_worker, wait_for
 from skyvault.catalog import Catalog
+from skyvault.config import url_with_password
 from skyvault.engine.workers.app import make_app
 from skyvault.engine.workers.dispatcher import CeleryDispatcher
 from skyvault.jobs import JobSpec
@@ -49,13 +50,19 @@ class Cluster:
         return [p.id for p in self.catalog.recovery_points(kind="image", resource_id=path)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["redis", "rabbitmq"])
 def cluster(
-    tmp_path_factory: pytest.TempPathFactory, redis: RedisServer, postgres: PostgresServer
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer
 ) -> Iterator[Cluster]:
-    """Two workers shared by this module's tests (starting one takes seconds); the kill test comes last."""
-    tmp_path = tmp_path_factory.mktemp("cluster")
-    redis_url, pg_url = redis.url(1), postgres.create_database()
+    """Two workers shared by this module's tests (starting one takes seconds), per broker; the kill test comes
+    last. With RabbitMQ a killed worker's unacknowledged message comes back when its connection drops; with Redis
+    after the visibility timeout: either way the catalog's lease, not the broker, decides who runs the job."""
+    tmp_path = tmp_path_factory.mktemp(f"cluster-{request.param}")
+    broker: RedisServer | RabbitServer = request.getfixturevalue(request.param)
+    broker_url = broker.url(1) if isinstance(broker, RedisServer) else broker.url()
+    # RabbitMQ has a password: it reaches the workers through [workers] password_env, never the config file.
+    password = "" if isinstance(broker, RedisServer) else 'password_env = "BROKER_PASSWORD"\n'
+    pg_url = postgres.create_database()
     library = tmp_path / "library"
     make_repo(LocalBackend(library), block_size=64 * 1024, pack_size=256 * 1024)
     Catalog.upgrade(pg_url)
@@ -63,13 +70,16 @@ def cluster(
     config.write_text(
         f'version = 1\ncatalog_url = "{pg_url}"\ndefault_library = "main"\n\n'
         f'[libraries.main]\nkind = "local"\npath = "{library}"\n\n'
-        f'[workers]\nbroker_url = "{redis_url}"\nlease_s = {LEASE_S}\nsweep_interval_s = 0.3\n'
+        f'[workers]\nbroker_url = "{broker_url}"\n{password}lease_s = {LEASE_S}\nsweep_interval_s = 0.3\n'
     )
     env = {"SKYVAULT_PASSPHRASE": PASSPHRASE, "SKYVAULT_CONFIG": str(config)}
+    if isinstance(broker, RabbitServer):
+        env["BROKER_PASSWORD"] = broker.password
     east = start_worker("east", ["us-east-1"], config, tmp_path, env)
     both = start_worker("both", ["eu-west-1", "us-east-1"], config, tmp_path, env)
     catalog = Catalog(pg_url)
-    dispatcher = CeleryDispatcher(catalog, make_app(redis_url), poll_s=0.05)
+    submit_url = url_with_password(broker_url, broker.password) if isinstance(broker, RabbitServer) else broker_url
+    dispatcher = CeleryDispatcher(catalog, make_app(submit_url), poll_s=0.05)
     try:
         east.wait_ready()
         both.wait_ready()
