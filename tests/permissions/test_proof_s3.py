@@ -7,8 +7,8 @@ a point taken in setup (with the permissive policy) into another Object Lock buc
 moto authorises each S3 request as one IAM action (the lab adds the Object Lock ones, and a PutObject carrying a
 retention date needs ``s3:PutObjectRetention`` too, as on AWS); the companions it cannot see are ``moto_blind``:
 tagging, Object Lock and legal-hold companions of GetObject/PutObject, and ``s3:AbortMultipartUpload`` (called
-only after a failed upload). The ``s3-outposts`` row (the same calls through an access point ARN) has no proof
-here: the lab cannot route access point ARNs (docs/s3.md says why).
+only after a failed upload). The ``s3-outposts`` row (the same calls through an access point ARN) is proven in
+``test_proof_s3_outposts.py``.
 """
 
 from __future__ import annotations

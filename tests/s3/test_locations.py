@@ -1,8 +1,8 @@
 """Backup sources: bucket names, prefixes and S3 on Outposts access point ARNs, and how botocore addresses the latter.
 
-The lab cannot serve Outposts requests (docs/s3.md says why); what skyvault relies on is checked here without a
-network: the ARN is accepted as the ``Bucket`` parameter, the request goes to the access point's s3-outposts host
-over HTTPS and is signed for ``s3-outposts`` in the ARN's region.
+What skyvault relies on is checked here without a network (tests/s3/test_outposts.py runs it in the lab): the ARN is
+accepted as the ``Bucket`` parameter, the request goes to the access point's s3-outposts host over HTTPS and is
+signed for ``s3-outposts`` in the ARN's region.
 """
 
 from __future__ import annotations

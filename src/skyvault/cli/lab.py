@@ -40,6 +40,11 @@ def _describe(info: LabInfo) -> str:
         f"lab running at {info.endpoint} (pid {info.pid}, IAM enforcement {'on' if info.enforce_iam else 'off'})\n"
         f"  admin account {info.admin_account_id}; tenants {tenants}\n"
         f"  credentials {info.credentials_file}; record {Path(info.state_dir) / 'lab.json'}"
+        + (
+            f"\n  S3 on Outposts (HTTPS): HTTPS_PROXY={info.https_proxy} AWS_CA_BUNDLE={info.ca_bundle}"
+            if info.https_proxy
+            else ""
+        )
     )
 
 

@@ -318,3 +318,22 @@ def set_model_settings(lab: LabInfo, model: str, **settings: Any) -> dict[str, A
     ``set_model_settings(lab, "ec2_consistency", delay_s=5)``; returns the model's settings."""
     result: dict[str, Any] = _call(lab, "POST", "model-settings", {"model": model, **settings})
     return result
+
+
+def create_outposts_bucket(
+    lab: LabInfo,
+    outpost_id: str,
+    bucket: str,
+    access_point: str,
+    *,
+    account_id: str = ADMIN_ACCOUNT_ID,
+    region: str = "us-east-1",
+) -> str:
+    """An S3 on Outposts bucket with one access point (the lab's stand-in for s3control's Outposts APIs).
+
+    Returns the access point's ARN. Requests through it are HTTPS: set ``HTTPS_PROXY`` to ``lab.https_proxy`` and
+    ``AWS_CA_BUNDLE`` to ``lab.ca_bundle`` (see docs/lab.md).
+    """
+    body = {"outpost_id": outpost_id, "bucket": bucket, "access_point": access_point}
+    result = _call(lab, "POST", "outposts-bucket", {**body, "account_id": account_id, "region": region})
+    return str(result["access_point_arn"])

@@ -76,6 +76,9 @@ class LabInfo:
     moto_version: str = ""
     # The secret a client shows (header TOKEN_HEADER) to use the control routes; only the 0600 record holds it.
     token: str = field(default="", repr=False)
+    # S3 on Outposts hosts are HTTPS only: clients reach them through this proxy, trusting this CA (lab/tls/).
+    https_proxy: str = ""
+    ca_bundle: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """``lab status --json``: endpoint, pid, enforce_iam, account IDs, external IDs, files (not the token)."""

@@ -83,6 +83,7 @@ class ControlApp:
             ("POST", "checksum"): self._checksum,
             ("POST", "quirks"): self._quirks,
             ("POST", "model-settings"): self._model_settings,
+            ("POST", "outposts-bucket"): self._outposts_bucket,
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -211,6 +212,20 @@ class ControlApp:
             "tenants": dict(self.accounts.tenants),
             "credentials_file": str(self.accounts.credentials_file),
         }
+
+    def _outposts_bucket(self, body: dict[str, Any]) -> dict[str, Any]:
+        from skyvault.lab.models import s3_outposts
+
+        try:
+            return s3_outposts.create_bucket(
+                account=_str(body, "account_id", self.accounts.admin_account_id),
+                region=_str(body, "region", "us-east-1"),
+                outpost=_str(body, "outpost_id"),
+                bucket=_str(body, "bucket"),
+                access_point=_str(body, "access_point"),
+            )
+        except s3_outposts.OutpostsModelError as exc:
+            raise ControlError(exc.status, exc.kind, str(exc)) from None
 
     def _write_blocks(self, body: dict[str, Any]) -> dict[str, Any]:
         from skyvault.lab.models import ebs_blocks, ebs_state

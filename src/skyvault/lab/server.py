@@ -33,6 +33,7 @@ from skyvault.lab.labconfig import (
     LabInfo,
     blocks_path,
     credentials_path,
+    lab_dir,
     read_record,
     remove_record,
     write_record,
@@ -114,13 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         # Bootstrap ran in-process (no requests), so enforcement covers every request from the first one.
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
 
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    from skyvault.lab.models.s3_outposts import OutpostsFront
+    from skyvault.lab.tlsproxy import OutpostsProxy
+
+    moto_app = OutpostsFront(DomainDispatcherApplication(create_backend_app))
     token = secrets.token_urlsafe(32)  # only lab.json (0600) holds it: whoever can read that may drive the lab
     control = ControlApp(
         moto_app, accounts=accounts, enforce_iam=args.enforce_iam, reset_models=reset_models, token=token
     )
     server = make_server(args.host, args.port, control, threaded=True)
     endpoint = f"http://{args.host}:{server.server_port}"
+    proxy = OutpostsProxy(lab_dir(state_dir) / "tls", server.server_port)  # HTTPS for S3 on Outposts hosts
+    proxy.start()
     info = LabInfo(
         endpoint=endpoint,
         pid=os.getpid(),
@@ -133,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         started_at=datetime.now(UTC).isoformat(timespec="seconds"),
         moto_version=str(getattr(moto, "__version__", "")),
         token=token,
+        https_proxy=proxy.info.url,
+        ca_bundle=str(proxy.info.ca_bundle),
     )
     control.info = info
 
@@ -162,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        proxy.stop()
         stopping.set()
         block_store.remove()
         # Remove the record only if it is still ours (a newer lab may have replaced it).

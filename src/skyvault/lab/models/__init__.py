@@ -36,4 +36,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_checksums",
     "skyvault.lab.models.s3_archive_tiers",
     "skyvault.lab.models.dynamodb_scan",
+    "skyvault.lab.models.s3_null_version",
+    "skyvault.lab.models.s3_outposts",  # after s3_iam_actions: it wraps S3's authorisation again
 ]
