@@ -12,11 +12,14 @@ import pytest
 from conftest import CliResult
 from ec2.conftest import PASSPHRASE, add_library
 from skyvault.catalog import Catalog
+from skyvault.config import PLAN_MODES
+from skyvault.engine.plans import job_for
+from skyvault.engine.report import job_resources
 from skyvault.engine.runner import JobRunner
 from skyvault.errors import LibraryError
 from skyvault.jobs.spec import JobSpec
 from skyvault.library.repository import Repository
-from skyvault.services.contract import JobEnvironment
+from skyvault.services.contract import JobEnvironment, PlanTarget
 from skyvault.services.ec2.backup import JOB_KIND, backup_params
 
 from .conftest import Estate
@@ -76,3 +79,17 @@ def test_report_in_table_json_and_html(
     table = cli("report")
     assert table.exit_code == 0 and "unprotected" in table.stdout and "late" not in table.stdout
     assert cli("report", "--output", str(out)).exit_code == 2
+
+
+@pytest.mark.parametrize("service", list(PLAN_MODES))
+def test_a_failed_plan_job_of_every_service_counts_against_its_resource(service: str) -> None:
+    # The report files failed backups under the resources their parameters name: every driver's plan job must name
+    # its resource as discovery does (S3 and DynamoDB jobs name theirs in "locations" and "tables").
+    resource = {"ec2": "i-0123456789abcdef0", "s3": "skyvault-media", "dynamodb": "orders"}.get(service, "orders-db")
+    for mode in PLAN_MODES[service]:
+        target = PlanTarget(service, resource, "admin", "us-east-1", mode, library="main")
+        assert job_resources(job_for(target).params) == [resource]
+
+
+def test_an_s3_prefix_job_counts_against_its_bucket() -> None:
+    assert job_resources({"locations": ["s3://media/images/2026/", "logs"]}) == ["media", "logs"]

@@ -157,7 +157,7 @@ STEPS: list[Step] = [
     ("EC2 backup, incremental copy, cross-region restore", ec2_step),
     ("S3 backup with versions, unchanged re-backup, restore", s3_step),
     ("DynamoDB backup by parallel Scan, unchanged re-backup, verified restore", dynamodb_step),
-    ("Backup plan and protection report", plans_step),
+    ("Backup plan for every service, sample restore, protection report", plans_step),
     ("Convert a VM disk image into a running instance", convert_step),
 ]
 

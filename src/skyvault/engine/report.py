@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,9 @@ from skyvault.config import PLAN_MODES
 from skyvault.engine import cron
 from skyvault.engine.discovery import discover
 from skyvault.engine.plans import select
+from skyvault.errors import ConfigError
 from skyvault.services.base import Resource
+from skyvault.services.s3.locations import parse_location
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import ClientFactory
@@ -40,10 +42,17 @@ class _Key:
     resource: str
 
 
-def _job_resources(job: Job) -> list[str]:
-    params = job.params
+def job_resources(params: Mapping[str, Any]) -> list[str]:
+    """The resource IDs (as discovery names them) a backup job's parameters name: EC2's ``instance_id``, the
+    database drivers' ``resources``, DynamoDB's ``tables``, S3's ``locations`` (a bucket, or a prefix of one)."""
     found = [str(params["instance_id"])] if params.get("instance_id") else []
     found += [str(r) for r in params.get("resources") or []]
+    found += [str(t) for t in params.get("tables") or []]
+    for location in params.get("locations") or []:
+        try:
+            found.append(parse_location(str(location)).bucket)
+        except ConfigError:  # a job recorded with a location this version cannot read: name it as it was
+            found.append(str(location))
     return found
 
 
@@ -78,7 +87,7 @@ def build_report(
     failed_jobs: dict[_Key, list[Job]] = defaultdict(list)
     for job in jobs:
         if job.kind.startswith("backup-") and job.status in ("failed", "abandoned"):
-            for resource_id in _job_resources(job):
+            for resource_id in job_resources(job.params):
                 account, region = str(job.params.get("account", "")), str(job.params.get("region", ""))
                 failed_jobs[_Key(account, region, resource_id)].append(job)
 

@@ -9,6 +9,9 @@ items of every attribute type, a versioned S3 bucket (several versions, a delete
 The root volumes of all accounts hold the same "golden image" blocks (same seed), as instances launched from one
 AMI do: a library that deduplicates shows it. Seeding is idempotent: whatever already exists is kept as is.
 
+One resource of every kind a plan can back up carries ``backup=daily`` (the demo's plan selects by it): the app
+instance, the RDS instance, the Aurora, DocumentDB and Redshift clusters, the orders table and the media bucket.
+
 This is lab tooling, not product: its AWS calls are declared under ``policy="lab"`` / ``Feature.LAB`` so that
 no generated policy includes them, and it refuses any endpoint that is not on this machine.
 """
@@ -373,7 +376,7 @@ def _seed_databases(ctx: _Ctx) -> None:
             MasterUsername="app",
             MasterUserPassword=MASTER_PASSWORD,
             DatabaseName="ledger",
-            Tags=ctx.tags(app="ledger", backup="weekly"),
+            Tags=ctx.tags(app="ledger", backup="daily"),
         )
     )
     # moto answers CreateDBCluster for an existing cluster without an error: the writer tells.
@@ -401,7 +404,7 @@ def _seed_databases(ctx: _Ctx) -> None:
             DBName="analytics",
             MasterUsername="admin",
             MasterUserPassword="LabOnly-Passw0rd",
-            Tags=ctx.tags(app="analytics"),
+            Tags=ctx.tags(app="analytics", backup="daily"),
         )
     )
     ctx.out.add("redshift", cluster, new=new)
@@ -417,7 +420,7 @@ def _seed_docdb(ctx: _Ctx) -> None:
             Engine="docdb",
             MasterUsername="app",
             MasterUserPassword=MASTER_PASSWORD,
-            Tags=ctx.tags(app="catalog"),
+            Tags=ctx.tags(app="catalog", backup="daily"),
         )
     )
     new = (
@@ -550,7 +553,7 @@ def _seed_dynamodb(ctx: _Ctx) -> None:
 
 
 # -- S3 -----------------------------------------------------------------------------------------------------
-def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False) -> tuple[S3Client, str, bool]:
+def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False, **tags: str) -> tuple[S3Client, str, bool]:
     s3 = ctx.factory.client(ctx.account, region, "s3")
     name = f"skyvault-demo-{ctx.account_id}-{suffix}"
     params: dict[str, Any] = {"Bucket": name}
@@ -564,7 +567,7 @@ def _bucket(ctx: _Ctx, region: str, suffix: str, *, versioned: bool = False) -> 
         new = _created(lambda: s3.create_bucket(**params))
     ctx.out.add("s3", name, new=new)
     if new:
-        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": ctx.tags(purpose=suffix)})
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": ctx.tags(purpose=suffix, **tags)})
         if versioned:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return s3, name, new
@@ -608,7 +611,7 @@ def _seed_s3(ctx: _Ctx) -> None:
             _put(ctx, s3, docs, "app/config.json", json.dumps(config, indent=2).encode(), kind="config")
         _put(ctx, s3, docs, "tmp/scratch.txt", _text(rng, 1_000))
         s3.delete_object(Bucket=docs, Key="tmp/scratch.txt")  # a delete marker over an older version
-    s3, media, new = _bucket(ctx, ctx.primary, "media")
+    s3, media, new = _bucket(ctx, ctx.primary, "media", backup="daily")
     if new:
         for n in range(12):
             key = f"images/2026/{n % 3 + 9:02d}/{n % 4:02d}/img-{n:03d}.jpg"
