@@ -1,6 +1,6 @@
 """DynamoDB in the lab: skyvault scan backup and restore against dynamodump and a bare-client ceiling.
 
-    PYTHONPATH=src python benchmarks/dynamodb_vs_dynamodump.py [--items 100000] [--no-dynamodump]
+    PYTHONPATH=src python benchmarks/dynamodb_vs_dynamodump.py [--items 100000] [--no-dynamodump] [--latency-ms 10]
 
 Starts its own lab in a temporary folder, loads a table of mixed-type items (S, N, B, SS, NS, BS, M, L, BOOL, NULL,
 ~500 B each) with bare boto3 clients (4 threads: the write ceiling), then measures in the same run:
@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from dynamodb.conftest import item
 from skyvault.lab.accounts import write_lab_config
-from skyvault.lab.control import start_lab, stop_lab
+from skyvault.lab.control import set_model_settings, start_lab, stop_lab
 
 ACCOUNT = "admin"  # the lab's default account: what any other key (dynamodump's) lands in too
 DYNAMODUMP = "dynamodump==1.11.1"
@@ -80,6 +80,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--no-dynamodump", action="store_true")
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0,
+        help="per-request DynamoDB latency in the lab (the request_latency quirk; AWS: single-digit ms), for every "
+        "client here: the load, the ceilings, skyvault and dynamodump",
+    )  # fmt: skip
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
@@ -104,6 +109,8 @@ def main() -> None:
                 GlobalSecondaryIndexes=[{"IndexName": "by-name", "KeySchema": [{"AttributeName": "name",
                                          "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
             )  # fmt: skip
+            if args.latency_ms:
+                set_model_settings(lab, "request_latency", dynamodb=args.latency_ms)
             started = time.perf_counter()
 
             def load(start: int) -> None:
@@ -158,6 +165,7 @@ def main() -> None:
     n = args.items
     result: dict[str, Any] = {
         "items": n,
+        "latency_ms": args.latency_ms,
         "lab_load_items_per_s": round(n / load_s, 1),
         "bare_scan_items_per_s": round(n / ceiling_s, 1),
         "backup_items_per_s": round(n / backup_wall_s, 1),  # the whole command, as dynamodump's is timed

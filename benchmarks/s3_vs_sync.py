@@ -9,15 +9,19 @@ bytes (deterministic), then time, each as its own process as a user would run it
 - ``aws s3 sync`` (awscli, where installed): bucket to a local folder, unchanged re-sync, folder to a new bucket.
 
 The restored bucket is checked object by object (bytes) against the source (not timed). A missing awscli is
-skipped with a message. Objects/s = objects / wall seconds.
+skipped with a message. Objects/s = objects / wall seconds; peak RSS per process (``wait4``). ``--large N`` adds N
+objects of ``--large-mib`` MiB (streamed in ranges and parts); ``--latency-ms`` gives every S3 request that
+latency in the lab (the ``request_latency`` quirk; AWS documents 100-200 ms for small objects), for the ceilings,
+skyvault and ``aws s3 sync`` alike.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/s3_vs_sync.py --objects 2000 --size 2048
+    PYTHONPATH=src .venv/bin/python benchmarks/s3_vs_sync.py --objects 20000 --size 2048 [--large 2] [--latency-ms 50]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -33,7 +37,7 @@ import boto3
 
 from skyvault.config import LibraryConfig, SkyvaultConfig, save_config
 from skyvault.lab.accounts import write_lab_config
-from skyvault.lab.control import start_lab, stop_lab
+from skyvault.lab.control import set_model_settings, start_lab, stop_lab
 from skyvault.lab.labconfig import ADMIN_PROFILE, LabInfo
 from skyvault.library.backends.local import LocalBackend
 from skyvault.library.crypto import ScryptParams
@@ -61,13 +65,23 @@ def fill(s3: Any, bucket: str, objects: int, size: int) -> None:
                       range(objects)))  # fmt: skip
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+PEAK_RSS_MIB: dict[str, float] = {}  # command label -> peak resident memory of its process
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path, label: str = "") -> tuple[float, str]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:6])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    return seconds, done.stdout
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])} failed ({process.returncode}):\n{stderr[-2000:]}")
+    PEAK_RSS_MIB[label or " ".join(cmd[-3:])] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return seconds, stdout
 
 
 def ceiling(s3: Any, bucket: str, objects: int, size: int) -> tuple[float, float]:
@@ -97,6 +111,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--large", type=int, default=0, help="objects of --large-mib MiB added to the bucket")
+    parser.add_argument("--large-mib", type=int, default=100)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request S3 latency in the lab")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="s3bench-"))
     lab = start_lab(work / "lab", exit_with_parent=True)
@@ -111,22 +128,27 @@ def main() -> None:
         env = {**os.environ, "SKYVAULT_CONFIG": str(config_path), "SKYVAULT_PASSPHRASE": PASSPHRASE}
         s3 = _client(lab)
         fill(s3, "bench-source", args.objects, args.size)
+        for index in range(args.large):
+            big = hashlib.sha256(f"large {index}".encode()).digest() * (args.large_mib * 1024 * 1024 // 32)
+            s3.upload_fileobj(io.BytesIO(big), "bench-source", f"large/{index}.bin")
+        if args.latency_ms:
+            set_model_settings(lab, "request_latency", s3=args.latency_ms)
         n = args.objects
         rows: list[tuple[str, float, str]] = []
         reads, writes = ceiling(s3, "bench-source", n, args.size)
         rows.append(("ceiling: bare GetObject x16", reads, "the lab's pace for reads"))
         rows.append(("ceiling: bare PutObject x16", writes, "the lab's pace for writes"))
 
-        first, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work)
+        first, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work, "skyvault backup")
         point = json.loads(out)
         rows.append(("skyvault backup", first, f"engine {point['stats']['duration_s']} s"))
-        again, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work)
+        again, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work, "skyvault unchanged")
         calls = json.loads(out)["stats"]["api_calls"]
         rows.append(("skyvault unchanged re-backup", again, f"engine {json.loads(out)['stats']['duration_s']} s, "
                      f"calls {calls}"))  # fmt: skip
         s3.create_bucket(Bucket="bench-restored")
         restore, out = timed([*SKYVAULT, "--json", "restore", point["recovery_point"], "--bucket", "bench-restored"],
-                             env, work)  # fmt: skip
+                             env, work, "skyvault restore")  # fmt: skip
         rows.append(("skyvault restore", restore, f"engine {json.loads(out)['stats']['duration_s']} s"))
         checked = same_objects(s3, "bench-source", "bench-restored")
 
@@ -138,18 +160,26 @@ def main() -> None:
                        "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
             sync = [aws, "--endpoint-url", lab.endpoint, "s3", "sync", "--only-show-errors"]
             folder = work / "sync"
-            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work)
+            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work, "aws s3 sync down")
             rows.append(("aws s3 sync bucket->dir", seconds, ""))
-            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work)
+            seconds, _ = timed([*sync, "s3://bench-source", str(folder)], aws_env, work, "aws s3 sync unchanged")
             rows.append(("aws s3 sync unchanged", seconds, ""))
             s3.create_bucket(Bucket="bench-synced")
-            seconds, _ = timed([*sync, str(folder), "s3://bench-synced"], aws_env, work)
+            seconds, _ = timed([*sync, str(folder), "s3://bench-synced"], aws_env, work, "aws s3 sync up")
             rows.append(("aws s3 sync dir->bucket", seconds, ""))
 
-        print(f"{n} objects of {args.size} bytes; restore verified object by object ({checked} objects)")
+        large = f" + {args.large} of {args.large_mib} MiB" if args.large else ""
+        print(f"{n} objects of {args.size} bytes{large}; S3 latency {args.latency_ms:g} ms; restore verified object "
+              f"by object ({checked} objects)")  # fmt: skip
+        total = n + args.large
         for name, seconds, note in rows:
-            print(f"{name:32s} {seconds:7.2f} s {n / seconds:8.0f} objects/s  {note}")
+            print(f"{name:32s} {seconds:7.2f} s {total / seconds:8.0f} objects/s  {note}")
         print(f"unchanged re-backup is {first / again:.1f}x faster than the first")
+        timings = {name: seconds for name, seconds, _ in rows}
+        if "aws s3 sync bucket->dir" in timings:
+            print(f"backup vs aws s3 sync: {timings['aws s3 sync bucket->dir'] / first:.2f}x; restore vs aws s3 sync: "
+                  f"{timings['aws s3 sync dir->bucket'] / restore:.2f}x")  # fmt: skip
+        print("peak RSS MiB: " + ", ".join(f"{k} {v:.0f}" for k, v in PEAK_RSS_MIB.items()))
     finally:
         stop_lab(work / "lab")
         shutil.rmtree(work, ignore_errors=True)

@@ -53,3 +53,40 @@ def test_a_restore_is_verified_by_s3(s3_env: S3Env, monkeypatch: pytest.MonkeyPa
     with pytest.raises(AwsError, match="BadDigest"):
         s3_env.restore(result["recovery_point"], bucket=target)
     assert "Contents" not in s3_env.s3.list_objects_v2(Bucket=target)
+
+
+def test_head_reports_a_multipart_objects_checksum_as_composite_like_get(s3_env: S3Env) -> None:
+    s3 = s3_env.s3
+    bucket = s3_env.bucket("composite-bucket")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big", ChecksumAlgorithm="CRC32")["UploadId"]
+    parts = []
+    for number, chunk in enumerate((b"a" * 5 * 1024 * 1024, b"b" * 1024), start=1):
+        part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=number, Body=chunk,
+                              ChecksumAlgorithm="CRC32")  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
+    got = s3.get_object(Bucket=bucket, Key="big", ChecksumMode="ENABLED")
+    head = s3.head_object(Bucket=bucket, Key="big", ChecksumMode="ENABLED")
+    assert got["ChecksumCRC32"].endswith("-2") and got["ChecksumType"] == "COMPOSITE"
+    assert (head["ChecksumCRC32"], head["ChecksumType"]) == (got["ChecksumCRC32"], got["ChecksumType"])
+
+
+def test_a_multipart_object_read_by_head_and_ranges_restores(s3_env: S3Env) -> None:
+    """Its composite checksum is recorded as such, so the restore does not send it as a full-object one."""
+    from .test_backup_restore import SMALL, _blob
+
+    s3 = s3_env.s3
+    bucket = s3_env.bucket("multipart-source")
+    body = _blob(6 * 1024 * 1024, 9)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="big", ChecksumAlgorithm="CRC32")["UploadId"]
+    parts = []
+    for number, start in enumerate((0, 5 * 1024 * 1024), start=1):
+        chunk = body[start : start + 5 * 1024 * 1024]
+        part = s3.upload_part(Bucket=bucket, Key="big", UploadId=upload, PartNumber=number, Body=chunk,
+                              ChecksumAlgorithm="CRC32")  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": part["ChecksumCRC32"]})
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload={"Parts": parts})
+    [result] = s3_env.backup(bucket, tuning=SMALL)
+    target = s3_env.bucket("multipart-target")
+    s3_env.restore(result["recovery_point"], bucket=target)
+    assert s3.get_object(Bucket=target, Key="big")["Body"].read() == body

@@ -37,5 +37,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_archive_tiers",
     "skyvault.lab.models.dynamodb_scan",
     "skyvault.lab.models.s3_null_version",
-    "skyvault.lab.models.s3_outposts",  # after s3_iam_actions: it wraps S3's authorisation again
+    "skyvault.lab.models.s3_outposts",
+    "skyvault.lab.models.request_latency",  # after s3_iam_actions: it wraps S3's authorisation again
 ]
