@@ -80,8 +80,10 @@ _d("GetObject", B, "ingest export", "Read the export's manifests and gzipped dat
    service="s3")  # fmt: skip
 _d("ListObjectsV2", B, "remove export objects", "List what the export wrote under skyvault's prefix, to delete it.",
    (_BUCKET,), service="s3", actions=("s3:ListBucket",))  # fmt: skip
+# DeleteObject is not marked destructive: the exported and staged files carry no tags (DynamoDB writes them), and
+# the resource ARN already limits it to skyvault's own prefix (as the library's files are limited to theirs).
 _d("DeleteObject", B, "remove export objects", "Delete the exported files once ingested (also after a failure or "
-   "a kill: they are recorded as an intermediate).", (_OBJECTS,), service="s3", destructive=True)  # fmt: skip
+   "a kill: they are recorded as an intermediate).", (_OBJECTS,), service="s3")  # fmt: skip
 _d("ListExports", B, "remove export objects", "Before deleting a killed job's export files, check the export is "
    "no longer writing them.", ("*",))  # fmt: skip
 _d("DescribeExport", B, "remove export objects", "Find which export writes under the prefix being cleaned.",
@@ -98,15 +100,16 @@ _LOG_GROUPS = ("arn:${Partition}:logs:${Region}:${Account}:log-group:*",
                "arn:${Partition}:logs:${Region}:${Account}:log-group:*:log-stream:*")  # fmt: skip
 _d("ImportTable", R, "import table", "--via import: create the new table from the staged files (no write capacity "
    "used); DynamoDB reads them and writes its import log group with the caller's permissions.",
-   (TABLE_ARN, _BUCKET, _OBJECTS, *_LOG_GROUPS),
-   actions=("dynamodb:ImportTable", "s3:GetObject", "s3:ListBucket", *_IMPORT_LOGS))  # fmt: skip
+   (TABLE_ARN, _OBJECTS, *_LOG_GROUPS), actions=("dynamodb:ImportTable", "s3:GetObject", *_IMPORT_LOGS))  # fmt: skip
+_d("ImportTable", R, "import table", "ImportTable lists the staged files as the caller.", (_BUCKET,),
+   actions=("s3:ListBucket",))  # fmt: skip
 _d("ImportTable", R, "import table", "ImportTable looks up its log group as the caller (DescribeLogGroups takes no "
    "resource).", ("*",), actions=("logs:DescribeLogGroups",))  # fmt: skip
 _d("DescribeImport", R, "import table", "Follow the import until it is COMPLETED (backoff).", (IMPORT_ARN,))
 _d("ListObjectsV2", R, "remove staged objects", "List the staged files, to delete them.", (_BUCKET,), service="s3",
    actions=("s3:ListBucket",))  # fmt: skip
 _d("DeleteObject", R, "remove staged objects", "Delete the staged files after the import (also after a failure "
-   "or a kill: recorded as an intermediate).", (_OBJECTS,), service="s3", destructive=True)  # fmt: skip
+   "or a kill: recorded as an intermediate).", (_OBJECTS,), service="s3")  # fmt: skip
 _d("TagResource", R, "restore settings", "Give the imported table the source's tags (ImportTable takes none).",
    (TABLE_ARN,), tags_write=True)  # fmt: skip
 _d("UpdateTable", R, "restore settings", "Turn the source's stream, deletion protection and table class back on "
