@@ -222,6 +222,17 @@ def test_s3_intermediates_are_removed_after_a_failure(
     monkeypatch.setattr(export_module, "wait_import", original_wait)
 
 
+def test_export_to_a_missing_bucket_fails_clearly(cli: Cli, tables: Tables, library: str) -> None:
+    tables.simple("nobucket")
+    tables.load("nobucket", (item(i) for i in range(10)))
+    _pitr(tables, "nobucket")
+    failed = cli("--json", "backup", "dynamodb", "--account", "tenant-a", "nobucket", "--method", "export",
+                 "--export-bucket", "no-such-export-bucket")  # fmt: skip
+    assert failed.exit_code != 0 and "S3NoSuchBucket" in failed.stderr
+    assert tables.catalog.live_intermediates() == []
+    assert len(tables.catalog.recovery_points(kind="dynamodb", status="failed")) == 1
+
+
 def test_export_files_left_by_a_killed_job_are_removed_by_cleanup(cli: Cli, tables: Tables) -> None:
     tables.simple("killed")
     tables.load("killed", (item(i) for i in range(40)))
