@@ -38,9 +38,10 @@ def _line(result: dict[str, Any]) -> str:
         return f"{result['recovery_point']}: on-demand backup of {s.get('items')} items in {s['duration_s']} s"
     if s.get("method") == "export":
         return (
-            f"{result['recovery_point']}: exported {s['items']:,} items ({s['data_files']} files) into "
-            f"{s['segments']} segments, {s['bytes']:,} bytes, {s['new_bytes']:,} new ({s['reused_segments']} "
-            f"segments unchanged) in {s['duration_s']} s, no read capacity used"
+            f"{result['recovery_point']}: {s.get('export_type', 'full')} export, {s['items']:,} items "
+            f"({s['data_files']} files) into {s['segments']} segments, {s['bytes']:,} bytes, "
+            f"{s['new_bytes']:,} new ({s['reused_segments']} segments unchanged) in {s['duration_s']} s, "
+            "no read capacity used"
         )
     return (
         f"{result['recovery_point']}: {s['items']:,} items in {s['segments']} segments, {s['bytes']:,} bytes, "
@@ -83,6 +84,10 @@ def backup_dynamodb_command(
     keep_export: Annotated[
         bool, typer.Option("--keep-export", help="Export: keep the exported files in the bucket after ingesting.")
     ] = False,
+    full_export: Annotated[
+        bool,
+        typer.Option("--full-export", help="Export: a full export even when an incremental one could be applied."),
+    ] = False,
 ) -> None:
     """Back up DynamoDB tables: parallel Scan or an export to S3 into the library, or native on-demand backups."""
     st = state(ctx)
@@ -90,7 +95,7 @@ def backup_dynamodb_command(
         raise typer.BadParameter("must be scan, native or export", param_hint="--method")
     if method != "scan" and raise_read_capacity is not None:
         raise typer.BadParameter("applies to --method scan only", param_hint="--raise-read-capacity")
-    if method != "export" and (export_bucket or keep_export):
+    if method != "export" and (export_bucket or keep_export or full_export):
         raise typer.BadParameter("applies to --method export only", param_hint="--export-bucket/--keep-export")
     if method == "export" and not export_bucket:
         raise typer.BadParameter("--method export needs the bucket to export to", param_hint="--export-bucket")
@@ -101,6 +106,7 @@ def backup_dynamodb_command(
         max_read_fraction=max_read_fraction, on_demand_read_rate=on_demand_read_rate,
         consistent_read=consistent_read, raise_read_capacity=raise_read_capacity, workers=workers,
         retain_days=retain_days, export_bucket=export_bucket, keep_export=keep_export,
+        full_export=full_export,
     )  # fmt: skip
     print_results(st, runner(st).run(JobSpec(BACKUP_JOB, params)))
 

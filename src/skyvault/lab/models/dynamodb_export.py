@@ -21,6 +21,13 @@ latest/developerguide/S3DataImport.HowItWorks.html):
   ``tableArn``, ``tableId``, ``exportTime``, ``s3Bucket``, ``s3Prefix``, ``s3SseAlgorithm``, ``s3SseKmsKeyId``,
   ``manifestFilesS3Key``, ``billedSizeBytes``, ``itemCount``, ``outputFormat``, ``exportType``), and the ``.md5``
   of each manifest.
+- An incremental export (``ExportType=INCREMENTAL_EXPORT``, ``IncrementalExportSpecification``: ``ExportFromTime``,
+  ``ExportToTime`` (default: now), ``ExportViewType`` (default ``NEW_AND_OLD_IMAGES``)) covers 15 minutes to 24 hours
+  within the PITR window (else ``InvalidExportTimeException``) and writes the same files; each data line is one
+  item's net change in the window: ``{"Metadata":{"WriteTimestampMicros":...},"Keys":{...},"NewImage":{...},
+  "OldImage":{...}}``, no ``NewImage`` for an item deleted, no ``OldImage`` for one created or with ``NEW_IMAGE``
+  ("DynamoDB table export output format", incremental export output). DescribeExport reports its
+  ``IncrementalExportSpecification`` instead of an ``ExportTime``.
 - An import creates a *new* table (an existing name: ``ResourceInUseException``) that is ``CREATING`` until the
   import completes; ``ImportStatus`` ``IN_PROGRESS`` -> ``COMPLETED`` (or ``FAILED``), with ``ProcessedItemCount``,
   ``ImportedItemCount``, ``ErrorCount`` (lines that could not be imported are counted, not fatal). Its
@@ -31,13 +38,19 @@ What moto 5 does: the export is synchronous, writes one data file under a fresh 
 id), no manifests, a malformed ARN, no ``ExportTime``/``ExportManifest``; the import is synchronous and creates
 the table straight away, ACTIVE, replacing nothing but never refusing a taken name before its thread runs.
 
-What the lab does: the above AWS behaviour for full exports (the table's items are taken at request time, the
-files written ``EXPORT_DELAY_S`` later by a thread, ``ITEMS_PER_FILE`` items per data file) and for imports of
+What the lab does: the above AWS behaviour for full and incremental exports (the table's items are taken at request
+time, the files written ``EXPORT_DELAY_S`` later by a thread, ``ITEMS_PER_FILE`` items per data file) and for
+imports of
 DYNAMODB_JSON (``GZIP`` or ``NONE``) from every object under the prefix (files that are not ``.json``/``.json.gz``
 data, such as manifests, are skipped); SSE settings of the import reach the new table.
 
-Not modelled: incremental exports (``ExportType=INCREMENTAL_EXPORT`` is refused with a ValidationException naming
-the lab), ``ExportTime`` in the past (the lab exports the current state), ION and CSV formats, S3 server-side
+An incremental export is the difference between the state the lab remembered at an earlier export of the table
+(full or incremental: the last few within 24 hours) and the current state, so ``ExportFromTime`` must be such an
+export's time and ``ExportToTime`` now (else a ValidationException naming the lab); ``WriteTimestampMicros`` is the
+window's end, not each write's time. The 15-minute minimum window is AWS's by default; ``configure`` (the lab's
+``model-settings`` route, ``min_incremental_window_s``) shortens it for tests.
+
+Not modelled: ``ExportTime`` in the past (the lab exports the current state), ION and CSV formats, S3 server-side
 encryption of the exported objects, the import's CloudWatch Logs, and the caller's S3 permissions that AWS checks
 for the service's reads and writes (IAM in the lab sees only the DynamoDB request).
 """
@@ -53,6 +66,10 @@ import threading
 import time
 from typing import Any
 
+MIN_WINDOW_S = 15 * 60.0  # AWS: an incremental export covers at least 15 minutes...
+MAX_WINDOW_S = 24 * 3600.0  # ... and at most 24 hours
+_SNAPSHOTS = "_skyvault_export_snapshots"
+_settings: dict[str, float] = {"min_incremental_window_s": MIN_WINDOW_S}
 EXPORT_DELAY_S = 0.3
 IMPORT_DELAY_S = 0.3
 ITEMS_PER_FILE = 500
@@ -67,7 +84,8 @@ def _export_id() -> str:
 
 class _Export:
     def __init__(self, *, backend_account: str, region: str, table: Any, bucket: str, bucket_owner: str,
-                 prefix: str, export_format: str, dump: Any) -> None:  # fmt: skip
+                 prefix: str, export_format: str, lines: list[str], billed: int,
+                 incremental: dict[str, Any] | None = None) -> None:  # fmt: skip
         self.id = _export_id()
         self.arn = f"{table.table_arn}/export/{self.id}"
         self.table_arn = table.table_arn
@@ -81,14 +99,15 @@ class _Export:
         self.status = "IN_PROGRESS"
         self.start = time.time()
         self.export_time = self.start
+        self.incremental = incremental  # ExportFromTime, ExportToTime, ExportViewType of an incremental export
+        self.export_type = "INCREMENTAL_EXPORT" if incremental else "FULL_EXPORT"
         self.end: float | None = None
         self.failure: tuple[str, str] | None = None
         self.item_count = 0
         self.billed = 0
         self.manifest_key: str | None = None
-        # the point in time exported: the items as they are now (the thread writes them later)
-        self.lines = [dump({"Item": item.attrs}) for item in table.all_items()]
-        self.sizes = [item.size() for item in table.all_items()]
+        self.lines = lines  # what is exported, prepared at request time (the thread writes it later)
+        self.billed_at_end = billed
 
     def base(self) -> str:
         return f"{self.prefix.rstrip('/')}/AWSDynamoDB/{self.id}" if self.prefix else f"AWSDynamoDB/{self.id}"
@@ -123,15 +142,19 @@ class _Export:
         s3_backend.put_object(self.bucket, files_key, files)
         s3_backend.put_object(self.bucket, f"{base}/manifest-files.md5", hashlib.md5(files).hexdigest().encode())
         self.item_count = len(self.lines)
-        self.billed = sum(self.sizes)
+        self.billed = self.billed_at_end
         self.end = time.time()
         summary = {
             "version": "2020-06-30", "exportArn": self.arn, "startTime": _iso(self.start), "endTime": _iso(self.end),
             "tableArn": self.table_arn, "tableId": self.table_id, "exportTime": _iso(self.export_time),
             "s3Bucket": self.bucket, "s3Prefix": self.prefix or None, "s3SseAlgorithm": "AES256",
             "s3SseKmsKeyId": None, "manifestFilesS3Key": files_key, "billedSizeBytes": self.billed,
-            "itemCount": self.item_count, "outputFormat": self.format, "exportType": "FULL_EXPORT",
+            "itemCount": self.item_count, "outputFormat": self.format, "exportType": self.export_type,
         }  # fmt: skip
+        if self.incremental:
+            summary.update(exportFromTime=_iso(self.incremental["ExportFromTime"]),
+                           exportToTime=_iso(self.incremental["ExportToTime"]),
+                           exportViewType=self.incremental["ExportViewType"])  # fmt: skip
         summary_bytes = json.dumps(summary).encode()
         self.manifest_key = f"{base}/manifest-summary.json"
         s3_backend.put_object(self.bucket, self.manifest_key, summary_bytes)
@@ -145,8 +168,11 @@ class _Export:
             "ExportArn": self.arn, "ExportStatus": self.status, "StartTime": self.start, "TableArn": self.table_arn,
             "TableId": self.table_id, "ExportTime": self.export_time, "S3Bucket": self.bucket,
             "S3BucketOwner": self.bucket_owner, "S3Prefix": self.prefix, "S3SseAlgorithm": "AES256",
-            "ExportFormat": self.format, "ExportType": "FULL_EXPORT",
+            "ExportFormat": self.format, "ExportType": self.export_type,
         }  # fmt: skip
+        if self.incremental:
+            del described["ExportTime"]
+            described["IncrementalExportSpecification"] = dict(self.incremental)
         if self.status != "IN_PROGRESS":
             described.update(EndTime=self.end, ItemCount=self.item_count, BilledSizeBytes=self.billed)
         if self.manifest_key:
@@ -216,6 +242,25 @@ class _Import:
         return described
 
 
+def configure(settings: dict[str, Any]) -> dict[str, Any]:
+    """``{"min_incremental_window_s": S}``: shorten AWS's 15-minute minimum window of an incremental export, so a
+    test can export incrementally without waiting (``reset`` restores AWS's)."""
+    value = settings.get("min_incremental_window_s")
+    if not isinstance(value, (int, float)) or value < 0:
+        raise ValueError("'min_incremental_window_s' is a number of seconds >= 0")
+    _settings["min_incremental_window_s"] = float(value)
+    return dict(_settings)
+
+
+def reset() -> None:
+    _settings["min_incremental_window_s"] = MIN_WINDOW_S
+
+
+def _epoch(value: Any) -> float:
+    """A timestamp of the request (moto parses it into a datetime; a number is epoch seconds)."""
+    return float(value.timestamp()) if hasattr(value, "timestamp") else float(value)
+
+
 def _b64md5(body: bytes) -> str:
     import base64
 
@@ -242,21 +287,86 @@ def apply() -> None:
         partition = importlib.import_module("moto.utilities.utils").get_partition(region)
         return s3_models.s3_backends[account][partition]
 
+    def invalid_time(message: str) -> Exception:
+        error: Exception = errors.DynamodbException(errors.ERROR_TYPE_PREFIX + "InvalidExportTimeException", message)
+        return error
+
+    def snapshot(table: Any) -> dict[str, tuple[str, Any]]:
+        """The table's items now: canonical key JSON -> (the item's DYNAMODB_JSON, the item)."""
+        state = {}
+        for found in table.all_items():
+            key = {table.hash_key_attr: found.attrs[table.hash_key_attr]}
+            if table.range_key_attr:
+                key[table.range_key_attr] = found.attrs[table.range_key_attr]
+            state[dump(key)] = (dump(found.attrs), found)
+        return state
+
+    def changes(table: Any, spec: dict[str, Any], now: float) -> tuple[list[str], int, dict[str, Any]]:
+        """The incremental export's lines: one per item changed between the two times (its net change)."""
+        since = _epoch(spec["ExportFromTime"])
+        until = _epoch(spec.get("ExportToTime") or now)
+        view = spec.get("ExportViewType") or "NEW_AND_OLD_IMAGES"
+        earliest = float(table.continuous_backups["PointInTimeRecoveryDescription"]["EarliestRestorableDateTime"])
+        window = until - since
+        if since < earliest - 0.001 or until > now + 0.001:
+            raise invalid_time("ExportFromTime and ExportToTime must be within the point in time recovery window")
+        if window < _settings["min_incremental_window_s"] or window > MAX_WINDOW_S:
+            raise invalid_time("The incremental export period must be between 15 minutes and 24 hours")
+        if until < now - 1.0:
+            raise errors.MockValidationException("the skyvault lab exports up to now only (ExportToTime: now)")
+        before = next((state for at, state in getattr(table, _SNAPSHOTS, []) if abs(at - since) < 0.002), None)
+        if before is None:
+            raise errors.MockValidationException(
+                "the skyvault lab starts an incremental export at an earlier export's time only (ExportFromTime)"
+            )
+        after = snapshot(table)
+        stamp = {"WriteTimestampMicros": {"N": str(int(until * 1_000_000))}}
+        lines, billed = [], 0
+        for key in sorted(set(before) | set(after)):
+            old, new = before.get(key), after.get(key)
+            if old is not None and new is not None and old[0] == new[0]:
+                continue
+            parts = [f'"Metadata":{json.dumps(stamp)}', f'"Keys":{key}']
+            if new is not None:
+                parts.append(f'"NewImage":{new[0]}')
+                billed += new[1].size()
+            if old is not None and view == "NEW_AND_OLD_IMAGES":
+                parts.append(f'"OldImage":{old[0]}')
+            lines.append("{" + ",".join(parts) + "}")
+        remember(table, until, after)
+        return lines, billed, {"ExportFromTime": since, "ExportToTime": until, "ExportViewType": view}
+
+    def remember(table: Any, at: float, state: dict[str, tuple[str, Any]]) -> None:
+        kept = [pair for pair in getattr(table, _SNAPSHOTS, []) if at - pair[0] <= MAX_WINDOW_S][-7:]
+        setattr(table, _SNAPSHOTS, [*kept, (at, state)])
+
     def export_table(self: Any) -> Any:
         body = self.body
         backend = self.dynamodb_backend
-        if (body.get("ExportType") or "FULL_EXPORT") != "FULL_EXPORT":
-            raise errors.MockValidationException("the skyvault lab models full exports only (ExportType=FULL_EXPORT)")
         table = next((t for t in backend.tables.values() if t.table_arn == body["TableArn"]), None)
         if table is None:
             raise errors.TableNotFoundException(name=body["TableArn"])
         pitr = table.continuous_backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
         if pitr != "ENABLED":
             raise errors.PointInTimeRecoveryUnavailable(name=table.name)
+        now = time.time()
+        incremental = None
+        if (body.get("ExportType") or "FULL_EXPORT") == "INCREMENTAL_EXPORT":
+            spec = body.get("IncrementalExportSpecification") or {}
+            if spec.get("ExportFromTime") is None:
+                raise errors.MockValidationException("IncrementalExportSpecification.ExportFromTime is required")
+            lines, billed, incremental = changes(table, spec, now)
+        else:
+            state = snapshot(table)
+            lines = ['{"Item":' + line + "}" for line, _ in state.values()]
+            billed = sum(found.size() for _, found in state.values())
+            remember(table, now, state)
         owner = body.get("S3BucketOwner") or backend.account_id
         made = _Export(backend_account=owner, region=backend.region_name, table=table, bucket=body["S3Bucket"],
                        bucket_owner=owner, prefix=body.get("S3Prefix") or "",
-                       export_format=body.get("ExportFormat") or "DYNAMODB_JSON", dump=dump)  # fmt: skip
+                       export_format=body.get("ExportFormat") or "DYNAMODB_JSON", lines=lines, billed=billed,
+                       incremental=incremental)  # fmt: skip
+        made.start = made.export_time = now
         backend.table_exports[made.arn] = made
         threading.Thread(target=made.run, args=(s3_backend(owner, backend.region_name),), daemon=True).start()
         return action_result({"ExportDescription": made.response()})
@@ -270,7 +380,7 @@ def apply() -> None:
     def list_exports(self: Any) -> Any:
         table_arn = self.body.get("TableArn")
         summaries = [
-            {"ExportArn": e.arn, "ExportStatus": e.status, "ExportType": "FULL_EXPORT"}
+            {"ExportArn": e.arn, "ExportStatus": e.status, "ExportType": e.export_type}
             for e in self.dynamodb_backend.table_exports.values()
             if isinstance(e, _Export) and (table_arn is None or e.table_arn == table_arn)
         ]

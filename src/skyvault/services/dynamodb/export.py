@@ -11,8 +11,10 @@ items in canonical form, sorted by key. A scan's segments are DynamoDB's (Scan's
 skyvault's own, a hash of the partition key, so the same item always lands in the same segment and an unchanged
 table re-exported stores only a new manifest. The exported objects are deleted afterwards unless kept.
 
-Only full exports: an incremental export (``INCREMENTAL_EXPORT``) would need its own ingest (NewImage/OldImage
-lines applied to the previous point) and a lab model of it; neither is built (see docs/dynamodb.md).
+Incremental: with an earlier export point of the table (at most 24 hours old) skyvault asks for an incremental
+export from that point's export time; its lines (``Keys``, ``NewImage``, ``OldImage``) are applied to that point's
+tree, segment by segment (unchanged segments reused as they are). AWS refuses windows under 15 minutes or outside
+the PITR window: skyvault then exports in full.
 
 Import (AWS: "DynamoDB data import from Amazon S3", API Reference "ImportTable"): ImportTable creates a *new*
 table from DYNAMODB_JSON files, using no write capacity. Its TableCreationParameters carry keys, attribute
@@ -31,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +58,14 @@ EXPORT_ARN = "arn:${Partition}:dynamodb:${Region}:${Account}:table/*/export/*"
 IMPORT_ARN = "arn:${Partition}:dynamodb:${Region}:${Account}:table/*/import/*"
 _BUCKET = "arn:${Partition}:s3:::*"
 _OBJECTS = f"arn:${{Partition}}:s3:::*/{PREFIX}/*"  # only under skyvault's own prefix
-STAGED_FILE_BYTES = 64 * 1024 * 1024  # uncompressed bytes per staged import file
+STAGED_FILE_BYTES = 64 * 1024 * 1024
+MAX_INCREMENTAL_WINDOW = timedelta(hours=24)  # AWS: an incremental export covers 15 minutes to 24 hours
+# What AWS answers an incremental export it will not make (window too short or too long, before the PITR window,
+# PITR turned off and on since): skyvault exports in full instead.
+INCREMENTAL_REFUSALS = (
+    "InvalidExportTimeException",
+    "ValidationException",
+)  # uncompressed bytes per staged import file
 PITR_HINT = (
     "turn it on yourself (it has a cost): aws dynamodb update-continuous-backups --table-name {table} "
     "--point-in-time-recovery-specification PointInTimeRecoveryEnabled=true; or back up with --method scan"
@@ -71,8 +80,9 @@ def _d(operation: str, feature: Feature, step: str, purpose: str, resources: tup
 B, R = Feature.BACKUP, Feature.RESTORE
 # The export writes its files as the caller (Developer Guide, "Requesting a table export": s3:AbortMultipartUpload,
 # s3:PutObject, s3:PutObjectAcl on the bucket): companions of the request, not calls of skyvault's.
-_d("ExportTableToPointInTime", B, "export table", "--method export: export the table (full, DYNAMODB_JSON) under "
-   f"{PREFIX}/<table>/<point>/ of the export bucket; DynamoDB writes the files with the caller's S3 permissions.",
+_d("ExportTableToPointInTime", B, "export table", "--method export: export the table (full, or incremental since "
+   f"the previous export; DYNAMODB_JSON) under {PREFIX}/<table>/<point>/ of the export bucket; DynamoDB writes "
+   "the files with the caller's S3 permissions.",
    (TABLE_ARN, _OBJECTS), actions=("dynamodb:ExportTableToPointInTime", "s3:AbortMultipartUpload", "s3:PutObject",
                                    "s3:PutObjectAcl"))  # fmt: skip
 _d("DescribeExport", B, "wait for export", "Follow the export until it is COMPLETED (backoff).", (EXPORT_ARN,))
@@ -145,14 +155,22 @@ def require_pitr(schema: dict[str, Any]) -> None:
         )
 
 
-def start_export(client: DynamoDBClient, schema: dict[str, Any], bucket: str, prefix: str) -> dict[str, Any]:
+def start_export(
+    client: DynamoDBClient, schema: dict[str, Any], bucket: str, prefix: str, *, since: str | None = None
+) -> dict[str, Any]:
+    """A full export, or (``since``: the previous export's time, ISO 8601) an incremental one from then to now."""
     table = str(schema["table_name"])
     require_pitr(schema)
+    params: dict[str, Any] = {"TableArn": schema["table_arn"], "S3Bucket": bucket, "S3Prefix": prefix,
+                              "ExportFormat": "DYNAMODB_JSON", "ExportType": "FULL_EXPORT"}  # fmt: skip
+    if since is not None:
+        params["ExportType"] = "INCREMENTAL_EXPORT"
+        params["IncrementalExportSpecification"] = {
+            "ExportFromTime": datetime.fromisoformat(since),
+            "ExportViewType": "NEW_AND_OLD_IMAGES",
+        }
     try:
-        started = client.export_table_to_point_in_time(
-            TableArn=schema["table_arn"], S3Bucket=bucket, S3Prefix=prefix, ExportFormat="DYNAMODB_JSON",
-            ExportType="FULL_EXPORT",
-        )["ExportDescription"]  # fmt: skip
+        started = client.export_table_to_point_in_time(**params)["ExportDescription"]
     except AwsError as exc:
         if exc.code == "PointInTimeRecoveryUnavailableException":
             raise ConflictError(
@@ -160,7 +178,8 @@ def start_export(client: DynamoDBClient, schema: dict[str, Any], bucket: str, pr
                 hint=PITR_HINT.format(table=table),
             ) from exc
         raise
-    return {"export_arn": started["ExportArn"], "bucket": bucket, "prefix": prefix}
+    kind = "incremental" if since is not None else "full"
+    return {"export_arn": started["ExportArn"], "bucket": bucket, "prefix": prefix, "type": kind, "since": since}
 
 
 def wait_export(client: DynamoDBClient, arn: str, *, timeout_s: float = 24 * 3600.0,
@@ -171,12 +190,16 @@ def wait_export(client: DynamoDBClient, arn: str, *, timeout_s: float = 24 * 360
         described: dict[str, Any] = dict(client.describe_export(ExportArn=arn)["ExportDescription"])
         status = described.get("ExportStatus")
         if status == "COMPLETED":
-            export_time = described.get("ExportTime")
+            # the state the export holds: ExportTime (full), the window's end (incremental)
+            export_time = described.get("ExportTime") or (described.get("IncrementalExportSpecification") or {}).get(
+                "ExportToTime"
+            )
             return {
                 "export_arn": arn, "manifest": described["ExportManifest"],
                 "items": int(described.get("ItemCount") or 0),
                 "billed_bytes": int(described.get("BilledSizeBytes") or 0),
                 "export_time": export_time.isoformat() if isinstance(export_time, datetime) else export_time,
+                "type": "incremental" if described.get("ExportType") == "INCREMENTAL_EXPORT" else "full",
             }  # fmt: skip
         if status == "FAILED":
             raise AwsError(
@@ -250,7 +273,7 @@ def ingest(repo: Repository, s3: S3Client, *, bucket: str, export: dict[str, Any
                 f"export {export['export_arn']} lists {listed} items ({summary.get('itemCount')} in its summary), "
                 f"its files hold {count}; nothing was stored"
             )
-        result = _write_tree(repo, paths, total, source=source, schema=schema, parent=parent,
+        result = _write_tree(repo, _spooled(paths), total, source=source, schema=schema, parent=parent,
                              meta={**meta, "segmenting": SEGMENTING, "export_arn": export["export_arn"],
                                    "export_time": export.get("export_time")})  # fmt: skip
     duration = time.perf_counter() - started
@@ -260,6 +283,95 @@ def ingest(repo: Repository, s3: S3Client, *, bucket: str, export: dict[str, Any
         consumed_read_units=0,
     )  # fmt: skip
     return result
+
+
+def ingest_incremental(repo: Repository, s3: S3Client, *, bucket: str, export: dict[str, Any],
+                       schema: dict[str, Any], source: str, base: Manifest, workers: int, meta: dict[str, Any],
+                       progress: Callable[[int], None] | None = None) -> ExportIngest:  # fmt: skip
+    """An incremental export applied to the previous export's tree (``base``): each changed item's NewImage put in
+    its segment, or the item removed when it has none (deleted); segments without changes are reused as they are.
+    The changes are held in memory (one incremental export's worth)."""
+    started = time.perf_counter()
+    keys = key_names(schema)
+    total = int(base.meta["total_segments"])
+    summary, entries = data_files(s3, bucket, str(export["manifest"]))
+    changes: dict[int, dict[bytes, bytes | None]] = {}
+    count = 0
+    with _Pool(workers) as pool:
+        for rows in pool.map(lambda e: _parse_changes(s3, bucket, e, keys, total), entries):
+            for index, found in rows.items():
+                changes.setdefault(index, {}).update(found)
+                count += len(found)
+            if progress is not None:
+                progress(count)
+    listed = sum(int(e.get("itemCount") or 0) for e in entries)
+    if count != listed or count != int(summary.get("itemCount", count)):
+        raise LibraryCorruptError(
+            f"incremental export {export['export_arn']} lists {listed} changes ({summary.get('itemCount')} in its "
+            f"summary), its files hold {count}; nothing was stored"
+        )
+    reader = TreeReader(repo, base)
+
+    def segment_lines(index: int) -> list[bytes] | None:
+        changed = changes.get(index)
+        if not changed:
+            return None
+        entry = reader.get(segment_key(index))
+        if entry is None:
+            raise LibraryCorruptError(f"the previous export's tree has no {segment_key(index)}")
+        rows = {
+            codec.wire_sort_key(json.loads(line)["Item"], keys): line for line in codec.split_lines(reader.read(entry))
+        }
+        for sort_key, line in changed.items():
+            if line is None:
+                rows.pop(sort_key, None)
+            else:
+                rows[sort_key] = line
+        return [rows[k] for k in sorted(rows)]
+
+    result = _write_tree(repo, segment_lines, total, source=source, schema=schema, parent=base,
+                         meta={**meta, "segmenting": SEGMENTING, "export_arn": export["export_arn"],
+                               "export_time": export.get("export_time"), "export_type": "incremental"})  # fmt: skip
+    duration = time.perf_counter() - started
+    result.stats.update(
+        duration_s=round(duration, 3), items_per_s=round(result.items / duration, 1) if duration > 0 else None,
+        data_files=len(entries), export_billed_bytes=int(summary.get("billedSizeBytes") or 0),
+        consumed_read_units=0, changed_items=count,
+    )  # fmt: skip
+    return result
+
+
+def _parse_changes(s3: S3Client, bucket: str, entry: dict[str, Any], keys: list[str],
+                   total: int) -> dict[int, dict[bytes, bytes | None]]:  # fmt: skip
+    """One gzipped file of an incremental export -> per segment: sort key -> the item's new line, or None when the
+    item was deleted (no NewImage)."""
+    raw = _read_object(s3, bucket, str(entry["dataFileS3Key"]))
+    rows: dict[int, dict[bytes, bytes | None]] = {}
+    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as text:
+        for line in text:
+            if not line.strip():
+                continue
+            change = json.loads(line)
+            key = change["Keys"]
+            new = change.get("NewImage")
+            rows.setdefault(segment_of(key, keys[0], total), {})[codec.wire_sort_key(key, keys)] = (
+                codec.wire_line(new) if new is not None else None
+            )
+    return rows
+
+
+def incremental_since(export_time: str | None, now: datetime | None = None) -> str | None:
+    """The previous export's time if an incremental export from it can be asked for (within 24 hours: AWS's
+    maximum window), else None (a full export). The 15-minute minimum is left to AWS: a refusal falls back."""
+    if not export_time:
+        return None
+    try:
+        then = datetime.fromisoformat(export_time)
+    except ValueError:
+        return None
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    return export_time if (now or datetime.now(UTC)) - then <= MAX_INCREMENTAL_WINDOW else None
 
 
 class _Pool:
@@ -299,13 +411,10 @@ def _parse_file(
     return rows
 
 
-def _write_tree(repo: Repository, paths: list[Path], total: int, *, source: str, schema: dict[str, Any],
-                parent: Manifest | None, meta: dict[str, Any]) -> ExportIngest:  # fmt: skip
-    parent_reader = TreeReader(repo, parent) if parent is not None else None
-    writer = repo.open_tree_writer(KIND, source, parent=parent)
-    item_count = table_sum = reused = 0
-    for index, path in enumerate(paths):
+def _spooled(paths: list[Path]) -> Callable[[int], list[bytes] | None]:
+    def lines(index: int) -> list[bytes]:
         rows: list[tuple[bytes, bytes]] = []
+        path = paths[index]
         if path.exists():
             with path.open("rb") as spooled:
                 for row in spooled:
@@ -313,14 +422,36 @@ def _write_tree(repo: Repository, paths: list[Path], total: int, *, source: str,
                     rows.append((sort_key, line))
             path.unlink()
         rows.sort()
-        lines = [line for _, line in rows]
+        return [line for _, line in rows]
+
+    return lines
+
+
+def _write_tree(repo: Repository, segment_lines: Callable[[int], list[bytes] | None], total: int, *, source: str,
+                schema: dict[str, Any], parent: Manifest | None, meta: dict[str, Any]) -> ExportIngest:  # fmt: skip
+    """One tree: segment by segment, ``segment_lines(index)`` its sorted lines (written, or the parent's entry
+    reused when equal), or None for "unchanged": the parent's entry as it is."""
+    parent_reader = TreeReader(repo, parent) if parent is not None else None
+    writer = repo.open_tree_writer(KIND, source, parent=parent)
+    item_count = table_sum = reused = 0
+    for index in range(total):
+        key = segment_key(index)
+        lines = segment_lines(index)
+        if lines is None:
+            kept = parent_reader.get(key) if parent_reader is not None else None
+            if kept is None:
+                raise LibraryCorruptError(f"the previous export's tree has no {key}")
+            writer.add_entry(kept)
+            reused += 1
+            item_count += int(kept.meta["items"])
+            table_sum = (table_sum + int(str(kept.meta["checksum"]), 16)) % codec.MOD
+            continue
         digest = hashlib.sha256()
         for line in lines:
             digest.update(line)
         segment_sum = codec.checksum(lines)
         item_count += len(lines)
         table_sum = (table_sum + segment_sum) % codec.MOD
-        key = segment_key(index)
         entry_meta = {"segment": index, "total_segments": total, "items": len(lines), "sha256": digest.hexdigest(),
                       "checksum": f"{segment_sum:032x}"}  # fmt: skip
         old = parent_reader.get(key) if parent_reader is not None else None

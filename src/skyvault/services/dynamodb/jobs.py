@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, Job, RecoveryPoint
 from skyvault.catalog.store import new_id
-from skyvault.errors import ConflictError, LibraryCorruptError, LibraryError, NotFoundError
+from skyvault.errors import AwsError, ConflictError, LibraryCorruptError, LibraryError, NotFoundError
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 from skyvault.permissions import Feature, declare
@@ -91,6 +91,7 @@ def backup_params(
     retain_days: float | None = None,
     export_bucket: str | None = None,
     keep_export: bool = False,
+    full_export: bool = False,
 ) -> dict[str, Any]:
     """The ``params`` of a ``backup-dynamodb`` job (what the CLI and tests build)."""
     if method not in METHODS:
@@ -106,6 +107,7 @@ def backup_params(
         "max_read_fraction": max_read_fraction, "on_demand_read_rate": on_demand_read_rate,
         "consistent_read": consistent_read, "raise_read_capacity": raise_read_capacity, "workers": workers,
         "retain_days": retain_days, "export_bucket": export_bucket, "keep_export": keep_export,
+        "full_export": full_export,
     }  # fmt: skip
 
 
@@ -285,8 +287,21 @@ def _export_table(ctx: JobContext, env: JobEnvironment, repo: Repository, params
     prefix = exports.export_prefix(table, point_id)
     item_id = exports.objects_id(schema["table_arn"], bucket, prefix)
     exports.require_pitr(schema)  # before anything is recorded: a refused export leaves nothing to clean
+    base = None if params.get("full_export") else _export_base(repo, env.catalog, library, table, account, region)
+    since = exports.incremental_since(base[0].native.get("export_time")) if base is not None else None
+
+    def start() -> dict[str, Any]:
+        if since is not None:
+            try:
+                return exports.start_export(client, schema, bucket, prefix, since=since)
+            except AwsError as exc:
+                if exc.code not in exports.INCREMENTAL_REFUSALS:
+                    raise
+                ctx.progress(f"{table}: incremental export refused ({exc.code}): exporting in full")
+        return exports.start_export(client, schema, bucket, prefix)
+
     ctx.intermediate(exports.EXPORT_OBJECTS, item_id, account, region)
-    started: dict[str, Any] = ctx.step(f"{table}: export", lambda: exports.start_export(client, schema, bucket, prefix))
+    started: dict[str, Any] = ctx.step(f"{table}: export", start)
     done: dict[str, Any] = ctx.step(
         f"{table}: wait for export",
         lambda: exports.wait_export(client, started["export_arn"], progress=lambda s: ctx.progress(f"{table}: {s}")),
@@ -294,12 +309,21 @@ def _export_table(ctx: JobContext, env: JobEnvironment, repo: Repository, params
     parent = previous_manifest(repo, env.catalog, library, table, account, region)
 
     def ingest() -> dict[str, Any]:
-        result = exports.ingest(
-            repo, s3, bucket=bucket, export=done, schema=schema, parent=parent,
-            source=_source(env.factory.account_id(account), region, table),
-            workers=int(params.get("workers") or DEFAULT_WORKERS), meta={"account": account, "region": region},
-            progress=lambda n: ctx.progress(f"ingesting {table}", n, done["items"] or None, unit="items"),
-        )  # fmt: skip
+        source = _source(env.factory.account_id(account), region, table)
+        workers = int(params.get("workers") or DEFAULT_WORKERS)
+        meta = {"account": account, "region": region}
+        total = done["items"] or None
+        if started["type"] == "incremental":
+            assert base is not None
+            result = exports.ingest_incremental(
+                repo, s3, bucket=bucket, export=done, schema=schema, source=source, base=base[1], workers=workers,
+                meta=meta, progress=lambda n: ctx.progress(f"applying changes to {table}", n, total, unit="items"),
+            )  # fmt: skip
+        else:
+            result = exports.ingest(
+                repo, s3, bucket=bucket, export=done, schema=schema, parent=parent, source=source, workers=workers,
+                meta=meta, progress=lambda n: ctx.progress(f"ingesting {table}", n, total, unit="items"),
+            )  # fmt: skip
         return {"manifest_id": result.manifest.id, "items": result.items, "checksum": f"{result.checksum:032x}",
                 "total_segments": result.segments, "stats": result.stats}  # fmt: skip
 
@@ -312,12 +336,32 @@ def _export_table(ctx: JobContext, env: JobEnvironment, repo: Repository, params
     captured.update(items=ingested["items"], checksum=ingested["checksum"], total_segments=ingested["total_segments"])
     return {
         "native": {"method": "export", "bucket": bucket, "export_arn": done["export_arn"],
+                   "export_type": started["type"], "since": started.get("since"),
                    "export_time": done.get("export_time"), "kept_prefix": f"{prefix}/" if params.get("keep_export")
                    else None},
         "captured": captured,
-        "stats": {**ingested["stats"], "export_items": done["items"]},
+        "stats": {**ingested["stats"], "export_items": done["items"], "export_type": started["type"]},
         "library_snapshot": ingested["manifest_id"],
     }  # fmt: skip
+
+
+def _export_base(repo: Repository, catalog: Catalog, library: str, table: str, account: str,
+                 region: str) -> tuple[RecoveryPoint, Manifest] | None:  # fmt: skip
+    """The latest completed export point of the table in this library whose tree loads (segmented by skyvault's
+    key hash): what an incremental export is applied to."""
+    points = [
+        p for p in catalog.recovery_points(kind=KIND, resource_id=table)
+        if p.library == library and p.account == account and p.region == region and p.library_snapshot
+        and p.status == "completed" and p.native.get("method") == "export" and p.native.get("export_time")
+    ]  # fmt: skip
+    for point in reversed(points):
+        try:
+            manifest = repo.load_snapshot(str(point.library_snapshot))
+        except NotFoundError:
+            continue
+        if (manifest.meta or {}).get("segmenting") == exports.SEGMENTING:
+            return point, manifest
+    return None
 
 
 class _Item:
