@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 # The IAM prefixes skyvault calls or renders policies for (extend when a driver calls a new service).
-SERVICES = ("ebs", "ec2", "dynamodb", "iam", "kms", "rds", "redshift", "s3", "s3-outposts", "ssm", "sts")
+SERVICES = ("ebs", "ec2", "dynamodb", "iam", "kms", "logs", "rds", "redshift", "s3", "s3-outposts", "ssm", "sts")
 TARGET = Path(__file__).resolve().parents[1] / "src" / "skyvault" / "permissions" / "data" / "iam-reference.json"
 
 

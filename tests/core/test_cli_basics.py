@@ -100,9 +100,9 @@ def test_unbuilt_commands_say_so(cli: Cli, workdir: Path) -> None:
         assert "not built yet" in result.stderr
 
 
-def test_dynamodb_export_is_not_built_yet(cli: Cli, workdir: Path) -> None:
+def test_dynamodb_export_needs_its_bucket(cli: Cli, workdir: Path) -> None:
     result = cli("backup", "dynamodb", "t", "--method", "export")
-    assert result.exit_code == 64 and "not built yet" in result.stderr
+    assert result.exit_code == 2 and "--export-bucket" in result.stderr
 
 
 def test_typer_exit_codes_reach_the_process(cli: Cli, workdir: Path) -> None:

@@ -1,9 +1,11 @@
-"""Proof: DynamoDB scan and native backups, their restores, the read-capacity raise and expiry run on exactly their
-generated policy (the ``dynamodb`` row), each narrowed to the declarations the scenario's path uses.
+"""Proof: DynamoDB scan, export and native backups, their restores (BatchWriteItem, ImportTable, from a backup),
+the read-capacity raise and expiry run on exactly their generated policy (the ``dynamodb`` row), each narrowed to
+the declarations the scenario's path uses.
 
 moto checks the action of each request only: companion actions AWS evaluates on the same request (TagResource when
-CreateTable carries tags; the item actions RestoreTableFromBackup needs on the new table) are listed as
-``moto_blind``. The library is a local folder: it makes no AWS calls.
+CreateTable carries tags; the item actions RestoreTableFromBackup needs on the new table; the S3 writes of an export
+and the S3 reads and CloudWatch Logs writes of an import) are listed as ``moto_blind``. The library is a local
+folder: it makes no AWS calls.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ TENANT = "tenant-a"
 PASSPHRASE = "dynamodb proof"
 CAPTURE = ("DescribeTable", "ListTagsOfResource", "DescribeTimeToLive", "DescribeContinuousBackups")
 ROW = ("dynamodb",)
+BUCKET = "proof-exports"
 
 
 def narrowed(features: tuple[Feature, ...], operations: tuple[str, ...]) -> Callable[[], list[dict[str, Any]]]:
@@ -74,7 +77,7 @@ def setup_table(proof: Proof, *, rcu: int = 50) -> None:
 
 def _backup(proof: Proof, method: str, **extra: Any) -> str:
     params = backup_params(tables=["orders"], account=TENANT, region=proof.region, method=method,
-                           library="proof" if method == "scan" else None, **extra)  # fmt: skip
+                           library="proof" if method in ("scan", "export") else None, **extra)  # fmt: skip
     (result,) = _runner(proof).run(JobSpec("backup-dynamodb", params))
     catalog = Catalog.open(proof.env.state_dir)
     assert catalog.recovery_point(result["recovery_point"]).status == "completed"
@@ -94,6 +97,33 @@ def run_scan_backup_raise(proof: Proof) -> None:
 
 def run_native_backup(proof: Proof) -> None:
     _backup(proof, "native")
+
+
+def setup_export_table(proof: Proof) -> None:
+    setup_table(proof)
+    proof.raw("dynamodb").update_continuous_backups(
+        TableName="orders", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+    )
+    proof.raw("s3").create_bucket(Bucket=BUCKET)
+
+
+def run_export_backup(proof: Proof) -> None:
+    _backup(proof, "export", export_bucket=BUCKET)
+    assert not proof.raw("s3").list_objects_v2(Bucket=BUCKET).get("Contents")  # the export's files deleted
+
+
+def setup_import_point(proof: Proof) -> None:
+    setup_table(proof)
+    proof.raw("s3").create_bucket(Bucket=BUCKET)
+    proof.state["point"] = _backup(proof, "scan")
+
+
+def run_import_restore(proof: Proof) -> None:
+    options = {"table_name": "copy", "via": "import", "export_bucket": BUCKET}
+    spec = JobSpec("restore-dynamodb", {"recovery_point": proof.state["point"], "options": options})
+    result = _runner(proof).run(spec)
+    assert result["method"] == "import" and result["stats"]["verified_items"] == 30
+    assert not proof.raw("s3").list_objects_v2(Bucket=BUCKET).get("Contents")  # the staged files deleted
 
 
 def setup_scan_point(proof: Proof) -> None:
@@ -137,6 +167,16 @@ RESTORE_DEPENDENTS = dict.fromkeys(
     "AWS requires it on the new table for RestoreTableFromBackup; moto checks the request's action",
 )  # fmt: skip
 
+EXPORT_WRITES = dict.fromkeys(
+    ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"),
+    "AWS evaluates it for the files ExportTableToPointInTime writes; moto checks the request's action",
+)
+IMPORT_READS = dict.fromkeys(
+    ("s3:GetObject", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
+     "logs:DescribeLogStreams", "logs:PutLogEvents", "logs:PutRetentionPolicy"),
+    "AWS evaluates it for ImportTable's reads and its log group; moto checks the request's action",
+)  # fmt: skip
+
 
 SCENARIOS = [
     Scenario("dynamodb-scan-backup", rows=ROW, features=BACKUP, setup=setup_table, run=run_scan_backup,
@@ -153,6 +193,14 @@ SCENARIOS = [
              policy=narrowed(RESTORE, ("DescribeTable", "RestoreTableFromBackup", "TagResource", "UpdateTimeToLive",
                                        "UpdateTable")),
              moto_blind=RESTORE_DEPENDENTS),
+    Scenario("dynamodb-export-backup", rows=ROW, features=BACKUP, setup=setup_export_table, run=run_export_backup,
+             policy=narrowed(BACKUP, (*CAPTURE, "ExportTableToPointInTime", "DescribeExport", "GetObject",
+                                      "ListObjectsV2", "DeleteObject")),
+             moto_blind=EXPORT_WRITES),
+    Scenario("dynamodb-import-restore", rows=ROW, features=RESTORE, setup=setup_import_point, run=run_import_restore,
+             policy=narrowed(RESTORE, ("DescribeTable", "PutObject", "ImportTable", "DescribeImport", "TagResource",
+                                       "UpdateTable", "UpdateTimeToLive", "Scan", "ListObjectsV2", "DeleteObject")),
+             moto_blind=IMPORT_READS),
     Scenario("dynamodb-expiry", rows=ROW, features=CLEANUP, setup=setup_native_point, run=run_expiry,
              policy=narrowed(CLEANUP, ("DescribeBackup", "DeleteBackup"))),
 ]  # fmt: skip

@@ -127,7 +127,7 @@ BACKUP_COMMANDS: dict[str, LazyCommand] = {
         "skyvault.cli.backup_s3:register",
     ),
     "dynamodb": LazyCommand(
-        "Back up DynamoDB tables: parallel Scan into the library (incremental), or native on-demand backups.",
+        "Back up DynamoDB tables: parallel Scan or an export to S3 into the library, or native on-demand backups.",
         "skyvault.cli.backup_dynamodb:register",
     ),
     "image": LazyCommand(

@@ -1,4 +1,5 @@
-"""``skyvault backup dynamodb TABLE...``: tables into the library by parallel Scan, or native on-demand backups.
+"""``skyvault backup dynamodb TABLE...``: tables into the library by parallel Scan or by an export to S3, or native
+on-demand backups.
 
 One ``backup-dynamodb`` job for the tables given, run in this process (``cli.jobrun``). With ``--json`` stdout
 carries only ``{"recovery_point": ID, "stats": {...}}`` (a list of them when several tables are given).
@@ -15,17 +16,33 @@ from skyvault.cli.backup_databases import _account_and_region
 from skyvault.cli.context import AppState, state
 from skyvault.cli.jobrun import print_backups, runner
 from skyvault.cli.library import library_config
-from skyvault.cli.unbuilt import not_built
 from skyvault.jobs.spec import JobSpec
-from skyvault.services.dynamodb.jobs import BACKUP_JOB, DEFAULT_FRACTION, DEFAULT_ON_DEMAND_RATE, backup_params
+from skyvault.services.dynamodb.jobs import (
+    BACKUP_JOB,
+    DEFAULT_FRACTION,
+    DEFAULT_ON_DEMAND_RATE,
+    LIBRARY_METHODS,
+    METHODS,
+    backup_params,
+)
 
-HELP = "Back up DynamoDB tables: parallel Scan into the library (incremental), or native on-demand backups."
+HELP = (
+    "Back up DynamoDB tables: parallel Scan or an export to S3 into the library (incremental), or native on-demand "
+    "backups."
+)
 
 
 def _line(result: dict[str, Any]) -> str:
     s = result["stats"]
     if s.get("method") == "native":
         return f"{result['recovery_point']}: on-demand backup of {s.get('items')} items in {s['duration_s']} s"
+    if s.get("method") == "export":
+        return (
+            f"{result['recovery_point']}: {s.get('export_type', 'full')} export, {s['items']:,} items "
+            f"({s['data_files']} files) into {s['segments']} segments, {s['bytes']:,} bytes, "
+            f"{s['new_bytes']:,} new ({s['reused_segments']} segments unchanged) in {s['duration_s']} s, "
+            "no read capacity used"
+        )
     return (
         f"{result['recovery_point']}: {s['items']:,} items in {s['segments']} segments, {s['bytes']:,} bytes, "
         f"{s['new_bytes']:,} new ({s['reused_segments']} segments unchanged) in {s['duration_s']} s "
@@ -61,22 +78,35 @@ def backup_dynamodb_command(
     retain_days: Annotated[
         float | None, typer.Option(min=0, help="Expire the point (and a native backup) after this many days.")
     ] = None,
+    export_bucket: Annotated[
+        str | None, typer.Option(help="Export: the S3 bucket DynamoDB exports to (needs PITR on the table).")
+    ] = None,
+    keep_export: Annotated[
+        bool, typer.Option("--keep-export", help="Export: keep the exported files in the bucket after ingesting.")
+    ] = False,
+    full_export: Annotated[
+        bool,
+        typer.Option("--full-export", help="Export: a full export even when an incremental one could be applied."),
+    ] = False,
 ) -> None:
-    """Back up DynamoDB tables: parallel Scan into the library (incremental), or native on-demand backups."""
+    """Back up DynamoDB tables: parallel Scan or an export to S3 into the library, or native on-demand backups."""
     st = state(ctx)
-    if method == "export":
-        not_built("backup dynamodb --method export")
-    if method not in ("scan", "native"):
+    if method not in METHODS:
         raise typer.BadParameter("must be scan, native or export", param_hint="--method")
-    if method == "native" and raise_read_capacity is not None:
+    if method != "scan" and raise_read_capacity is not None:
         raise typer.BadParameter("applies to --method scan only", param_hint="--raise-read-capacity")
+    if method != "export" and (export_bucket or keep_export or full_export):
+        raise typer.BadParameter("applies to --method export only", param_hint="--export-bucket/--keep-export")
+    if method == "export" and not export_bucket:
+        raise typer.BadParameter("--method export needs the bucket to export to", param_hint="--export-bucket")
     name, where = _account_and_region(st, account, region)
-    library_name = library_config(st, library)[0] if method == "scan" else None
+    library_name = library_config(st, library)[0] if method in LIBRARY_METHODS else None
     params = backup_params(
         tables=tables, account=name, region=where, method=method, library=library_name,
         max_read_fraction=max_read_fraction, on_demand_read_rate=on_demand_read_rate,
         consistent_read=consistent_read, raise_read_capacity=raise_read_capacity, workers=workers,
-        retain_days=retain_days,
+        retain_days=retain_days, export_bucket=export_bucket, keep_export=keep_export,
+        full_export=full_export,
     )  # fmt: skip
     print_results(st, runner(st).run(JobSpec(BACKUP_JOB, params)))
 

@@ -83,6 +83,14 @@ def register(app: typer.Typer) -> None:
         subnet_group: Annotated[str | None, typer.Option(help="RDS/DocumentDB/Redshift: subnet group.")] = None,
         node_type: Annotated[str | None, typer.Option(help="Redshift: node type.")] = None,
         table_name: Annotated[str | None, typer.Option(help="DynamoDB: new table name.")] = None,
+        via: Annotated[
+            str | None,
+            typer.Option(help="DynamoDB: batch (BatchWriteItem, the default) or import (ImportTable, new table only)."),
+        ] = None,
+        export_bucket: Annotated[
+            str | None,
+            typer.Option(help="DynamoDB --via import: S3 bucket to stage the items in (default: the export's)."),
+        ] = None,
         bucket: Annotated[str | None, typer.Option(help="S3: target bucket.")] = None,
         prefix: Annotated[str | None, typer.Option(help="S3: target prefix (replaces the backed-up one).")] = None,
         as_of: Annotated[
@@ -109,6 +117,8 @@ def register(app: typer.Typer) -> None:
             "subnet_group": subnet_group,
             "node_type": node_type,
             "table_name": table_name,
+            "via": via,
+            "export_bucket": export_bucket,
             "bucket": bucket,
             "prefix": prefix,
             "as_of": as_of,

@@ -37,6 +37,7 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_archive_tiers",
     "skyvault.lab.models.dynamodb_scan",
     "skyvault.lab.models.s3_null_version",
-    "skyvault.lab.models.s3_outposts",
-    "skyvault.lab.models.request_latency",  # after s3_iam_actions: it wraps S3's authorisation again
+    "skyvault.lab.models.s3_outposts",  # after s3_iam_actions: it wraps S3's authorisation again
+    "skyvault.lab.models.request_latency",
+    "skyvault.lab.models.dynamodb_export",  # after dynamodb_scan: moto's export and import replaced
 ]

@@ -1,4 +1,5 @@
-"""The DynamoDB driver: discovery, scan backups into the library, native on-demand backups, and restores."""
+"""The DynamoDB driver: discovery, scan and export backups into the library, native on-demand backups, and
+restores (BatchWriteItem, RestoreTableFromBackup, or ImportTable with ``--via import``)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ DRIVER = ServiceDriver(
     jobs={jobs.BACKUP_JOB: jobs.backup_job, jobs.RESTORE_JOB: jobs.restore_job},
     cleaners=jobs.CLEANERS,
     expirers={jobs.KIND: jobs.expire},
-    restore_options=frozenset({"table_name", "account", "region"}),
+    restore_options=frozenset({"table_name", "account", "region", "via", "export_bucket"}),
     prepare_resume=jobs.prepare_resume,
     plan_backups={"dynamodb": PlanBackup(modes=("native", "library"), copies=False, spec=plan_spec)},
 )
