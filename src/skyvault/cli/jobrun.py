@@ -6,13 +6,18 @@ job's result with ``cli.results.print_result`` exactly as the command that start
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyvault.cli.context import AppState
-from skyvault.engine.runner import JobRunner
 from skyvault.jobs import ProgressCallback, ProgressEvent
-from skyvault.library.repository import Repository
 from skyvault.services.contract import JobEnvironment
+
+if TYPE_CHECKING:
+    from skyvault.engine.runner import JobRunner
+    from skyvault.library.repository import Repository
+
+# The runner and the catalog (SQLAlchemy) are imported when a job runs: a command module importing this one stays
+# cheap to load, so its ``--help`` is (tests/core/test_startup.py).
 
 
 def progress_printer(st: AppState) -> ProgressCallback:
@@ -47,11 +52,14 @@ def environment(st: AppState, progress: ProgressCallback | None = None) -> JobEn
     def open_named(name: str | None) -> Repository:
         return open_library(st, name, asked=asked)
 
-    return JobEnvironment(catalog=st.catalog(), factory=st.factory(), open_library=open_named, progress=progress)
+    # st.factory, not st.factory(): the client factory (boto3) is made only if a job calls AWS.
+    return JobEnvironment(catalog=st.catalog(), factory=st.factory, open_library=open_named, progress=progress)
 
 
 def runner(st: AppState) -> JobRunner:
     """A runner in this process, drawing progress on stderr."""
+    from skyvault.engine.runner import JobRunner
+
     return JobRunner(environment(st, progress_printer(st)))
 
 
