@@ -52,7 +52,7 @@ def backup_image_command(
     st = state(ctx)
     name, _cfg = library_config(st, library)
     params = backup_params(paths=[str(p) for p in paths], library=name)
-    print_results(st, runner(st).run(JobSpec(BACKUP_JOB, params)))
+    print_results(st, runner(st, open_early=name).run(JobSpec(BACKUP_JOB, params)))
 
 
 def register(backup_app: typer.Typer) -> None:
