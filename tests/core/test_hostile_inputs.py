@@ -107,12 +107,12 @@ def test_backup_image_refuses_what_is_not_a_disk_image(cli: Cli, workdir: Path, 
 def test_an_os_error_nothing_foresaw_is_one_line_with_exit_1(
     cli: Cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from skyvault.cli import context
+    from skyvault import config  # the CLI's AppState imports load_config from it when it first reads the file
 
     def failing_load(path: Path, *, missing_ok: bool = False) -> Any:
         raise OSError(errno.EIO, "Input/output error", str(path))
 
-    monkeypatch.setattr(context, "load_config", failing_load)
+    monkeypatch.setattr(config, "load_config", failing_load)
     result = cli("backups", "list")
     _one_line_error(result, UNEXPECTED)
     assert result.stderr.strip() == f"error: Input/output error: {workdir / 'skyvault.toml'}"

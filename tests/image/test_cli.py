@@ -109,8 +109,16 @@ def test_wrong_passphrase_exits_12(cli: Cli, workdir: Path, monkeypatch: pytest.
     result = cli("library", "stats")
     assert result.exit_code == WrongPassphraseError.exit_code == 12
     assert "wrong passphrase" in result.stderr
+    # backup image opens the library in a thread while the catalog opens: its error is the job's, as before
+    image = workdir / "disk.img"
+    image.write_bytes(os.urandom(4096))
+    result = cli("backup", "image", str(image))
+    assert result.exit_code == 12 and "wrong passphrase" in result.stderr
     monkeypatch.delenv("SKYVAULT_PASSPHRASE")
     assert cli("library", "stats").exit_code == 12  # no passphrase and no terminal to ask on
+    assert cli("backup", "image", str(image)).exit_code == 12
+    jobs = ok(cli("--json", "jobs", "list"))
+    assert [(j["kind"], j["status"]) for j in jobs] == [("backup-image", "failed")] * 2
 
 
 def test_init_refuses_two_locations_and_duplicates(cli: Cli, workdir: Path) -> None:

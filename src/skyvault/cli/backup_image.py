@@ -7,15 +7,17 @@ snapshots and the catalog's recovery points.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from skyvault.cli.context import AppState, state
-from skyvault.cli.jobrun import print_backups, runner
-from skyvault.cli.library import library_config
-from skyvault.jobs.spec import JobSpec
-from skyvault.services.image.jobs import BACKUP_JOB, backup_params
+from skyvault.cli.context import state
+
+if TYPE_CHECKING:
+    from skyvault.cli.context import AppState
+
+# The job runner (SQLAlchemy, for the catalog) and the library are imported when the command runs, not when its
+# module is loaded: ``skyvault backup image --help`` imports neither (tests/core/test_startup.py).
 
 
 def _line(result: dict[str, Any]) -> str:
@@ -28,6 +30,8 @@ def _line(result: dict[str, Any]) -> str:
 
 
 def print_results(st: AppState, results: list[dict[str, Any]]) -> None:
+    from skyvault.cli.jobrun import print_backups
+
     print_backups(st, results, _line)
 
 
@@ -40,10 +44,15 @@ def backup_image_command(
 
     With --json: {"recovery_point": ID, "stats": {...}} for one image, a list of those for several.
     """
+    from skyvault.cli.jobrun import runner
+    from skyvault.cli.library import library_config
+    from skyvault.jobs.spec import JobSpec
+    from skyvault.services.image.jobs import BACKUP_JOB, backup_params
+
     st = state(ctx)
     name, _cfg = library_config(st, library)
     params = backup_params(paths=[str(p) for p in paths], library=name)
-    print_results(st, runner(st).run(JobSpec(BACKUP_JOB, params)))
+    print_results(st, runner(st, open_early=name).run(JobSpec(BACKUP_JOB, params)))
 
 
 def register(backup_app: typer.Typer) -> None:

@@ -10,8 +10,6 @@ import typer
 from skyvault.cli import jobrun, options
 from skyvault.cli.context import state
 from skyvault.cli.tables import Column, print_table
-from skyvault.engine.cleanup import clean_up
-from skyvault.engine.runner import JobRunner
 
 MAX_GRACE_MINUTES = 100 * 366 * 24 * 60  # a century: beyond it, "now minus the grace" leaves the calendar
 
@@ -33,6 +31,9 @@ def register(root: typer.Typer) -> None:
         region: Annotated[list[str] | None, typer.Option(help="Only these regions.", callback=options.regions)] = None,
     ) -> None:
         """Remove orphaned skyvault intermediates (snapshots, volumes, AMIs) by tag and age."""
+        from skyvault.engine.cleanup import clean_up  # the catalog (SQLAlchemy): not for ``cleanup --help``
+        from skyvault.engine.runner import JobRunner
+
         st = state(ctx)
         config = st.config()
         report = clean_up(

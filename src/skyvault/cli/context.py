@@ -15,18 +15,24 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from skyvault.config import SkyvaultConfig, catalog_url, config_path, load_config, save_config, state_dir
 from skyvault.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import ClientFactory
     from skyvault.catalog import Catalog, Job, RecoveryPoint
+    from skyvault.config import SkyvaultConfig
+
+# skyvault.config (pydantic, ~0.1 s) is imported by the methods that read the config: the root callback builds an
+# AppState for every command, including ``--help`` of a subcommand, which reads none.
 
 # Piped or captured tables are read by tools and people alike: never cut IDs to an assumed 80 columns.
 PIPED_WIDTH = 240
 
 # Set by the test-suite (and CI) so that an undeclared AWS call fails instead of warning.
 STRICT_GUARD_ENV = "SKYVAULT_STRICT_PERMISSIONS"
+
+# The library passphrase (else a hidden prompt on a terminal); the root callback redacts it from every log record.
+PASSPHRASE_ENV = "SKYVAULT_PASSPHRASE"
 
 
 @dataclass
@@ -42,14 +48,20 @@ class AppState:
 
     @property
     def config_path(self) -> Path:
+        from skyvault.config import config_path
+
         return config_path(self.config_option)
 
     def config(self, *, missing_ok: bool = False) -> SkyvaultConfig:
         if self._config is None:
+            from skyvault.config import load_config
+
             self._config = load_config(self.config_path, missing_ok=missing_ok)
         return self._config
 
     def save(self, config: SkyvaultConfig) -> None:
+        from skyvault.config import save_config
+
         save_config(config, self.config_path)
         self._config = config
         self._factory = None
@@ -57,6 +69,8 @@ class AppState:
 
     @property
     def state_dir(self) -> Path:
+        from skyvault.config import state_dir
+
         where = state_dir(self.config(missing_ok=True), self.config_path)
         if where.exists() and not where.is_dir():
             raise ConfigError(
@@ -66,6 +80,8 @@ class AppState:
 
     @property
     def catalog_url(self) -> str:
+        from skyvault.config import catalog_url
+
         config = self.config(missing_ok=True)
         if config.catalog_url is None:
             _ = self.state_dir  # the default catalog lives there: a state_dir that is a file is named as such

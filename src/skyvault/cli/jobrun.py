@@ -6,13 +6,20 @@ job's result with ``cli.results.print_result`` exactly as the command that start
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from skyvault.cli.context import AppState
-from skyvault.engine.runner import JobRunner
 from skyvault.jobs import ProgressCallback, ProgressEvent
-from skyvault.library.repository import Repository
 from skyvault.services.contract import JobEnvironment
+
+if TYPE_CHECKING:
+    from skyvault.engine.runner import JobRunner
+    from skyvault.library.repository import Repository
+
+# The runner and the catalog (SQLAlchemy) are imported when a job runs: a command module importing this one stays
+# cheap to load, so its ``--help`` is (tests/core/test_startup.py).
 
 
 def progress_printer(st: AppState) -> ProgressCallback:
@@ -38,21 +45,66 @@ def progress_printer(st: AppState) -> ProgressCallback:
     return show
 
 
-def environment(st: AppState, progress: ProgressCallback | None = None) -> JobEnvironment:
-    """What this process gives a job: the catalog, its clients, libraries opened with the passphrase it holds."""
-    from skyvault.cli.library import open_library  # cli.library imports this module's neighbours
+def environment(
+    st: AppState,
+    progress: ProgressCallback | None = None,
+    *,
+    asked: dict[str, str | None] | None = None,
+    opened: dict[str, Future[Repository]] | None = None,
+) -> JobEnvironment:
+    """What this process gives a job: the catalog, its clients, libraries opened with the passphrase it holds.
 
-    asked: dict[str, str | None] = {}  # one passphrase prompt per library, however many jobs open it
+    ``asked``: passphrases read already, by library; ``opened``: libraries being opened already (``runner``'s
+    ``open_early``), each handed to the first job that opens it.
+    """
+    from skyvault.cli.library import library_config, open_library  # cli.library imports this module's neighbours
+
+    asked = {} if asked is None else asked  # one passphrase prompt per library, however many jobs open it
+    early = dict(opened or {})
 
     def open_named(name: str | None) -> Repository:
+        chosen, _cfg = library_config(st, name)
+        future = early.pop(chosen, None)
+        if future is not None:
+            return future.result()  # raises what opening raised (a wrong passphrase), as opening here would
         return open_library(st, name, asked=asked)
 
-    return JobEnvironment(catalog=st.catalog(), factory=st.factory(), open_library=open_named, progress=progress)
+    # st.factory, not st.factory(): the client factory (boto3) is made only if a job calls AWS.
+    return JobEnvironment(catalog=st.catalog(), factory=st.factory, open_library=open_named, progress=progress)
 
 
-def runner(st: AppState) -> JobRunner:
-    """A runner in this process, drawing progress on stderr."""
-    return JobRunner(environment(st, progress_printer(st)))
+def runner(st: AppState, *, open_early: str | None = None) -> JobRunner:
+    """A runner in this process, drawing progress on stderr.
+
+    ``open_early``: the name of a library the job will open. A local library without a KMS key is then opened in a
+    thread while this one imports the runner and opens the catalog (~0.2 s): its key derivation (scrypt, ~0.1 s,
+    outside the GIL) then costs no wall time on a machine with a second core. The passphrase is read first, here,
+    so a prompt never comes from that thread.
+    """
+    asked: dict[str, str | None] = {}
+    opened = _open_in_background(st, open_early, asked) if open_early is not None else {}
+    from skyvault.engine.runner import JobRunner
+
+    return JobRunner(environment(st, progress_printer(st), asked=asked, opened=opened))
+
+
+def _open_in_background(st: AppState, name: str, asked: dict[str, str | None]) -> dict[str, Future[Repository]]:
+    from skyvault.cli.library import library_config, open_library, read_passphrase
+
+    chosen, cfg = library_config(st, name)
+    if cfg.kind != "local" or cfg.kms_key:
+        return {}  # these need the client factory (boto3): made once, when the job asks for it
+    asked[chosen] = read_passphrase()
+    future: Future[Repository] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(open_library(st, chosen, asked=asked))
+        except BaseException as exc:  # handed to the job that opens the library, and raised there
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f"open library {chosen}", daemon=True).start()
+    return {chosen: future}
 
 
 def print_backups(st: AppState, results: list[dict[str, Any]], line: Any) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from skyvault.catalog import Job
 from skyvault.cli import jobrun, results
 from skyvault.cli.context import state
 from skyvault.cli.tables import Column, print_table
-from skyvault.engine.runner import JobRunner
+
+if TYPE_CHECKING:
+    from skyvault.catalog import Job
 
 app = typer.Typer(help="Jobs: list, show, resume, cancel.", no_args_is_help=True)
 
@@ -106,6 +107,8 @@ def jobs_cancel(
     """Give up a failed or crashed job: delete the intermediates it holds and mark it cancelled."""
     st = state(ctx)
     st.job(job_id)  # an unknown job is refused before anything is opened or created
+    from skyvault.engine.runner import JobRunner  # the catalog (SQLAlchemy): not for ``jobs --help``
+
     result = JobRunner(jobrun.environment(st)).cancel(job_id, force=force)
     if st.json_output:
         st.emit_json(result)

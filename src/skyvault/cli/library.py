@@ -14,23 +14,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-from rich.table import Table
 
 from skyvault.aws import redact
 from skyvault.cli import options
-from skyvault.cli.context import AppState, state
+from skyvault.cli.context import PASSPHRASE_ENV, AppState, state
 from skyvault.config import LibraryConfig, validate_config
 from skyvault.errors import ConfigError, LibraryCorruptError, LibraryError, NotFoundError
 from skyvault.library.backends import open_backend
-from skyvault.library.check import check
 from skyvault.library.crypto import KeyWrapper
 from skyvault.library.kms import KmsKeyWrapper
-from skyvault.library.prune import prune
 from skyvault.library.repository import Repository, default_threads
-from skyvault.library.stats import library_stats
 
-PASSPHRASE_ENV = "SKYVAULT_PASSPHRASE"
+# check, prune and stats (and rich's progress bar and tables) are imported by the commands that use them: backup
+# and restore commands import this module for ``open_library`` and pay for neither (fastcdc, through the trees
+# ``check`` reads, imports click).
 
 app = typer.Typer(
     help="The library: deduplicated, compressed, encrypted copies (local disk or S3).", no_args_is_help=True
@@ -97,6 +94,8 @@ def progress_bar(st: AppState, description: str, total: int) -> Iterator[Callabl
     if st.json_output or not st.err_console.is_terminal:
         yield lambda _n: None
         return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -194,6 +193,8 @@ def check_command(
     library: Annotated[str | None, typer.Option("--library", "-l", help="Library name (default: the default).")] = None,
 ) -> None:
     """Verify the library's structure, and with --read-data every byte."""
+    from skyvault.library.check import check
+
     st = state(ctx)
     repo = open_library(st, library)
     try:
@@ -226,6 +227,10 @@ def stats_command(
     library: Annotated[str | None, typer.Option("--library", "-l", help="Library name (default: the default).")] = None,
 ) -> None:
     """Logical vs stored bytes and the deduplication ratio."""
+    from rich.table import Table
+
+    from skyvault.library.stats import library_stats
+
     st = state(ctx)
     repo = open_library(st, library)
     try:
@@ -251,6 +256,8 @@ def prune_command(
     library: Annotated[str | None, typer.Option("--library", "-l", help="Library name (default: the default).")] = None,
 ) -> None:
     """Remove data no snapshot references (takes the exclusive lock: never while a backup runs)."""
+    from skyvault.library.prune import prune
+
     st = state(ctx)
     repo = open_library(st, library)
     try:
@@ -274,6 +281,8 @@ def snapshots_command(
     library: Annotated[str | None, typer.Option("--library", "-l", help="Library name (default: the default).")] = None,
 ) -> None:
     """List the snapshots (manifests) in the library."""
+    from rich.table import Table
+
     st = state(ctx)
     repo = open_library(st, library)
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Annotated
@@ -10,7 +9,6 @@ from typing import Annotated
 import typer
 
 from skyvault import __version__
-from skyvault.aws import redact
 from skyvault.cli.lazy import LazyCommand, LazyGroup
 from skyvault.errors import SkyvaultError
 
@@ -98,15 +96,17 @@ def root(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logging (-vv: debug).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
-    from skyvault.cli.context import AppState  # here, not at the top: --help and --version need none of it
+    # Here, not at the top: --help and --version need none of these.
+    import logging
+
+    from skyvault.aws import redact
+    from skyvault.cli.context import PASSPHRASE_ENV, AppState
 
     ctx.obj = AppState(config_option=config, json_output=json_output, verbose=verbose)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # At -vv botocore logs signed headers, signatures and AssumeRole responses: every handler redacts them.
     redactor = redact.install(logging.getLogger().handlers)
-    from skyvault.cli.library import PASSPHRASE_ENV  # here, not at the top: --help and --version stay light
-
     redactor.add_secret(os.environ.get(PASSPHRASE_ENV))
     if verbose < 2:
         for noisy in ("botocore", "boto3", "urllib3"):
@@ -141,6 +141,8 @@ def main() -> None:
     except OSError as exc:
         # The environment refused something no specific check foresaw (a full disk, a path the OS rejects):
         # one line naming the path, never a traceback (-vv logs it for a bug report).
+        import logging  # not at the top: --version and --help need none of it
+
         logging.getLogger("skyvault").debug("unexpected OS error", exc_info=True)
         where = f": {exc.filename}" if exc.filename else ""
         typer.secho(f"error: {exc.strerror or exc}{where}", err=True, fg=typer.colors.RED)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from skyvault.catalog import RecoveryPoint
 from skyvault.cli import options as checks
 from skyvault.cli.context import AppState, state
-from skyvault.cli.jobrun import runner
 from skyvault.cli.results import print_result
 from skyvault.errors import ConfirmationRequiredError, NotBuiltError
-from skyvault.jobs.spec import JobSpec
 from skyvault.services import registry
+
+if TYPE_CHECKING:
+    from skyvault.catalog import RecoveryPoint
+
+# The job runner (SQLAlchemy, for the catalog) is imported when a restore runs: ``restore --help`` needs none of it.
 
 _FLAGS = {"source": "--from"}  # option names whose flag is not --<name with hyphens>
 
@@ -102,6 +104,9 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Restore a recovery point to a new resource, or over the original only with --yes."""
+        from skyvault.cli.jobrun import runner
+        from skyvault.jobs.spec import JobSpec
+
         st = state(ctx)
         if target not in ("new", "original"):
             raise typer.BadParameter("must be 'new' or 'original'", param_hint="--target")

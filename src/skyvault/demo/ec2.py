@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from skyvault.catalog import Catalog
-from skyvault.cli.context import AppState
-from skyvault.cli.library import PASSPHRASE_ENV, open_library
+from skyvault.cli.context import PASSPHRASE_ENV, AppState
+from skyvault.cli.library import open_library
 from skyvault.engine.runner import JobRunner
 from skyvault.errors import NotFoundError, SkyvaultError
 from skyvault.jobs.spec import JobSpec

@@ -263,7 +263,7 @@ class JobRunner:
         context = JobContext(
             job_id,
             self.catalog,
-            self.env.factory,
+            lambda: self.env.factory,  # made when a step first calls AWS, not before
             steps=steps,
             has_cleaner=lambda resource_type: self.drivers.cleaner(resource_type) is not None,
             progress=self.env.progress,

@@ -77,7 +77,7 @@ class JobContext:
         self,
         job_id: str,
         catalog: Catalog,
-        factory: ClientFactory,
+        factory: ClientFactory | Callable[[], ClientFactory],
         *,
         steps: dict[str, Any],
         has_cleaner: Callable[[str], bool],
@@ -87,13 +87,21 @@ class JobContext:
     ) -> None:
         self.job_id = job_id
         self.catalog = catalog
-        self.factory = factory
+        self._factory = factory  # or what makes it, on first use: a job that calls no AWS API never imports boto3
         self.lease_lost = lease_lost or threading.Event()
         self._steps = {name: state for name, state in steps.items() if name != CLEANUP_STEP}
         self._has_cleaner = has_cleaner
         self._progress = progress or _no_progress
         self._counter = counter or CallCounter()
+        self._factory_lock = threading.Lock()  # steps in several threads may ask at once: one factory for all
         self._lock = threading.Lock()  # one catalog write of the steps at a time (read-modify-write of a row)
+
+    @property
+    def factory(self) -> ClientFactory:
+        with self._factory_lock:
+            if callable(self._factory):
+                self._factory = self._factory()
+            return self._factory
 
     def step(self, name: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` as the named step, once per job (a resumed job gets the recorded result back)."""

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -65,7 +65,9 @@ from skyvault.library.locks import Lock
 from skyvault.library.packer import BlobSink
 from skyvault.library.reader import BlockReader
 from skyvault.library.snapshots import Manifest
-from skyvault.library.trees import TreeWriter
+
+if TYPE_CHECKING:
+    from skyvault.library.trees import TreeWriter
 
 KmsOpener = Callable[[str], KeyWrapper | None]
 """A KMS key ID (from a key file) -> a wrapper that opens it, or None for a key the caller does not trust."""
@@ -362,6 +364,8 @@ class Repository:
 
     def open_tree_writer(self, kind: str, source: str, parent: Manifest | None = None) -> TreeWriter:
         """A writer of an object tree (S3 objects, DynamoDB items): entries in ascending key order."""
+        from skyvault.library.trees import TreeWriter  # fastcdc (which imports click): not for disk images
+
         return TreeWriter(self, kind=kind, source=source, parent=parent)
 
     def read_block(self, manifest: Manifest, index: int) -> bytes:
