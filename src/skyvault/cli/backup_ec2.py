@@ -11,28 +11,12 @@ from typing import Annotated, Any
 import typer
 
 from skyvault.cli import options
-from skyvault.cli.context import AppState, state
+from skyvault.cli.context import AppState, default_account, state
 from skyvault.cli.jobrun import print_backups, runner
 from skyvault.cli.library import library_config
-from skyvault.config import AuthMethod
-from skyvault.errors import ConfigError
 from skyvault.jobs.spec import JobSpec
 from skyvault.services.ec2.backup import JOB_KIND, backup_params
 from skyvault.services.ec2.copy import DEFAULT_WORKERS
-
-
-def default_account(st: AppState, account: str | None) -> str:
-    """``--account``, else the only account, else the only one not reached through another (the admin)."""
-    config = st.config()
-    if account is not None:
-        config.account(account)
-        return account
-    if len(config.accounts) == 1:
-        return next(iter(config.accounts))
-    direct = [name for name, a in config.accounts.items() if a.auth is not AuthMethod.ASSUME_ROLE]
-    if len(direct) == 1:
-        return direct[0]
-    raise ConfigError("say which account with --account", hint="skyvault accounts list")
 
 
 def _library(st: AppState, copy: bool | None, name: str | None) -> str | None:

@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from skyvault.cli import options
-from skyvault.cli.backup_ec2 import default_account
-from skyvault.cli.context import AppState, state
+from skyvault.cli.context import AppState, default_account, state
 from skyvault.cli.jobrun import runner
 from skyvault.cli.library import library_config
 from skyvault.jobs.spec import JobSpec

@@ -148,3 +148,19 @@ def state(ctx: typer.Context) -> AppState:
         obj = AppState()
         ctx.find_root().obj = obj
     return obj
+
+
+def default_account(st: AppState, account: str | None) -> str:
+    """``--account``, else the only account, else the only one not reached through another (the admin)."""
+    from skyvault.config import AuthMethod  # here: --help needs none of the config's models
+
+    config = st.config()
+    if account is not None:
+        config.account(account)
+        return account
+    if len(config.accounts) == 1:
+        return next(iter(config.accounts))
+    direct = [name for name, a in config.accounts.items() if a.auth is not AuthMethod.ASSUME_ROLE]
+    if len(direct) == 1:
+        return direct[0]
+    raise ConfigError("say which account with --account", hint="skyvault accounts list")

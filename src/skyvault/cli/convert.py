@@ -15,8 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from skyvault.cli import options as checks
-from skyvault.cli.backup_ec2 import default_account
-from skyvault.cli.context import AppState, state
+from skyvault.cli.context import AppState, default_account, state
 from skyvault.cli.jobrun import environment, runner
 from skyvault.errors import ConfirmationRequiredError, NotBuiltError, NotFoundError, PreflightError
 from skyvault.jobs.spec import JobSpec
