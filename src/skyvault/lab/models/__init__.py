@@ -36,4 +36,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_checksums",
     "skyvault.lab.models.s3_archive_tiers",
     "skyvault.lab.models.dynamodb_scan",
+    "skyvault.lab.models.vm_import",  # after ebs_blocks and images: it writes snapshots and registers AMIs
 ]
