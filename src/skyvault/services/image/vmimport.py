@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import IntermediateResource
-from skyvault.errors import AccessDeniedError, AwsError, JobError, NotFoundError, PreflightError, SkyvaultError
+from skyvault.errors import (
+    AccessDeniedError,
+    AwsError,
+    ConflictError,
+    JobError,
+    NotFoundError,
+    PreflightError,
+    SkyvaultError,
+)
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.trust import VMIMPORT_ROLE, vmimport_policies
 
@@ -388,6 +396,8 @@ def ensure_role(factory: ClientFactory, account: str, bucket: str) -> str:
                         Description="VM Import/Export service role (created by skyvault convert)")  # fmt: skip
         iam.put_role_policy(RoleName=VMIMPORT_ROLE, PolicyName=VMIMPORT_ROLE,
                             PolicyDocument=json.dumps(rendered["policy"]))  # fmt: skip
+    except ConflictError:
+        return "kept"  # GetRole was denied (state unverified) and the role exists: kept as it is, unchecked
     except AccessDeniedError as exc:
         raise AccessDeniedError(
             f"cannot create the {VMIMPORT_ROLE} service role in account {account!r}: {exc}",
@@ -427,13 +437,24 @@ def _tasks_by_token(ec2: Any, token: str) -> list[str]:
     return found + [t["ImportTaskId"] for t in snaps]
 
 
+def _gone(exc: SkyvaultError) -> bool:
+    """Already removed (by an earlier cleanup of the same task): NotFound, or an AMI that is no longer available."""
+    return isinstance(exc, NotFoundError) or "NotFound" in getattr(exc, "code", "") or (
+        "Unavailable" in getattr(exc, "code", "")
+    )
+
+
 def _remove_outputs(ec2: Any, state: dict[str, Any]) -> None:
+    calls: list[tuple[Callable[..., Any], dict[str, str]]] = []
     if state.get("image_id"):
-        with contextlib.suppress(NotFoundError):
-            ec2.deregister_image(ImageId=state["image_id"])
-    for snapshot_id in state.get("snapshot_ids") or []:
-        with contextlib.suppress(NotFoundError):
-            ec2.delete_snapshot(SnapshotId=snapshot_id)
+        calls.append((ec2.deregister_image, {"ImageId": state["image_id"]}))
+    calls += [(ec2.delete_snapshot, {"SnapshotId": s}) for s in state.get("snapshot_ids") or []]
+    for call, params in calls:  # the AMI first: a registered AMI pins its snapshots
+        try:
+            call(**params)
+        except (NotFoundError, AwsError) as exc:
+            if not _gone(exc):
+                raise
 
 
 def clean_import_task(factory: ClientFactory, item: IntermediateResource) -> None:
