@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from conftest import LabEnv
+from image.diskgen import MIB, sample, write, write_ova
 from skyvault.aws.clients import ClientFactory
 from skyvault.errors import AwsError
-from image.diskgen import MIB, sample, write, write_ova
 from skyvault.lab import control
 from skyvault.lab.labconfig import ADMIN_ACCOUNT_ID
 from skyvault.permissions.trust import vmimport_policies
@@ -143,8 +143,9 @@ def test_role_missing_untrusted_or_unable_to_read_and_a_bad_format(
     bucket = _upload(s3, write("raw", tmp_path, sample()), "disk.img")
     with pytest.raises(AwsError) as missing:
         ec2.import_image(DiskContainers=[{"Format": "RAW", "UserBucket": bucket}])
-    assert "InvalidParameter: The service role vmimport provided does not exist or does not have sufficient permissions" in str(
-        missing.value
+    assert (
+        "InvalidParameter: The service role vmimport provided does not exist or does not have sufficient permissions"
+        in str(missing.value)
     )
     with pytest.raises(AwsError) as qcow2:
         ec2.import_image(DiskContainers=[{"Format": "qcow2", "UserBucket": bucket}])

@@ -64,8 +64,7 @@ def narrowed(operations: set[str]) -> Callable[[], list[dict[str, Any]]]:
             if permission.operation in operations:
                 narrow.add(permission)
         return [
-            d.document()
-            for d in render_policies((ROW,), features=FEATURES, registry=narrow, values={"Bucket": BUCKET})
+            d.document() for d in render_policies((ROW,), features=FEATURES, registry=narrow, values={"Bucket": BUCKET})
         ]
 
     return documents

@@ -87,7 +87,7 @@ _MARK = "_skyvault_vm_import_model"
 _LOCK = threading.Lock()
 
 
-class ImportFailed(Exception):
+class ImportFailedError(Exception):
     """The task ends ``deleted`` with this StatusMessage."""
 
 
@@ -215,9 +215,7 @@ def _tags(specs: list[dict[str, Any]] | None, resource_type: str) -> dict[str, s
     return tags
 
 
-def _start(
-    account: str, region: str, kind: str, containers: list[dict[str, Any]], params: dict[str, Any]
-) -> Task:
+def _start(account: str, region: str, kind: str, containers: list[dict[str, Any]], params: dict[str, Any]) -> Task:
     role = params.get("RoleName") or DEFAULT_ROLE
     _service_role(account, role)
     token = params.get("ClientToken")
@@ -245,7 +243,7 @@ def _start(
 # -- the task -------------------------------------------------------------------------------------------------------
 def _phase(task: Task, message: str, progress: int) -> None:
     if task.cancelled.is_set():
-        raise ImportFailed(CANCELLED)
+        raise ImportFailedError(CANCELLED)
     with _LOCK:
         task.message, task.progress = message, progress
     time.sleep(PHASE_PAUSE_S)
@@ -255,13 +253,13 @@ def _download(task: Task, container: dict[str, Any], into: Path) -> Path:
     from moto.s3.models import s3_backends
 
     if not _role_reads(task.account, task.params["RoleName"], container["bucket"], container["key"]):
-        raise ImportFailed(NO_ACCESS)
+        raise ImportFailedError(NO_ACCESS)
     try:
         key = s3_backends[task.account]["aws"].get_object(container["bucket"], container["key"])
     except Exception:
         key = None
     if key is None:
-        raise ImportFailed(NO_ACCESS)
+        raise ImportFailedError(NO_ACCESS)
     path = into / f"disk-{len(list(into.iterdir()))}"
     with key.lock, path.open("wb") as out:
         key._value_buffer.seek(0)
@@ -272,11 +270,11 @@ def _download(task: Task, container: dict[str, Any], into: Path) -> Path:
 def _check_disk(disk: Any, declared: str, allowed: tuple[str, ...]) -> None:
     fmt = str(disk.format).upper()
     if fmt not in allowed:
-        raise ImportFailed(UNSUPPORTED_FORMAT)
+        raise ImportFailedError(UNSUPPORTED_FORMAT)
     if fmt == "VMDK" and disk.variant != "stream-optimized":
-        raise ImportFailed(UNSUPPORTED_VMDK)
+        raise ImportFailedError(UNSUPPORTED_VMDK)
     if declared and declared not in (fmt, "OVA"):
-        raise ImportFailed(UNSUPPORTED_FORMAT)
+        raise ImportFailedError(UNSUPPORTED_FORMAT)
 
 
 def _snapshot_of(task: Task, disk: Any, description: str) -> Any:
@@ -291,7 +289,7 @@ def _snapshot_of(task: Task, disk: Any, description: str) -> Any:
         store = current_store()
         for index, data in disk.blocks():
             if task.cancelled.is_set():
-                raise ImportFailed(CANCELLED)
+                raise ImportFailedError(CANCELLED)
             with LOCK:
                 blocks[index] = store.put(data)
         ec2 = ec2_backend(task.account, task.region)
@@ -343,7 +341,7 @@ def _import(task: Task, workdir: Path) -> None:
     allowed = ("VHD", "VHDX", "VMDK", "RAW") if task.kind == "image" else SNAPSHOT_FORMATS
     _phase(task, *phases[0])
     _phase(task, *phases[1])
-    made: list[tuple[Any, Any]] = []
+    made: list[tuple[Any, dict[str, Any], int]] = []
     opened = []
     try:
         for container in task.containers:
@@ -351,14 +349,14 @@ def _import(task: Task, workdir: Path) -> None:
             try:
                 image = open_image(path)
             except Exception as exc:  # not a disk image the parsers read
-                raise ImportFailed(f"ClientError: Disk validation failed [{exc}]") from exc
+                raise ImportFailedError(f"ClientError: Disk validation failed [{exc}]") from exc
             opened.append(image)
             with path.open("rb") as handle:
                 is_ova = detect(handle) == "ova"
             if is_ova != (container["format"] == "OVA") and (is_ova or container["format"]):
-                raise ImportFailed(UNSUPPORTED_FORMAT)  # declared OVA but not one, or an OVA declared otherwise
+                raise ImportFailedError(UNSUPPORTED_FORMAT)  # declared OVA but not one, or an OVA declared otherwise
             if is_ova and task.kind != "image":
-                raise ImportFailed(UNSUPPORTED_FORMAT)
+                raise ImportFailedError(UNSUPPORTED_FORMAT)
             for disk in image.disks:
                 _check_disk(disk, container["format"], allowed)
                 size = path.stat().st_size
@@ -371,10 +369,10 @@ def _import(task: Task, workdir: Path) -> None:
             description = f"Created by AWS-VMImport service for {task.id}"
             try:
                 snapshot = _snapshot_of(task, disk, description)
-            except ImportFailed:
+            except ImportFailedError:
                 raise
             except Exception as exc:
-                raise ImportFailed(f"ClientError: Disk validation failed [{exc}]") from exc
+                raise ImportFailedError(f"ClientError: Disk validation failed [{exc}]") from exc
             snapshots.append((disk, snapshot))
             with _LOCK:
                 task.snapshots.append(
@@ -414,10 +412,10 @@ def _run(task: Task) -> None:
     try:
         _import(task, workdir)
         if task.cancelled.is_set():
-            raise ImportFailed(CANCELLED)
+            raise ImportFailedError(CANCELLED)
         with _LOCK:
             task.status, task.message, task.progress = "completed", "", 100
-    except ImportFailed as failed:
+    except ImportFailedError as failed:
         _fail(task, str(failed))
     except Exception as exc:  # a lab bug must still end the task, as AWS always does
         _fail(task, f"ServerError: {type(exc).__name__}: {exc}")

@@ -274,7 +274,7 @@ def _vmimport_plan(
         mine = [d for d in disks if d.source == source["path"]]
         from skyvault.library.diskformats import detect
 
-        with open(source["path"], "rb") as handle:
+        with Path(source["path"]).open("rb") as handle:
             source_format = detect(handle)
         found = {vmimport.check_format(d.to_json(), volumes_only=options.volumes_only, source_format=source_format)
                  for d in mine}  # fmt: skip

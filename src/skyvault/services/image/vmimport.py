@@ -66,6 +66,7 @@ _OBJECTS = "arn:${Partition}:s3:::${Bucket}/" + KEY_PREFIX + "/*"
 _BUCKET = "arn:${Partition}:s3:::${Bucket}"
 _TASKS = ("arn:${Partition}:ec2:${Region}:${Account}:import-image-task/*",
           "arn:${Partition}:ec2:${Region}:${Account}:import-snapshot-task/*")  # fmt: skip
+_NO_ACCOUNT = "arn:${Partition}:ec2:${Region}::"  # snapshots and AMIs: IAM's ARNs carry no account
 _ROLE_ARN = "arn:${Partition}:iam::${Account}:role/" + VMIMPORT_ROLE
 
 
@@ -102,9 +103,10 @@ COMPLETE_UPLOAD = _declare("s3", "CompleteMultipartUpload", "upload images", "Fi
                            actions=("s3:PutObject",), resources=(_OBJECTS,))  # fmt: skip
 IMPORT_IMAGE = _declare("ec2", "ImportImage", "import",
                         "Import the uploaded disks as one AMI (the first disk boots) with the vmimport role.",
-                        resources=("*",))  # fmt: skip
+                        resources=(_TASKS[0], _NO_ACCOUNT + "image/*", _NO_ACCOUNT + "snapshot/*"))  # fmt: skip
 IMPORT_SNAPSHOT = _declare("ec2", "ImportSnapshot", "import",
-                           "--volumes-only: import each uploaded disk as a snapshot.", resources=("*",))  # fmt: skip
+                           "--volumes-only: import each uploaded disk as a snapshot.",
+                           resources=(_TASKS[1], _NO_ACCOUNT + "snapshot/*"))  # fmt: skip
 IMPORT_TAGS = _declare("ec2", "CreateTags", "import",
                        "Tag the import task as skyvault's in the ImportImage/ImportSnapshot request; tag the "
                        "instance and volumes in their create requests.",
@@ -113,10 +115,15 @@ IMPORT_TAGS = _declare("ec2", "CreateTags", "import",
                        conditions=(("StringEquals", "ec2:CreateAction",
                                     ("ImportImage", "ImportSnapshot", "RunInstances", "CreateVolume")),),
                        tags_write=True)  # fmt: skip
-DESCRIBE_IMAGE_TASKS = _declare("ec2", "DescribeImportImageTasks", "import",
-                                "Follow the import task's status and progress (and find it by its token).")
-DESCRIBE_SNAPSHOT_TASKS = _declare("ec2", "DescribeImportSnapshotTasks", "import",
-                                   "Follow --volumes-only import tasks (and find one by its token).")
+DESCRIBE_IMAGE_TASKS = _declare(
+    "ec2",
+    "DescribeImportImageTasks",
+    "import",
+    "Follow the import task's status and progress (and find it by its token).",
+)
+DESCRIBE_SNAPSHOT_TASKS = _declare(
+    "ec2", "DescribeImportSnapshotTasks", "import", "Follow --volumes-only import tasks (and find one by its token)."
+)
 CANCEL_IMPORT = _declare("ec2", "CancelImportTask", "clean up intermediates",
                          "Cancel an import task of a failed or killed conversion.", feature=Feature.CLEANUP,
                          resources=_TASKS, destructive=True)  # fmt: skip
@@ -151,7 +158,7 @@ def part_size(size: int) -> int:
 
 
 def _md5(path: str, offset: int, length: int) -> str:
-    with open(path, "rb") as handle:
+    with Path(path).open("rb") as handle:
         handle.seek(offset)
         return hashlib.md5(handle.read(length), usedforsecurity=False).hexdigest()
 
@@ -213,7 +220,7 @@ def upload_file(
 
     def send(number: int) -> tuple[int, str]:
         offset = (number - 1) * unit
-        with open(path, "rb") as handle:
+        with Path(path).open("rb") as handle:
             handle.seek(offset)
             data = handle.read(min(unit, size - offset))
         digest = base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii")
@@ -311,9 +318,9 @@ def describe_task(ec2: Any, task_id: str) -> dict[str, Any] | None:
     if not found:
         return None
     task = found[0]
+    snapshot_ids = [d["SnapshotId"] for d in task.get("SnapshotDetails", []) if d.get("SnapshotId")]
     return {"status": task.get("Status"), "message": task.get("StatusMessage", ""), "progress": task.get("Progress"),
-            "image_id": task.get("ImageId"),
-            "snapshot_ids": [d["SnapshotId"] for d in task.get("SnapshotDetails", []) if d.get("SnapshotId")]}  # fmt: skip
+            "image_id": task.get("ImageId"), "snapshot_ids": snapshot_ids}  # fmt: skip
 
 
 def wait_tasks(
@@ -439,8 +446,10 @@ def _tasks_by_token(ec2: Any, token: str) -> list[str]:
 
 def _gone(exc: SkyvaultError) -> bool:
     """Already removed (by an earlier cleanup of the same task): NotFound, or an AMI that is no longer available."""
-    return isinstance(exc, NotFoundError) or "NotFound" in getattr(exc, "code", "") or (
-        "Unavailable" in getattr(exc, "code", "")
+    return (
+        isinstance(exc, NotFoundError)
+        or "NotFound" in getattr(exc, "code", "")
+        or ("Unavailable" in getattr(exc, "code", ""))
     )
 
 
@@ -467,10 +476,8 @@ def clean_import_task(factory: ClientFactory, item: IntermediateResource) -> Non
         if state is None:
             continue
         if state["status"] == "active":
-            try:
+            with contextlib.suppress(AwsError):  # it ended meanwhile: judged below
                 ec2.cancel_import_task(ImportTaskId=task_id, CancelReason="skyvault: the conversion job ended")
-            except AwsError:
-                pass  # it ended meanwhile: judged below
             deadline = time.monotonic() + CANCEL_PATIENCE_S
             while state is not None and state["status"] in ("active", "deleting") and time.monotonic() < deadline:
                 time.sleep(0.5)
