@@ -179,7 +179,7 @@ def test_create_vmimport_role_denied_says_what_to_ask_for(
     monkeypatch.setattr(type(factory), "client", lambda self, account, region, service: iam)
     monkeypatch.setitem(iam.__dict__, "create_role", denied)
     with pytest.raises(AccessDeniedError) as caught:
-        vmimport.ensure_role(factory, "admin", BUCKET)
+        vmimport.ensure_role(factory, "admin", BUCKET, REGION)
     assert f"skyvault policy vmimport --bucket {BUCKET}" in str(caught.value.hint)
     assert caught.value.exit_code == AccessDeniedError.exit_code
 

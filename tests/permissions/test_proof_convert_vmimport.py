@@ -18,7 +18,7 @@ import pytest
 
 from conftest import LabEnv
 from image.diskgen import sample, write
-from permissions.proof import Proof, Scenario, denied_actions, prepare, proof_tests, without
+from permissions.proof import REGION, Proof, Scenario, denied_actions, prepare, proof_tests, without
 from skyvault.catalog import Catalog
 from skyvault.engine.runner import JobRunner
 from skyvault.errors import LibraryError
@@ -39,6 +39,7 @@ TENANT = "tenant-a"
 TENANT_ID = TENANT_ACCOUNT_IDS[TENANT]
 GIB = 1024**3
 BUCKET = "tenant-imports"
+
 ROW = vmimport.ROW
 FEATURES = (Feature.CONVERT, Feature.CLEANUP)
 UPLOAD_OPS = {
@@ -114,8 +115,8 @@ def run_volumes_only(proof: Proof) -> None:
 
 
 def run_create_role(proof: Proof) -> None:
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "created"
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "kept"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "created"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "kept"
 
 
 LAUNCH = Scenario("convert-vmimport-launch", rows=(ROW,), features=FEATURES, setup=setup_image, run=run_launch,
@@ -131,25 +132,25 @@ test_generated_policy_suffices, test_each_action_is_needed = proof_tests([LAUNCH
 @pytest.mark.lab
 def test_get_role_checks_the_role(iam_lab_env: LabEnv) -> None:
     proof = prepare(iam_lab_env, ROLE, narrowed(ROLE_OPS | OPTIONAL_OPS)())
-    assert vmimport.role_state(proof.factory(), TENANT) == "missing"
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "created"
-    assert vmimport.role_state(proof.factory(), TENANT) == "present"
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "kept"
+    assert vmimport.role_state(proof.factory(), TENANT, REGION) == "missing"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "created"
+    assert vmimport.role_state(proof.factory(), TENANT, REGION) == "present"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "kept"
 
 
 @pytest.mark.lab
 def test_without_get_role_the_role_is_unverified_and_kept_when_it_exists(iam_lab_env: LabEnv) -> None:
     proof = prepare(iam_lab_env, ROLE, ROLE.documents())
-    assert vmimport.role_state(proof.factory(), TENANT) == "unverified"
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "created"
-    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET) == "kept"
+    assert vmimport.role_state(proof.factory(), TENANT, REGION) == "unverified"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "created"
+    assert vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION) == "kept"
 
 
 @pytest.mark.lab
 def test_denied_role_creation_names_what_to_ask_for(iam_lab_env: LabEnv) -> None:
     proof = prepare(iam_lab_env, ROLE, without(ROLE.documents(), "iam:CreateRole"))
     with pytest.raises(Exception) as caught:
-        vmimport.ensure_role(proof.factory(), TENANT, BUCKET)
+        vmimport.ensure_role(proof.factory(), TENANT, BUCKET, REGION)
     assert "iam:CreateRole" in denied_actions(caught.value)
     assert f"skyvault policy vmimport --bucket {BUCKET}" in str(getattr(caught.value, "hint", ""))
 

@@ -186,10 +186,10 @@ def register(app: typer.Typer) -> None:
         row = vmimport.ROW if method == "vmimport" else "convert"
         if create_vmimport_role and bucket:
             if dry_run:
-                role = vmimport.role_state(env.factory, chosen)
+                role = vmimport.role_state(env.factory, chosen, where)
                 st.info(f"vmimport role: {role} ({'kept' if role == 'present' else 'created when not a dry run'})")
             else:
-                outcome = vmimport.ensure_role(env.factory, chosen, bucket)
+                outcome = vmimport.ensure_role(env.factory, chosen, bucket, where)
                 st.info(f"vmimport role {outcome} in account {chosen}")
         plan = convert.preflight(env.factory, env.catalog, env.open_library, params)
         report = check_permissions(env.factory, chosen, rows=[row], region=where)

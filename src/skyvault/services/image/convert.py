@@ -296,7 +296,7 @@ def _vmimport_plan(
             f"bucket {bucket!r} is in {where}; VM Import reads images from a bucket of the target region "
             f"({options.region})"
         )
-    role = vmimport.role_state(factory, options.account)
+    role = vmimport.role_state(factory, options.account, options.region)
     if role in ("missing", "untrusted"):
         raise PreflightError(
             f"the vmimport service role is {role} in account {options.account!r}: VM Import runs under it",

@@ -373,9 +373,10 @@ def _trusts_vmie(document: Any) -> bool:
     return False
 
 
-def role_state(factory: ClientFactory, account: str) -> str:
-    """``present`` (and trusts vmie.amazonaws.com), ``untrusted``, ``missing``, or ``unverified`` (GetRole denied)."""
-    iam = factory.client(account, "us-east-1", "iam")
+def role_state(factory: ClientFactory, account: str, region: str) -> str:
+    """``present`` (and trusts vmie.amazonaws.com), ``untrusted``, ``missing``, or ``unverified`` (GetRole denied).
+    IAM is global: ``region`` (the target's) only picks the partition's endpoint."""
+    iam = factory.client(account, region, "iam")
     try:
         role = iam.get_role(RoleName=VMIMPORT_ROLE)["Role"]
     except NotFoundError:
@@ -385,11 +386,11 @@ def role_state(factory: ClientFactory, account: str) -> str:
     return "present" if _trusts_vmie(role.get("AssumeRolePolicyDocument") or {}) else "untrusted"
 
 
-def ensure_role(factory: ClientFactory, account: str, bucket: str) -> str:
+def ensure_role(factory: ClientFactory, account: str, bucket: str, region: str) -> str:
     """Create the vmimport role (trust and policy of ``skyvault policy vmimport``), or keep the existing one.
     Returns ``created`` or ``kept``; AccessDenied says what to ask an administrator for."""
     rendered = vmimport_policies(bucket)
-    state = role_state(factory, account)
+    state = role_state(factory, account, region)
     if state == "present":
         return "kept"
     if state == "untrusted":
@@ -397,7 +398,7 @@ def ensure_role(factory: ClientFactory, account: str, bucket: str) -> str:
             f"a role named {VMIMPORT_ROLE} exists but does not trust vmie.amazonaws.com; skyvault does not change it",
             hint=f"compare it with 'skyvault policy vmimport --bucket {bucket}'",
         )
-    iam = factory.client(account, "us-east-1", "iam")
+    iam = factory.client(account, region, "iam")
     try:
         iam.create_role(RoleName=VMIMPORT_ROLE, AssumeRolePolicyDocument=json.dumps(rendered["trust_policy"]),
                         Description="VM Import/Export service role (created by skyvault convert)")  # fmt: skip
