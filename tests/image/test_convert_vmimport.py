@@ -250,3 +250,36 @@ def test_killed_during_the_import_is_cleaned_up(
     cancelled = cli("jobs", "cancel", job.id, "--force")
     assert cancelled.exit_code == 0, cancelled.stderr
     assert _leftovers(lab_env) == NOTHING and catalog.live_intermediates(job.id) == []
+
+
+def test_killed_mid_upload_then_cancelled_aborts_the_upload(
+    lab_env: LabEnv, cli: Cli, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same kill, then ``jobs cancel``: the unfinished multipart upload is aborted; nothing is left."""
+    _role(lab_env)
+    image = write("raw", tmp_path, Content(12 * MIB, {0: pattern(2, 12 * MIB)}))
+    monkeypatch.setattr(vmimport, "PART_SIZE", 5 * MIB)
+    real = vmimport.upload_file
+
+    def dies_after_creating(job: Any, s3: Any, *args: Any, **kwargs: Any) -> Any:
+        class Dying:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(s3, name)
+
+            def upload_part(self, **params: Any) -> Any:
+                s3.upload_part(**params)
+                raise KeyboardInterrupt
+
+        return real(job, Dying(), *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(JobRunner, "cleanup", lambda self, job_id: [])
+        patch.setattr(vmimport, "upload_file", dies_after_creating)
+        cli("--json", "convert", str(image), "--method", "vmimport", "--bucket", BUCKET, "--yes")
+    catalog = Catalog.open(lab_env.state_dir)
+    [job] = [j for j in catalog.jobs() if j.kind == "convert-image"]
+    catalog.update_job(job.id, status="running")
+    assert _leftovers(lab_env)["uploads"]
+    cancelled = cli("jobs", "cancel", job.id, "--force")
+    assert cancelled.exit_code == 0, cancelled.stderr
+    assert _leftovers(lab_env) == NOTHING and catalog.live_intermediates(job.id) == []
