@@ -227,10 +227,12 @@ def test_killed_mid_upload_resumes_from_the_listed_parts(
     assert _leftovers(lab_env) == NOTHING and catalog.live_intermediates(job.id) == []
 
 
-def test_killed_during_the_import_is_cleaned_up(
-    lab_env: LabEnv, cli: Cli, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("then", ["cancel", "resume"])
+def test_killed_during_the_import_is_cleaned_up_or_resumed(
+    lab_env: LabEnv, cli: Cli, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, then: str
 ) -> None:
-    """Killed while the import task runs: ``skyvault jobs cancel`` cancels the task and deletes the upload."""
+    """Killed while the import task runs: ``jobs cancel`` cancels the task and deletes the upload; ``jobs resume``
+    keeps the finished upload (not sent again), cancels the killed attempt's task and imports again."""
     _role(lab_env)
     image = write("raw", tmp_path, sample(seed=12))
 
@@ -247,8 +249,20 @@ def test_killed_during_the_import_is_cleaned_up(
     types = sorted(i.resource_type for i in catalog.live_intermediates(job.id))
     assert types == [vmimport.IMPORT_TASK, vmimport.UPLOAD]
     assert _leftovers(lab_env)["objects"]
-    cancelled = cli("jobs", "cancel", job.id, "--force")
-    assert cancelled.exit_code == 0, cancelled.stderr
+    [first_task] = [i.id for i in catalog.live_intermediates(job.id) if i.resource_type == vmimport.IMPORT_TASK]
+    if then == "cancel":
+        cancelled = cli("jobs", "cancel", job.id, "--force")
+        assert cancelled.exit_code == 0, cancelled.stderr
+    else:
+        resumed = cli("--json", "jobs", "resume", job.id)
+        assert resumed.exit_code == 0, resumed.stderr
+        out = resumed.json()
+        assert out["import_task_ids"] != [first_task] and out["instance_id"]
+        assert out["stats"]["parts_uploaded"] == 1  # the upload step's recorded result: not uploaded again
+        assert _checksum(lab_env, out["volume_ids"]["/dev/sda1"]) == sample(seed=12).sha256(padded_to=GIB)
+    ec2 = _raw(lab_env, "ec2")
+    first = ec2.describe_import_image_tasks(ImportTaskIds=[first_task])["ImportImageTasks"][0]
+    assert first["Status"] == "deleted" or (first["Status"] == "completed" and not _leftovers(lab_env)["images"])
     assert _leftovers(lab_env) == NOTHING and catalog.live_intermediates(job.id) == []
 
 

@@ -276,7 +276,7 @@ def _vmimport_plan(
 
         with Path(source["path"]).open("rb") as handle:
             source_format = detect(handle)
-        found = {vmimport.check_format(d.to_json(), volumes_only=options.volumes_only, source_format=source_format)
+        found = {vmimport.check_format(d.to_json(), source_format=source_format)
                  for d in mine}  # fmt: skip
         formats.append(found.pop())
     if "OVA" in formats and len(sources) > 1:

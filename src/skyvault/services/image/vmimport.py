@@ -492,7 +492,7 @@ def clean_import_task(factory: ClientFactory, item: IntermediateResource) -> Non
 CLEANERS = {UPLOAD: clean_upload, IMPORT_TASK: clean_import_task}
 
 
-def check_format(disk: dict[str, Any], *, volumes_only: bool, source_format: str) -> str:
+def check_format(disk: dict[str, Any], *, source_format: str) -> str:
     """The DiskContainer Format of one disk's source file, or a PreflightError saying why VM Import refuses it."""
     fmt, variant = str(disk["format"]), str(disk["variant"])
     if source_format == "ova":
