@@ -21,7 +21,7 @@ from image.diskgen import sample, write
 from permissions.proof import REGION, Proof, Scenario, denied_actions, prepare, proof_tests, without
 from skyvault.catalog import Catalog
 from skyvault.engine.runner import JobRunner
-from skyvault.errors import LibraryError
+from skyvault.errors import LibraryError, PreflightError
 from skyvault.jobs.spec import JobSpec
 from skyvault.lab import control
 from skyvault.lab.labconfig import TENANT_ACCOUNT_IDS
@@ -159,3 +159,27 @@ def test_the_row_declares_what_the_paths_call() -> None:
     load_declarations()
     declared = {p.operation for p in REGISTRY.select(policies=(ROW,))}
     assert declared == LAUNCH_OPS | VOLUMES_OPS | ROLE_OPS | OPTIONAL_OPS | RESUME_OR_FAILURE_OPS
+
+
+def test_the_preflight_checks_role_creation_only_when_asked() -> None:
+    load_declarations()
+    plain = {p.operation for p in vmimport.required_permissions(create_role=False)}
+    creating = {p.operation for p in vmimport.required_permissions(create_role=True)}
+    assert not plain & (ROLE_OPS | OPTIONAL_OPS) and creating - plain == ROLE_OPS
+    assert plain >= LAUNCH_OPS | VOLUMES_OPS
+
+
+@pytest.mark.lab
+def test_preflight_names_a_missing_action_before_uploading(iam_lab_env: LabEnv, cli: Callable[..., Any]) -> None:
+    proof = prepare(iam_lab_env, LAUNCH, without(LAUNCH.documents(), "ec2:ImportImage"))
+    image = proof.state["image"]
+    args = ("convert", image, "--account", TENANT, "--region", proof.region, "--method", "vmimport", "--bucket",
+            BUCKET)  # fmt: skip
+    planned = cli("--json", *args, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    shown = planned.json()
+    assert "ec2:ImportImage" in shown["permissions"]["missing"]
+    assert not {"iam:CreateRole", "iam:PutRolePolicy", "iam:GetRole"} & set(shown["permissions"]["missing"])
+    refused = cli(*args, "--yes")
+    assert refused.exit_code == PreflightError.exit_code and "ec2:ImportImage" in refused.stderr
+    assert proof.raw("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []  # nothing uploaded

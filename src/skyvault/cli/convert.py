@@ -192,7 +192,12 @@ def register(app: typer.Typer) -> None:
                 outcome = vmimport.ensure_role(env.factory, chosen, bucket, where)
                 st.info(f"vmimport role {outcome} in account {chosen}")
         plan = convert.preflight(env.factory, env.catalog, env.open_library, params)
-        report = check_permissions(env.factory, chosen, rows=[row], region=where)
+        if method == "vmimport":
+            required = vmimport.required_permissions(create_role=create_vmimport_role)
+            values = {"Bucket": str(bucket)}
+            report = check_permissions(env.factory, chosen, rows=[row], region=where, values=values, registry=required)
+        else:
+            report = check_permissions(env.factory, chosen, rows=[row], region=where)
         plan["permissions"] = {
             "method": report.method,
             "ok": report.ok,

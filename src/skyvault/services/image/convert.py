@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, Job
 from skyvault.errors import LibraryError, NotFoundError, PreflightError, SkyvaultError
-from skyvault.library.diskformats import BLOCK_SIZE, GIB, ZERO_BLOCK, open_image
+from skyvault.library.diskformats import BLOCK_SIZE, GIB, ZERO_BLOCK, detect, open_image
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.services.contract import JobEnvironment, LibraryOpener
@@ -272,12 +272,9 @@ def _vmimport_plan(
     formats: list[str] = []
     for source in sources:
         mine = [d for d in disks if d.source == source["path"]]
-        from skyvault.library.diskformats import detect
-
         with Path(source["path"]).open("rb") as handle:
             source_format = detect(handle)
-        found = {vmimport.check_format(d.to_json(), source_format=source_format)
-                 for d in mine}  # fmt: skip
+        found = {vmimport.check_format(d.to_json(), source_format=source_format) for d in mine}
         formats.append(found.pop())
     if "OVA" in formats and len(sources) > 1:
         raise PreflightError("an OVA is imported on its own: give its disks in the OVA, or convert the files apart")

@@ -43,6 +43,7 @@ from skyvault.errors import (
     SkyvaultError,
 )
 from skyvault.permissions import Feature, declare
+from skyvault.permissions.registry import REGISTRY, Registry
 from skyvault.permissions.trust import VMIMPORT_ROLE, vmimport_policies
 
 if TYPE_CHECKING:
@@ -134,6 +135,21 @@ DELETE_OBJECT = _declare("s3", "DeleteObject", "clean up intermediates",
                          "Delete the uploaded images once imported (or when the job failed).",
                          feature=Feature.CLEANUP, actions=("s3:DeleteObject",), resources=(_OBJECTS,),
                          destructive=True)  # fmt: skip
+
+
+ROLE_CREATION = frozenset({"CreateRole", "PutRolePolicy"})  # --create-vmimport-role only
+OPTIONAL = frozenset({"GetRole"})  # denied: the role's state is "unverified", nothing fails
+
+
+def required_permissions(*, create_role: bool) -> Registry:
+    """The row's declarations a conversion's preflight checks: without the optional GetRole, and without the
+    role's creation unless --create-vmimport-role asks for it (an administrator usually made the role)."""
+    narrow = Registry()
+    for permission in REGISTRY.select(policies=(ROW,)):
+        if permission.operation in OPTIONAL or (permission.operation in ROLE_CREATION and not create_role):
+            continue
+        narrow.add(permission)
+    return narrow
 
 
 # -- upload -----------------------------------------------------------------------------------------------------
@@ -515,7 +531,8 @@ def check_format(disk: dict[str, Any], *, source_format: str) -> str:
 
 
 __all__ = [
-    "CLEANERS", "IMPORT_TASK", "ROW", "UPLOAD", "ImportFailedError", "UploadResult", "check_format",
-    "clean_import_task", "clean_upload", "describe_task", "ensure_role", "object_key", "part_size", "role_state",
-    "start_image_import", "start_snapshot_import", "upload_file", "upload_intermediate", "wait_tasks",
+    "CLEANERS", "IMPORT_TASK", "OPTIONAL", "ROLE_CREATION", "ROW", "UPLOAD", "ImportFailedError", "UploadResult",
+    "check_format", "clean_import_task", "clean_upload", "describe_task", "ensure_role", "object_key", "part_size",
+    "required_permissions", "role_state", "start_image_import", "start_snapshot_import", "upload_file",
+    "upload_intermediate", "wait_tasks",
 ]  # fmt: skip
