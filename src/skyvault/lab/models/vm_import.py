@@ -401,6 +401,9 @@ def _discard_snapshots(task: Task) -> None:
     from skyvault.lab.models.ebs_state import ec2_backend
 
     backend = ec2_backend(task.account, task.region)
+    if task.image_id and task.image_id in backend.amis:  # cancelled after registering: the AMI pins its snapshots
+        backend.deregister_image(task.image_id)
+        task.image_id = None
     for detail in task.snapshots:
         if detail.get("SnapshotId") in backend.snapshots:
             backend.delete_snapshot(detail["SnapshotId"])
