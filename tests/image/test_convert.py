@@ -144,7 +144,7 @@ def test_a_disk_failing_mid_job_leaves_no_snapshot(lab_env: LabEnv, cli: Cli, tm
 def test_refusals(lab_env: LabEnv, cli: Cli, tmp_path: Path) -> None:
     image = write("raw", tmp_path, sample())
     vmimport = cli("convert", str(image), "--method", "vmimport")
-    assert vmimport.exit_code == 64 and "not built yet" in vmimport.stderr
+    assert vmimport.exit_code == 16 and "give --bucket BUCKET" in vmimport.stderr
     missing = cli("convert", str(tmp_path / "missing.img"))
     assert missing.exit_code != 0 and "neither a disk image file nor a recovery point" in missing.stderr
     bad_mode = cli("convert", str(image), "--boot-mode", "bios")

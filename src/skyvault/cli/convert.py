@@ -4,6 +4,9 @@ Each SOURCE is a disk image file (raw, VHD, VHDX, VMDK, QCOW2), an OVA (its disk
 of an image recovery point (``skyvault backups list --kind image``). The first disk is the boot disk. A preflight
 says what will happen before anything is created (``--dry-run`` stops there); then one ``convert-image`` job runs
 in this process (``cli.jobrun``), resumable with ``skyvault jobs resume``.
+
+``--method vmimport --bucket B`` uploads the image files to B and lets VM Import/Export convert them (policy row
+``convert-vmimport``); ``--create-vmimport-role`` creates its service role first (kept when it exists).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import typer
 from skyvault.cli import options as checks
 from skyvault.cli.context import AppState, default_account, state
 from skyvault.cli.jobrun import environment, runner
-from skyvault.errors import ConfirmationRequiredError, NotBuiltError, NotFoundError, PreflightError
+from skyvault.errors import ConfirmationRequiredError, NotFoundError, PreflightError
 from skyvault.jobs.spec import JobSpec
 from skyvault.services.image.driver import CONVERT_JOB
 
@@ -51,8 +54,8 @@ def print_plan(st: AppState, plan: dict[str, Any]) -> None:
         f"target: account {target['account']} ({target['account_id']}), {target['region']}, "
         f"subnet {target['subnet']} ({target['availability_zone']}); method {plan['method']}"
     )
-    for disk in plan["disks"]:
-        role = "boot" if disk["device"] == "/dev/xvda" else "data"
+    for position, disk in enumerate(plan["disks"]):
+        role = "boot" if position == 0 else "data"
         st.info(
             f"  {disk['device']} ({role}): {disk['name']}: {disk['format']} {disk['variant']}, "
             f"virtual size {disk['virtual_size']:,} bytes ({_gib(disk['virtual_size'])}) -> "
@@ -62,7 +65,13 @@ def print_plan(st: AppState, plan: dict[str, Any]) -> None:
     if permissions:
         verdict = "ok" if permissions["ok"] else f"MISSING {', '.join(permissions['missing'])}"
         unverified = f"; unverified: {', '.join(permissions['unverified'])}" if permissions["unverified"] else ""
-        st.info(f"permissions (policy row convert, checked by {permissions['method']}): {verdict}{unverified}")
+        row = "convert-vmimport" if plan["method"] == "vmimport" else "convert"
+        st.info(f"permissions (policy row {row}, checked by {permissions['method']}): {verdict}{unverified}")
+    if plan["method"] == "vmimport":
+        st.info(
+            f"  uploads to s3://{plan['bucket']}, then {plan['import']} ({', '.join(plan['import_formats'])}) under "
+            f"the vmimport role ({plan['vmimport_role']})"
+        )
     if plan["volumes_only"]:
         st.info("  creates volumes only (no instance)")
     else:
@@ -84,6 +93,15 @@ def print_result(st: AppState, result: dict[str, Any]) -> None:
     for device, volume_id in result["volume_ids"].items():
         st.info(f"  {device}: {volume_id}")
     mb_s = s["logical_bytes"] / 1e6 / s["duration_s"] if s["duration_s"] else 0.0
+    if result["method"] == "vmimport":
+        resumed = f", {s['parts_resumed']} parts kept from a killed attempt" if s["parts_resumed"] else ""
+        st.info(
+            f"{s['bytes_uploaded']:,} bytes uploaded in {s['parts_uploaded']} parts{resumed}; import "
+            f"{', '.join(result['import_task_ids'])}; {s['duration_s']} s ({mb_s:.1f} MB/s of image)"
+        )
+        for action in result["actions"]:
+            st.info(f"  {action}")
+        return
     st.info(
         f"{s['blocks_written']} blocks written ({s['bytes_written']:,} bytes of {s['logical_bytes']:,} logical), "
         f"{s['duration_s']} s ({mb_s:.1f} MB/s of image)"
@@ -99,7 +117,9 @@ def register(app: typer.Typer) -> None:
         sources: Annotated[
             list[str], typer.Argument(help="Disk images or OVAs, or image recovery point IDs; the first boots.")
         ],
-        method: Annotated[str, typer.Option(help="direct: EBS direct APIs; vmimport: VM Import/Export.")] = "direct",
+        method: Annotated[
+            str, typer.Option(help="direct: EBS direct APIs; vmimport: S3 upload + VM Import/Export (--bucket).")
+        ] = "direct",
         account: Annotated[str | None, typer.Option(help="Configured account (default: the admin/only one).")] = None,
         region: Annotated[
             str | None, typer.Option(help="Region (default: the account's first).", callback=checks.region)
@@ -113,8 +133,14 @@ def register(app: typer.Typer) -> None:
         volumes_only: Annotated[bool, typer.Option("--volumes-only", help="Create volumes, no instance.")] = False,
         name: Annotated[str | None, typer.Option(help="Name tag of the instance.")] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the preflight only; create nothing.")] = False,
+        bucket: Annotated[
+            str | None, typer.Option(help="vmimport: S3 bucket of the target region to upload the images to.")
+        ] = None,
         create_vmimport_role: Annotated[
-            bool, typer.Option("--create-vmimport-role", help="vmimport: create the vmimport service role.")
+            bool,
+            typer.Option(
+                "--create-vmimport-role", help="vmimport: create the vmimport service role (kept if it exists)."
+            ),
         ] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation after the preflight.")] = (
             False
@@ -124,11 +150,13 @@ def register(app: typer.Typer) -> None:
         st = state(ctx)
         if method not in ("direct", "vmimport"):
             raise typer.BadParameter("must be 'direct' or 'vmimport'", param_hint="--method")
-        if method == "vmimport" or create_vmimport_role:
-            raise NotBuiltError(
-                "'skyvault convert --method vmimport' (and --create-vmimport-role) is part of the CLI contract but "
-                "not built yet (issue 14)",
-                hint="convert with --method direct (the default); README.md, section 'Status'",
+        if create_vmimport_role and method != "vmimport":
+            raise typer.BadParameter("only with --method vmimport", param_hint="--create-vmimport-role")
+        if method == "vmimport" and not bucket:
+            raise PreflightError(
+                "--method vmimport uploads the images to S3 first: give --bucket BUCKET (a bucket of the target "
+                "region that the vmimport role may read)",
+                hint="'skyvault policy vmimport --bucket BUCKET' renders the role for that bucket",
             )
         if boot_mode not in (None, "legacy-bios", "uefi"):
             raise typer.BadParameter("must be 'legacy-bios' or 'uefi'", param_hint="--boot-mode")
@@ -147,14 +175,28 @@ def register(app: typer.Typer) -> None:
             "architecture": architecture,
             "volumes_only": volumes_only,
             "name": name,
+            "bucket": bucket,
         }
         params = {key: value for key, value in params.items() if value is not None}
         from skyvault.engine.preflight import preflight as check_permissions
-        from skyvault.services.image import convert
+        from skyvault.services.image import convert, vmimport
 
         env = environment(st)
+        row = vmimport.ROW if method == "vmimport" else "convert"
+        if create_vmimport_role and bucket:
+            if dry_run:
+                role = vmimport.role_state(env.factory, chosen, where)
+                st.info(f"vmimport role: {role} ({'kept' if role == 'present' else 'created when not a dry run'})")
+            else:
+                outcome = vmimport.ensure_role(env.factory, chosen, bucket, where)
+                st.info(f"vmimport role {outcome} in account {chosen}")
         plan = convert.preflight(env.factory, env.catalog, env.open_library, params)
-        report = check_permissions(env.factory, chosen, rows=["convert"], region=where)
+        if method == "vmimport":
+            required = vmimport.required_permissions(create_role=create_vmimport_role)
+            values = {"Bucket": str(bucket)}
+            report = check_permissions(env.factory, chosen, rows=[row], region=where, values=values, registry=required)
+        else:
+            report = check_permissions(env.factory, chosen, rows=[row], region=where)
         plan["permissions"] = {
             "method": report.method,
             "ok": report.ok,
@@ -170,9 +212,9 @@ def register(app: typer.Typer) -> None:
             return
         if not report.ok:
             raise PreflightError(
-                f"account {chosen!r} lacks {', '.join(plan['permissions']['missing'])} (policy row 'convert'); "
+                f"account {chosen!r} lacks {', '.join(plan['permissions']['missing'])} (policy row {row!r}); "
                 "nothing was created",
-                hint="'skyvault policy convert' renders what to attach; 'skyvault check --account A' explains",
+                hint=f"'skyvault policy {row}' renders what to attach; 'skyvault check --account A' explains",
             )
         if not st.json_output:
             print_plan(st, plan)

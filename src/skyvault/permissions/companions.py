@@ -83,6 +83,8 @@ for _secret in ("CreateSecret", "DeleteSecret", "DescribeSecret", "GetRandomPass
 NOT_NEEDED_IN_ROW: dict[tuple[str, str, str], str] = {
     ("convert", "ec2:RunInstances", "iam:PassRole"): "only with IamInstanceProfile; an instance converted from a "
     "disk image is launched without one (attach a role afterwards if it needs one)",
+    ("convert-vmimport", "ec2:RunInstances", "iam:PassRole"): "only with IamInstanceProfile; an instance launched "
+    "from a VM Import AMI is launched without one (attach a role afterwards if it needs one)",
 }
 
 

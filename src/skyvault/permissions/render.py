@@ -38,6 +38,7 @@ POLICY_ROWS: dict[str, str] = {
     "s3": "S3 buckets",
     "s3-outposts": "S3 on Outposts",
     "convert": "VM conversion to EC2",
+    "convert-vmimport": "VM conversion to EC2 through VM Import/Export (S3 upload, ImportImage, the vmimport role)",
     "library": "the S3 library bucket (incl. STS role access, KMS key wrapping, Object Lock)",
     "admin": "the admin account (assumes tenant roles)",
     "check": "the preflight check (iam:SimulatePrincipalPolicy on the caller itself)",

@@ -40,4 +40,5 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_outposts",  # after s3_iam_actions: it wraps S3's authorisation again
     "skyvault.lab.models.request_latency",
     "skyvault.lab.models.dynamodb_export",  # after dynamodb_scan: moto's export and import replaced
+    "skyvault.lab.models.vm_import",  # after ebs_blocks and images: it writes snapshots and registers AMIs
 ]

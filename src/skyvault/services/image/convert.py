@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import Catalog, Job
-from skyvault.errors import LibraryError, NotBuiltError, NotFoundError, PreflightError, SkyvaultError
-from skyvault.library.diskformats import BLOCK_SIZE, GIB, ZERO_BLOCK, open_image
+from skyvault.errors import LibraryError, NotFoundError, PreflightError, SkyvaultError
+from skyvault.library.diskformats import BLOCK_SIZE, GIB, ZERO_BLOCK, detect, open_image
 from skyvault.library.reader import BlockReader
 from skyvault.library.repository import Repository
 from skyvault.services.contract import JobEnvironment, LibraryOpener
@@ -39,6 +39,7 @@ from skyvault.services.ec2.cleanup import IMAGE, INSTANCES, SNAPSHOTS, VOLUMES, 
 from skyvault.services.ec2.ebs_direct import SnapshotWriter
 from skyvault.services.ec2.tagging import ROLE_INTERMEDIATE, ROLE_RESTORED, new_token, skyvault_tags, tag_specifications
 from skyvault.services.image import permissions as _permissions  # noqa: F401 - declares the convert row
+from skyvault.services.image import vmimport
 from skyvault.services.image.backup import KIND
 
 if TYPE_CHECKING:
@@ -167,6 +168,7 @@ class ConvertOptions:
     volume_type: str = DEFAULT_VOLUME_TYPE
     name: str | None = None
     writers: int = DEFAULT_WRITERS
+    bucket: str | None = None  # vmimport: where the images are uploaded (in the target region)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> ConvertOptions:
@@ -176,10 +178,11 @@ class ConvertOptions:
     def check(self) -> None:
         if self.method not in METHODS:
             raise PreflightError(f"--method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        if self.method == "vmimport":
-            raise NotBuiltError(
-                "'skyvault convert --method vmimport' is not built yet (issue 14)",
-                hint="convert with --method direct (the default)",
+        if self.method == "vmimport" and not self.bucket:
+            raise PreflightError(
+                "--method vmimport uploads the images to S3 first: give --bucket BUCKET (a bucket of the target "
+                "region that the vmimport role may read)",
+                hint="'skyvault policy vmimport --bucket BUCKET' renders the role for that bucket",
             )
         if self.boot_mode is not None and self.boot_mode not in BOOT_MODES:
             raise PreflightError(f"--boot-mode must be one of {', '.join(BOOT_MODES)}, not {self.boot_mode!r}")
@@ -198,7 +201,8 @@ def _config(options: ConvertOptions, disks: list[DiskPlan], instance_type: str, 
     return InstanceConfig(
         instance_id=options.name or Path(disks[0].name).name, account_id=account_id, region=options.region,
         availability_zone=None, instance_type=instance_type, image_id=None, architecture=options.architecture,
-        virtualization_type="hvm", ena_support=True, root_device_name=ROOT_DEVICE, subnet_id=None, vpc_id=None,
+        virtualization_type="hvm", ena_support=True, root_device_name=disks[0].device or ROOT_DEVICE,
+        subnet_id=None, vpc_id=None,
         security_group_ids=[], key_name=None, iam_instance_profile_arn=None, user_data_b64=None, tags={},
         ebs_optimized=True, volumes=volumes, network_interfaces=[], boot_mode=options.boot_mode,
     )  # fmt: skip
@@ -212,6 +216,9 @@ def preflight(
     options = ConvertOptions.from_params(params)
     options.check()
     disks, vm = inspect_sources(list(params["sources"]), catalog, open_library)
+    imported: dict[str, Any] = {}
+    if options.method == "vmimport":
+        imported = _vmimport_plan(factory, options, list(params["sources"]), disks)
     instance_type = options.instance_type or suggest_instance_type(vm.get("cpus"), vm.get("memory_mib"))
     try:
         account_id = factory.account_id(options.account)
@@ -244,6 +251,60 @@ def preflight(
             "availability_zone": placement.availability_zone,
         },
         "volume_gib_total": sum(d.volume_size_gib for d in disks),
+        **imported,
+    }
+
+
+IMPORTED_DEVICES = ("/dev/sda1", *(f"/dev/sd{letter}" for letter in "bcdefghijklmnop"))  # VM Import's AMI layout
+
+
+def _vmimport_plan(
+    factory: ClientFactory, options: ConvertOptions, sources: list[dict[str, str]], disks: list[DiskPlan]
+) -> dict[str, Any]:
+    """What VM Import will be asked: per source file its DiskContainer Format; ImportImage (one AMI of every
+    disk) or, with --volumes-only and formats ImportSnapshot takes, one ImportSnapshot per disk. Checks the
+    bucket is in the target region and the vmimport role exists (when GetRole is allowed)."""
+    if any("path" not in s for s in sources):
+        raise PreflightError(
+            "--method vmimport uploads image files; a library recovery point converts with --method direct",
+            hint="or restore it with 'skyvault restore POINT --to-file F' and convert the file",
+        )
+    formats: list[str] = []
+    for source in sources:
+        mine = [d for d in disks if d.source == source["path"]]
+        with Path(source["path"]).open("rb") as handle:
+            source_format = detect(handle)
+        found = {vmimport.check_format(d.to_json(), source_format=source_format) for d in mine}
+        formats.append(found.pop())
+    if "OVA" in formats and len(sources) > 1:
+        raise PreflightError("an OVA is imported on its own: give its disks in the OVA, or convert the files apart")
+    for position, disk in enumerate(disks):
+        disk.device = IMPORTED_DEVICES[position]
+    by_snapshots = options.volumes_only and all(f in vmimport.SNAPSHOT_FORMATS for f in formats)
+    bucket = str(options.bucket)
+    s3 = factory.client(options.account, options.region, "s3")
+    try:
+        where = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    except NotFoundError:
+        raise PreflightError(f"bucket {bucket!r} does not exist (or is not visible to account {options.account!r})",
+                             hint="create it in the target region first") from None  # fmt: skip
+    if where != options.region:
+        raise PreflightError(
+            f"bucket {bucket!r} is in {where}; VM Import reads images from a bucket of the target region "
+            f"({options.region})"
+        )
+    role = vmimport.role_state(factory, options.account, options.region)
+    if role in ("missing", "untrusted"):
+        raise PreflightError(
+            f"the vmimport service role is {role} in account {options.account!r}: VM Import runs under it",
+            hint=f"add --create-vmimport-role, or ask an administrator for the role "
+            f"'skyvault policy vmimport --bucket {bucket}' renders",
+        )
+    return {
+        "bucket": bucket,
+        "import": "ImportSnapshot" if by_snapshots else "ImportImage",
+        "import_formats": formats,
+        "vmimport_role": role,
     }
 
 
@@ -302,6 +363,8 @@ class _Convert:
             "preflight", lambda: preflight(self.factory, self.env.catalog, self.env.open_library, self.params)
         )
         disks = [DiskPlan(**d) for d in plan["disks"]]
+        if self.options.method == "vmimport":
+            return self._vmimport(plan, disks, started)
         written: list[dict[str, Any]] = []
         for position, disk in enumerate(disks):
             written.append(self.job.step(f"disk {position}: write", functools.partial(self._write, disk)))
@@ -389,6 +452,128 @@ class _Convert:
         self.job.release(token)
         return created
 
+    # -- VM Import ----------------------------------------------------------------------------------------------------
+    def _vmimport(self, plan: dict[str, Any], disks: list[DiskPlan], started: float) -> dict[str, Any]:
+        o = self.options
+        bucket = str(plan["bucket"])
+        keys = [vmimport.object_key(self.job.job_id, i, s["path"]) for i, s in enumerate(self.sources)]
+        for key in keys:  # recorded (again, on resume: see prepare_resume) before anything is uploaded
+            self.job.intermediate(vmimport.UPLOAD, vmimport.upload_intermediate(bucket, key, new_token()),
+                                  o.account, o.region)  # fmt: skip
+        s3 = self.factory.client(o.account, o.region, "s3")
+        uploads: list[dict[str, Any]] = []
+        for position, (source, key) in enumerate(zip(self.sources, keys, strict=True)):
+            upload = functools.partial(self._upload, s3, bucket, key, source["path"])
+            uploads.append(self.job.step(f"upload {position}", upload))
+        imported: dict[str, Any] = self.job.step("import", functools.partial(self._import, plan, uploads, disks))
+        snapshot_ids = {f"disk{i}": str(s) for i, s in enumerate(imported["snapshot_ids"])}
+        config = _config(o, disks, plan["instance_type"] or "", plan["target"]["account_id"])
+        placement = launch.resolve_placement(
+            self.factory, config, account=o.account, region=o.region,
+            target_account_id=plan["target"]["account_id"], subnet_id=plan["target"]["subnet"],
+        )  # fmt: skip
+        result: dict[str, Any] = {
+            "job_id": self.job.job_id, "method": o.method, "account": o.account, "region": o.region,
+            "disks": [d.to_json() for d in disks], "instance_id": None, "image_id": imported["image_id"],
+            "import_task_ids": imported["task_ids"], "volume_ids": {}, "snapshot_ids": list(snapshot_ids.values()),
+            "actions": [],
+        }  # fmt: skip
+        if o.volumes_only:
+            created = self._volumes(placement, config, snapshot_ids)
+            result["volume_ids"] = {d.device: created[f"disk{i}"] for i, d in enumerate(disks)}
+        else:
+            self._launch_imported(placement, config, snapshot_ids, str(imported["image_id"]), result)
+        result["actions"].append(
+            f"the uploaded images (s3://{bucket}/{vmimport.KEY_PREFIX}/{self.job.job_id}/) and the import's "
+            "AMI and snapshots are deleted at the end of the job"
+        )
+        result["stats"] = {
+            "bytes_uploaded": sum(int(u["size"]) for u in uploads),
+            "parts_uploaded": sum(int(u["parts"]) for u in uploads),
+            "parts_resumed": sum(int(u["parts_kept"]) for u in uploads),
+            "logical_bytes": sum(d.virtual_size for d in disks),
+            "api_calls": dict(sorted(self.job.api_calls().items())),
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+        return result
+
+    def _upload(self, s3: Any, bucket: str, key: str, path: str) -> dict[str, Any]:
+        uploaded = vmimport.upload_file(self.job, s3, bucket, key, path, writers=min(self.options.writers, 4),
+                                        label=Path(path).name)  # fmt: skip
+        return uploaded.to_json()
+
+    def _import(self, plan: dict[str, Any], uploads: list[dict[str, Any]], disks: list[DiskPlan]) -> dict[str, Any]:
+        o = self.options
+        ec2 = self.factory.client(o.account, o.region, "ec2")
+        bucket = str(plan["bucket"])
+        description = f"skyvault convert {self.job.job_id}"
+        containers = [
+            {"Format": fmt, "UserBucket": {"S3Bucket": u["bucket"], "S3Key": u["key"]},
+             "Description": Path(u["key"]).name}
+            for fmt, u in zip(plan["import_formats"], uploads, strict=True)
+        ]  # fmt: skip
+        task_ids: list[str] = []
+        by_image = plan["import"] == "ImportImage"
+        for container in [containers] if by_image else containers:
+            token = new_token()
+            self.job.intermediate(vmimport.IMPORT_TASK, f"token:{token}", o.account, o.region)
+            kind: Any = "import-image-task" if by_image else "import-snapshot-task"
+            tags = tag_specifications(self.tags(ROLE_INTERMEDIATE, token), kind)
+            if by_image:
+                assert isinstance(container, list)
+                task_id = vmimport.start_image_import(
+                    ec2, container, token=token, tags=tags, description=description,
+                    architecture=o.architecture, boot_mode=o.boot_mode, bucket=bucket,
+                )  # fmt: skip
+            else:
+                assert isinstance(container, dict)
+                task_id = vmimport.start_snapshot_import(ec2, container, token=token, tags=tags,
+                                                         description=description, bucket=bucket)  # fmt: skip
+            recorder(self.job, vmimport.IMPORT_TASK, f"token:{token}", o.account, o.region)(task_id)
+            task_ids.append(task_id)
+        self.job.progress(f"import {', '.join(task_ids)}: started", 0, 100, unit="%")
+        states = vmimport.wait_tasks(
+            ec2, task_ids, progress=lambda message, done: self.job.progress(message, done, 100, unit="%")
+        )
+        if by_image:
+            [state] = states.values()
+            image_id = str(state["image_id"])
+            from skyvault.services.ec2 import waiting
+
+            waiting.images_available(self.factory, o.account, o.region, [image_id])
+            image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+            mapped = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
+                      if "Ebs" in m}  # fmt: skip
+            missing = [d.device for d in disks if d.device not in mapped]
+            if missing:
+                raise SkyvaultError(f"the imported AMI {image_id} lacks device(s) {', '.join(missing)}")
+            snapshot_ids = [mapped[d.device] for d in disks]
+        else:
+            image_id = None
+            snapshot_ids = [states[t]["snapshot_ids"][0] for t in task_ids]
+        return {"task_ids": task_ids, "image_id": image_id, "snapshot_ids": snapshot_ids}
+
+    def _launch_imported(
+        self, placement: launch.Placement, config: InstanceConfig, source: dict[str, str], image_id: str,
+        result: dict[str, Any],
+    ) -> None:  # fmt: skip
+        token = new_token()
+        self.job.intermediate(INSTANCES, token, placement.account, placement.region)
+        name = {"Name": self.options.name} if self.options.name else {}
+        instance_id = launch.run_instance(
+            self.factory, placement, config, image_id=image_id, snapshots=source,
+            instance_type=config.instance_type, tags={**self.tags(ROLE_RESTORED, token), **name},
+            client_token=token,
+            on_created=recorder(self.job, INSTANCES, token, placement.account, placement.region),
+        )  # fmt: skip
+        result["instance_id"] = instance_id
+        result["volume_ids"] = launch.verify_instance(self.factory, placement, config, instance_id)
+        self.job.release(instance_id)
+        result["actions"].append(
+            f"launched {instance_id} ({config.instance_type}) from the imported AMI {image_id} in "
+            f"{placement.subnet_id} ({placement.availability_zone})"
+        )
+
     # -- AMI and instance -----------------------------------------------------------------------------------------
     def _register(self, placement: launch.Placement, config: InstanceConfig, source: dict[str, str]) -> str:
         token = new_token()
@@ -438,14 +623,26 @@ class _Convert:
 
 def prepare_resume(catalog: Catalog, job: Job) -> None:
     """Keep the preflight; the snapshots of the killed attempt are intermediates (deleted before the job runs
-    again), so every disk is written again and the AMI, instance or volumes follow."""
-    catalog.reset_steps(job.id, ("preflight",))
+    again), so every disk is written again and the AMI, instance or volumes follow.
+
+    vmimport: keep the finished uploads too, and the S3 objects and unfinished multipart uploads (released here,
+    so the runner does not delete them; the job records them again, under new IDs, before its first step): the
+    upload continues from the parts S3 lists. An import task of the killed attempt is cancelled by the runner
+    (its cleaner) and the import starts again."""
+    if job.params.get("method") != "vmimport":
+        catalog.reset_steps(job.id, ("preflight",))
+        return
+    done = [name for name, step in job.steps.items() if name.startswith("upload ") and step.get("status") == "done"]
+    catalog.reset_steps(job.id, ("preflight", *done))
+    for item in catalog.live_intermediates(job.id):
+        if item.resource_type == vmimport.UPLOAD:
+            catalog.mark_deleted(item.id)
 
 
 def convert_job(ctx: JobContext, spec: JobSpec, env: JobEnvironment) -> dict[str, Any]:
     """``convert-image``: params ``sources`` (``[{"path": P} | {"recovery_point": ID}]``, boot disk first),
     ``account``, ``region``, ``method``, ``instance_type``, ``subnet``, ``boot_mode``, ``architecture``,
-    ``volumes_only``, ``volume_type``, ``name``, ``writers``."""
+    ``volumes_only``, ``volume_type``, ``name``, ``writers``, ``bucket`` (vmimport)."""
     return _Convert(ctx, env, dict(spec.params))()
 
 

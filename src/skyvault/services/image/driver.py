@@ -31,12 +31,21 @@ def prepare_resume(catalog: Catalog, job: Job) -> None:
         convert.prepare_resume(catalog, job)
 
 
+def _cleaners() -> dict[str, Any]:
+    """The intermediates of ``convert --method vmimport`` (S3 uploads, import tasks); the direct path's snapshots,
+    AMI, volumes and instances are the EC2 driver's types."""
+    from skyvault.services.image import vmimport
+
+    return dict(vmimport.CLEANERS)
+
+
 DRIVER = ServiceDriver(
     name="image",
     docs="docs/image.md",
-    permission_rows=("convert",),
+    permission_rows=("convert", "convert-vmimport"),
     recovery_point_kinds=(jobs.KIND,),
     jobs={jobs.BACKUP_JOB: jobs.backup_job, jobs.RESTORE_JOB: jobs.restore_job, CONVERT_JOB: convert_job},
+    cleaners=_cleaners(),
     expirers={jobs.KIND: jobs.expire},
     restore_options=frozenset({"to_file"}),
     prepare_resume=prepare_resume,

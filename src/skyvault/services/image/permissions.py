@@ -1,4 +1,6 @@
-"""The ``convert`` policy row: every AWS call ``skyvault convert --method direct`` makes, and why.
+"""The ``convert`` policy row: every AWS call ``skyvault convert --method direct`` makes, and why; and the EC2
+calls of ``convert-vmimport`` (``--method vmimport``) that launch or create volumes from the import (its S3, IAM
+and VM Import calls are declared in services/image/vmimport.py, next to them).
 
 The calls themselves run through the EC2 driver's helpers (``ebs_direct.SnapshotWriter``, ``launch``, ``waiting``,
 the EC2 cleaners of the job's intermediates); these declarations say that ``convert`` makes them, so
@@ -138,6 +140,80 @@ DELETE_VOLUME = _declare(
 )
 TERMINATE_INSTANCES = _declare(
     "ec2",
+    "TerminateInstances",
+    "clean up intermediates",
+    "Terminate an instance a failed conversion launched (never one skyvault did not create).",
+    feature=Feature.CLEANUP,
+    resources=(_ARN + "instance/*",),
+    destructive=True,
+)
+
+
+# -- convert-vmimport: the launch / volumes / cleanup calls it shares with the direct path -------------------------
+def _vmimport(operation: str, step: str, purpose: str, *, feature: Feature = Feature.CONVERT, **more: Any) -> Any:
+    return declare(policy="convert-vmimport", service="ec2", operation=operation, feature=feature, step=step,
+                   purpose=purpose, **more)  # fmt: skip
+
+
+VMIMPORT_DESCRIBE_SUBNETS = _vmimport(
+    "DescribeSubnets", "preflight", "Find the target subnet (or the region's default subnet) and its zone."
+)
+VMIMPORT_DESCRIBE_IMAGES = _vmimport(
+    "DescribeImages", "import", "Wait until the imported AMI is available and read which snapshot each disk became."
+)
+VMIMPORT_RUN_INSTANCES = _vmimport(
+    "RunInstances",
+    "launch instance",
+    "Launch the converted instance from the imported AMI, tagged as skyvault's.",
+    resources=(
+        _ARN + "instance/*",
+        _ARN + "volume/*",
+        _ARN + "network-interface/*",
+        _ARN + "subnet/*",
+        _ARN + "security-group/*",
+        IMAGES,
+        SNAPSHOTS,
+    ),
+    tag_on_create=True,
+)
+VMIMPORT_DESCRIBE_INSTANCES = _vmimport(
+    "DescribeInstances", "launch instance", "Wait until the instance runs and check its volumes are attached."
+)
+VMIMPORT_DESCRIBE_VOLUMES = _vmimport(
+    "DescribeVolumes", "launch instance", "Check each volume's size, and wait for --volumes-only volumes."
+)
+VMIMPORT_CREATE_VOLUME = _vmimport(
+    "CreateVolume",
+    "create volumes",
+    "Create one volume per imported snapshot (--volumes-only), tagged as skyvault's.",
+    resources=(_ARN + "volume/*", SNAPSHOTS),
+    tag_on_create=True,
+)
+VMIMPORT_DELETE_SNAPSHOT = _vmimport(
+    "DeleteSnapshot",
+    "clean up intermediates",
+    "Delete the snapshots the import made once the instance or volumes exist (or the job failed).",
+    feature=Feature.CLEANUP,
+    resources=(SNAPSHOTS,),
+    destructive=True,
+)
+VMIMPORT_DEREGISTER_IMAGE = _vmimport(
+    "DeregisterImage",
+    "clean up intermediates",
+    "Deregister the imported AMI after launch (it is the job's: the instance is the result), or on failure.",
+    feature=Feature.CLEANUP,
+    resources=(IMAGES,),
+    destructive=True,
+)
+VMIMPORT_DELETE_VOLUME = _vmimport(
+    "DeleteVolume",
+    "clean up intermediates",
+    "Delete volumes a failed --volumes-only conversion created.",
+    feature=Feature.CLEANUP,
+    resources=(_ARN + "volume/*",),
+    destructive=True,
+)
+VMIMPORT_TERMINATE_INSTANCES = _vmimport(
     "TerminateInstances",
     "clean up intermediates",
     "Terminate an instance a failed conversion launched (never one skyvault did not create).",
