@@ -36,6 +36,7 @@ MODELS: list[str] = [
     "skyvault.lab.models.s3_checksums",
     "skyvault.lab.models.s3_archive_tiers",
     "skyvault.lab.models.dynamodb_scan",
+    "skyvault.lab.models.dynamodb_item_writes",  # wraps moto's Table methods (the scan model's too, if it patched them)
     "skyvault.lab.models.s3_null_version",
     "skyvault.lab.models.s3_outposts",  # after s3_iam_actions: it wraps S3's authorisation again
     "skyvault.lab.models.request_latency",
