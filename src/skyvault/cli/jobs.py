@@ -117,7 +117,7 @@ def jobs_cancel(
         st.info(f"{job_id}: cancelled" + (f"; could not delete {', '.join(leftovers)}" if leftovers else ""))
 
 
-def register_unbuilt(root: typer.Typer) -> None:
+def register_cleanup(root: typer.Typer) -> None:
     from skyvault.cli import cleanup
 
-    cleanup.register(root)  # registered here, beside the commands still to be built
+    cleanup.register(root)  # beside the jobs commands: cleanup works on the intermediates jobs record

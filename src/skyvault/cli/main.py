@@ -39,7 +39,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "cleanup": LazyCommand(
         "Remove orphaned skyvault intermediates (snapshots, volumes, AMIs) by tag and age.",
-        "skyvault.cli.jobs:register_unbuilt",
+        "skyvault.cli.jobs:register_cleanup",
     ),
     "convert": LazyCommand(
         "Convert a VM disk image into EC2 (EBS direct write or VM Import/Export).",

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from skyvault.aws.clients import ClientFactory
 from skyvault.catalog import IntermediateResource
 from skyvault.errors import (
     AccessDeniedError,
@@ -47,6 +46,7 @@ from skyvault.permissions.registry import REGISTRY, Registry
 from skyvault.permissions.trust import VMIMPORT_ROLE, vmimport_policies
 
 if TYPE_CHECKING:
+    from skyvault.aws.clients import ClientFactory
     from skyvault.jobs.context import JobContext
 
 ROW = "convert-vmimport"
