@@ -67,7 +67,7 @@ DEFAULT_MAX_ATTEMPTS = 8
 # Connections a service's client keeps open. The EBS direct block paths keep ~100 requests in flight per volume
 # (services/ec2/ebs_direct.py DEFAULT_IN_FLIGHT), up to 4 volumes at once: a smaller pool would open and discard a
 # connection per request beyond it (a TCP and TLS handshake each time).
-POOL_BY_SERVICE = {"ebs": 512}
+POOL_BY_SERVICE = {"ebs": 512, "s3": 256}  # S3: up to 256 requests in flight (backup s3 --workers)
 # botocore attempts per request, where fewer than DEFAULT_MAX_ATTEMPTS serve better: EBS direct block requests are
 # paced by skyvault's adaptive rates (ebs_direct.BlockFlow), which retry a throttled block at the reduced rate;
 # botocore's own backoff (up to 20 s a retry) would hold a worker idle while the flow's rate already dropped.

@@ -62,7 +62,9 @@ def backup_s3_command(
             help="Region asked for the bucket's location (default: the account's first).", callback=options.region
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, max=128, help="Parallel object reads.")] = 16,
+    workers: Annotated[
+        int, typer.Option(min=1, max=256, help="Requests in flight (small objects are latency-bound).")
+    ] = 64,
 ) -> None:
     """Back up S3 buckets, prefixes or S3 on Outposts access points into the library, incrementally.
 

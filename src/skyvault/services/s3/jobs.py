@@ -23,7 +23,7 @@ from skyvault.errors import ConfirmationRequiredError, LibraryError, NotFoundErr
 from skyvault.library.repository import Repository
 from skyvault.library.snapshots import Manifest
 from skyvault.services.contract import JobEnvironment
-from skyvault.services.s3.backup import KIND, Tuning, backup_location, bucket_client, iso
+from skyvault.services.s3.backup import DEFAULT_WORKERS, KIND, Tuning, backup_location, bucket_client, iso
 from skyvault.services.s3.locations import S3Location, parse_location
 from skyvault.services.s3.restore import RestoreTuning, Target, parse_time, restore_tree
 
@@ -44,7 +44,7 @@ def backup_params(
     region: str,
     library: str,
     versions: bool = False,
-    workers: int = 16,
+    workers: int = DEFAULT_WORKERS,
     tuning: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The ``params`` of a ``backup-s3`` job; ``tuning`` overrides ``Tuning`` fields (tests lower sizes)."""
@@ -98,7 +98,7 @@ def _copy(
     account, library, versions = str(params["account"]), str(params["library"]), bool(params["versions"])
     client = bucket_client(env.factory, account, location, str(params["region"]))
     parent = previous_manifest(repo, env.catalog, library, account, source, versions)
-    tuning = Tuning(workers=int(params.get("workers", 16)), **params.get("tuning", {}))
+    tuning = Tuning(workers=int(params.get("workers", DEFAULT_WORKERS)), **params.get("tuning", {}))
     captured_at = iso(datetime.now(UTC))
     calls_before = ctx.api_calls()
     with ctx.executor(tuning.workers, thread_name_prefix="s3-read") as pool:

@@ -35,7 +35,7 @@ from skyvault.library.snapshots import Manifest
 from skyvault.library.trees import TreeEntry, TreeReader
 from skyvault.permissions import Feature
 from skyvault.services.base import MIB
-from skyvault.services.s3.backup import CHECKSUMS, KIND, declare_s3, iso
+from skyvault.services.s3.backup import CHECKSUMS, DEFAULT_WORKERS, KIND, declare_s3, iso
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import S3Client
@@ -91,7 +91,7 @@ def object_lock_enabled(client: S3Client, bucket: str) -> bool:
 
 @dataclass(frozen=True)
 class RestoreTuning:
-    workers: int = 16
+    workers: int = DEFAULT_WORKERS
     multipart_threshold: int = MULTIPART_THRESHOLD
     part_size: int = RESTORE_PART_SIZE
 
