@@ -9,7 +9,7 @@ bytes (deterministic), then time, each as its own process as a user would run it
 - ``aws s3 sync`` (awscli, where installed): bucket to a local folder, unchanged re-sync, folder to a new bucket.
 
 The restored bucket is checked object by object (bytes) against the source (not timed). A missing awscli is
-skipped with a message. Objects/s = objects / wall seconds; peak RSS per process (``wait4``). ``--large N`` adds N
+skipped with a message. Objects/s = objects / wall seconds; peak RSS per process (GNU ``time``). ``--large N`` adds N
 objects of ``--large-mib`` MiB (streamed in ranges and parts); ``--latency-ms`` gives every S3 request that
 latency in the lab (the ``request_latency`` quirk; AWS documents 100-200 ms for small objects), for the ceilings,
 skyvault and ``aws s3 sync`` alike.
@@ -69,19 +69,20 @@ PEAK_RSS_MIB: dict[str, float] = {}  # command label -> peak resident memory of 
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path, label: str = "") -> tuple[float, str]:
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+    # Peak RSS from GNU time, which is exec'd fresh: a child forked from this (large) process would inherit its
+    # high-water mark, and wait4's ru_maxrss would report ours.
+    gnu_time = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    with tempfile.NamedTemporaryFile(suffix=".rss") as rss:
+        wrapped = [gnu_time, "-f", "%M", "-o", rss.name, *cmd] if gnu_time else cmd
+        started = time.perf_counter()
+        done = subprocess.run(wrapped, env=env, cwd=cwd, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:6])} failed ({process.returncode}):\n{stderr[-2000:]}")
-    PEAK_RSS_MIB[label or " ".join(cmd[-3:])] = usage.ru_maxrss / 1024  # Linux reports KiB
-    return seconds, stdout
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd[:6])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        text = Path(rss.name).read_text().strip()
+        if gnu_time and text.isdigit():
+            PEAK_RSS_MIB[label or " ".join(cmd[-3:])] = int(text) / 1024  # GNU time reports KiB
+    return seconds, done.stdout
 
 
 def ceiling(s3: Any, bucket: str, objects: int, size: int) -> tuple[float, float]:
