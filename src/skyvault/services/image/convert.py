@@ -482,7 +482,10 @@ class _Convert:
             created = self._volumes(placement, config, snapshot_ids)
             result["volume_ids"] = {d.device: created[f"disk{i}"] for i, d in enumerate(disks)}
         else:
-            self._launch_imported(placement, config, snapshot_ids, str(imported["image_id"]), result)
+            image_id = str(imported["image_id"])
+            self._launch_from(
+                placement, config, snapshot_ids, image_id, result, origin=f" from the imported AMI {image_id}"
+            )
         result["actions"].append(
             f"the uploaded images (s3://{bucket}/{vmimport.KEY_PREFIX}/{self.job.job_id}/) and the import's "
             "AMI and snapshots are deleted at the end of the job"
@@ -553,10 +556,11 @@ class _Convert:
             snapshot_ids = [states[t]["snapshot_ids"][0] for t in task_ids]
         return {"task_ids": task_ids, "image_id": image_id, "snapshot_ids": snapshot_ids}
 
-    def _launch_imported(
+    def _launch_from(
         self, placement: launch.Placement, config: InstanceConfig, source: dict[str, str], image_id: str,
-        result: dict[str, Any],
+        result: dict[str, Any], *, origin: str = "",
     ) -> None:  # fmt: skip
+        """Launch the instance from ``image_id`` (the temporary AMI, or the imported one), verify its volumes."""
         token = new_token()
         self.job.intermediate(INSTANCES, token, placement.account, placement.region)
         name = {"Name": self.options.name} if self.options.name else {}
@@ -570,8 +574,8 @@ class _Convert:
         result["volume_ids"] = launch.verify_instance(self.factory, placement, config, instance_id)
         self.job.release(instance_id)
         result["actions"].append(
-            f"launched {instance_id} ({config.instance_type}) from the imported AMI {image_id} in "
-            f"{placement.subnet_id} ({placement.availability_zone})"
+            f"launched {instance_id} ({config.instance_type}){origin} in {placement.subnet_id} "
+            f"({placement.availability_zone})"
         )
 
     # -- AMI and instance -----------------------------------------------------------------------------------------
@@ -603,21 +607,7 @@ class _Convert:
     ) -> None:
         image_id = self._register(placement, config, source)
         result["image_id"] = image_id
-        token = new_token()
-        self.job.intermediate(INSTANCES, token, placement.account, placement.region)
-        name = {"Name": self.options.name} if self.options.name else {}
-        instance_id = launch.run_instance(
-            self.factory, placement, config, image_id=image_id, snapshots=source,
-            instance_type=config.instance_type, tags={**self.tags(ROLE_RESTORED, token), **name},
-            client_token=token,
-            on_created=recorder(self.job, INSTANCES, token, placement.account, placement.region),
-        )  # fmt: skip
-        result["instance_id"] = instance_id
-        result["volume_ids"] = launch.verify_instance(self.factory, placement, config, instance_id)
-        self.job.release(instance_id)
-        result["actions"].append(
-            f"launched {instance_id} ({config.instance_type}) in {placement.subnet_id} ({placement.availability_zone})"
-        )
+        self._launch_from(placement, config, source, image_id, result)
         result["actions"].append(f"temporary AMI {image_id} is deregistered at the end of the job")
 
 
