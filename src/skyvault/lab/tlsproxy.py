@@ -26,6 +26,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 log = logging.getLogger("skyvault.lab.tlsproxy")
 
 # {access point}-{account}.{outpost id}.{authority}: what botocore builds for an access point ARN.
@@ -44,12 +49,6 @@ class _Issuer:
     """The lab's CA: one EC key and certificate per lab run, and a leaf certificate per host name asked for."""
 
     def __init__(self, folder: Path) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        self._x509, self._hashes, self._serialization, self._ec, self._oid = x509, hashes, serialization, ec, NameOID
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
         self.folder = folder
@@ -94,20 +93,19 @@ class _Issuer:
             return context
 
     def _issue(self, host: str) -> ssl.SSLContext:
-        x509, serialization = self._x509, self._serialization
-        key = self._ec.generate_private_key(self._ec.SECP256R1())
+        key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(self._oid.COMMON_NAME, host[:64])]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])]))
             .issuer_name(self._ca.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=7))
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(self._key, self._hashes.SHA256())
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(self._key, hashes.SHA256())
         )
         path = self.folder / f"leaf-{len(self._contexts)}.pem"
         path.write_bytes(
