@@ -49,7 +49,9 @@ def _lost(mode: str) -> int:
 
 
 def test_moto_alone_loses_concurrent_writes_of_one_partition_key() -> None:
-    assert _lost("moto") > 0  # if moto fixes its race, this model can go
+    # A race, even a forced one, depends on the scheduler: a loaded machine may serialise one attempt by chance.
+    # If no attempt of five loses an item, moto has likely fixed its race and this model can go.
+    assert any(_lost("moto") > 0 for _ in range(5))
 
 
 def test_the_model_loses_none() -> None:
