@@ -12,7 +12,8 @@ one mix only is not the product's speed. The same run measures the disk's own se
     .venv/bin/python benchmarks/library_vs_restic.py --size-mib 1024
     make bench
 
-Notes: the image is in the page cache for every tool (generated just before, not dropped: the machine is
+Notes: every timed phase starts after ``sync`` (no tool pays for the dirty pages of an earlier step); the image is
+in the page cache for every tool (generated just before, not dropped: the machine is
 shared); "MB/s" is image bytes / wall time (1 MB = 10^6 bytes). Peak RSS is the child's max resident set.
 """
 
@@ -68,6 +69,9 @@ class ToolResult:
 
 
 def run(cmd: list[str], *, env: dict[str, str], cwd: Path, size: int) -> Phase:
+    # No phase pays for an earlier one's writes: the image just generated or changed, and restic's restore (which
+    # does not fsync) would otherwise be flushed to disk while the next tool's phase is timed.
+    os.sync()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _pid, status, usage = os.wait4(proc.pid, 0)

@@ -121,6 +121,24 @@ def test_wrong_passphrase_exits_12(cli: Cli, workdir: Path, monkeypatch: pytest.
     assert [(j["kind"], j["status"]) for j in jobs] == [("backup-image", "failed")] * 2
 
 
+def test_restore_with_a_wrong_passphrase_exits_12_and_writes_nothing(
+    cli: Cli, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # restore opens an image's library in a thread while the runner loads: its error is still the job's
+    ok(cli("--json", "library", "init", "--path", "lib"))
+    image = workdir / "disk.img"
+    make_image(image)
+    point = ok(cli("--json", "backup", "image", str(image)))["recovery_point"]
+    monkeypatch.setenv("SKYVAULT_PASSPHRASE", "not the secret")
+    result = cli("restore", point, "--to-file", str(workdir / "out.img"))
+    assert result.exit_code == WrongPassphraseError.exit_code and "wrong passphrase" in result.stderr
+    assert not (workdir / "out.img").exists()
+    assert [p.name for p in workdir.iterdir() if p.name.startswith(".out.img")] == []
+    monkeypatch.setenv("SKYVAULT_PASSPHRASE", "cli secret")
+    ok(cli("--json", "restore", point, "--to-file", str(workdir / "out.img")))
+    assert (workdir / "out.img").read_bytes() == image.read_bytes()
+
+
 def test_init_refuses_two_locations_and_duplicates(cli: Cli, workdir: Path) -> None:
     assert cli("library", "init").exit_code == 9
     assert cli("library", "init", "--path", "a", "--s3", "s3://b/p").exit_code == 9

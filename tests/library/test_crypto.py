@@ -97,3 +97,22 @@ def test_an_orphan_key_file_of_another_master_key_is_skipped() -> None:
             break
     repo.backend.put(file_name(KEYS, content_id(orphan)), orphan)
     assert Repository.open(repo.backend, passphrase=PASSPHRASE).sealer.key == repo.sealer.key
+
+
+def test_key_derivation_is_rfc_7914_scrypt_as_libraries_made_before_derived_it() -> None:
+    """Key files written with ``cryptography``'s Scrypt still open: the same function, through OpenSSL."""
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    from skyvault.library.crypto import ScryptParams, _scrypt
+
+    salt = bytes(range(32))
+    expected = Scrypt(salt=salt, length=32, n=2**14, r=8, p=1).derive("pässphrase".encode())
+    assert _scrypt("pässphrase", salt, ScryptParams(n=2**14, r=8, p=1)) == expected
+
+
+@pytest.mark.parametrize(("n", "r"), [(2**30, 8), (3000, 8), (2**14, 2**20)])
+def test_hostile_scrypt_parameters_in_a_key_file_are_refused_without_allocating_them(n: int, r: int) -> None:
+    from skyvault.library.crypto import ScryptParams, _scrypt
+
+    with pytest.raises(LibraryCorruptError, match="scrypt parameters"):
+        _scrypt("x", bytes(32), ScryptParams(n=n, r=r, p=1), where="keys/k1")

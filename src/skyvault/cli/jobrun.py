@@ -78,8 +78,8 @@ def runner(st: AppState, *, open_early: str | None = None) -> JobRunner:
 
     ``open_early``: the name of a library the job will open. A local library without a KMS key is then opened in a
     thread while this one imports the runner and opens the catalog (~0.2 s): its key derivation (scrypt, ~0.1 s,
-    outside the GIL) then costs no wall time on a machine with a second core. The passphrase is read first, here,
-    so a prompt never comes from that thread.
+    through OpenSSL outside the GIL: library/crypto.py) then costs no wall time on a machine with a second core.
+    The passphrase is read first, here, so a prompt never comes from that thread.
     """
     asked: dict[str, str | None] = {}
     opened = _open_in_background(st, open_early, asked) if open_early is not None else {}

@@ -7,6 +7,7 @@ launch an instance.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from skyvault.cli import options as checks
-from skyvault.cli.context import AppState, state
+from skyvault.cli.context import PASSPHRASE_ENV, AppState, state
 from skyvault.cli.results import print_result
 from skyvault.errors import ConfirmationRequiredError, NotBuiltError
 from skyvault.services import registry
@@ -147,4 +148,7 @@ def register(app: typer.Typer) -> None:
             "confirmed": confirmed,
             "options": {key: value for key, value in options.items() if value is not None},
         }
-        print_result(st, job_kind, runner(st).run(JobSpec(job_kind, params)))
+        # A disk image's library is opened (scrypt) while the runner loads, as `backup image` does; only without a
+        # prompt, which must come after the job has refused a target it would not write.
+        early = point.library if point.kind == "image" and point.library and os.environ.get(PASSPHRASE_ENV) else None
+        print_result(st, job_kind, runner(st, open_early=early).run(JobSpec(job_kind, params)))

@@ -16,6 +16,7 @@ AES-GCM nonces are random (96 bits): the usual 2**32-messages-per-key bound mean
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -26,7 +27,6 @@ import blake3
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from skyvault.errors import LibraryCorruptError, LibraryError, WrongPassphraseError
 from skyvault.library.format import LAYOUT_VERSION, READABLE_LAYOUTS, BlobType, FileType
@@ -199,8 +199,23 @@ def _unwrap(kek: bytes, data: str, name: str) -> MasterKey | None:
     return MasterKey.from_json(plain)
 
 
-def _scrypt(passphrase: str, salt: bytes, params: ScryptParams) -> bytes:
-    return Scrypt(salt=salt, length=32, n=params.n, r=params.r, p=params.p).derive(passphrase.encode("utf-8"))
+# A key file's parameters come from storage: a writer there could ask for terabytes. 256 MiB allows n = 2**18 at
+# r = 8, eight times the default's cost.
+SCRYPT_MAX_MEMORY = 256 * 1024 * 1024
+
+
+def _scrypt(passphrase: str, salt: bytes, params: ScryptParams, *, where: str = "key file") -> bytes:
+    """scrypt (RFC 7914) through OpenSSL, as ``hashlib`` exposes it: it releases the GIL while it works, so a
+    library opened in a thread overlaps the command's imports (``cryptography``'s Scrypt holds the GIL)."""
+    try:
+        return hashlib.scrypt(
+            passphrase.encode("utf-8"), salt=salt, n=params.n, r=params.r, p=params.p, maxmem=SCRYPT_MAX_MEMORY,
+            dklen=32,
+        )  # fmt: skip
+    except (ValueError, OverflowError) as exc:  # not a power of 2, or beyond SCRYPT_MAX_MEMORY
+        raise LibraryCorruptError(
+            f"{where}: scrypt parameters n={params.n} r={params.r} p={params.p} are not ones skyvault uses ({exc})"
+        ) from None
 
 
 def passphrase_key_file(master: MasterKey, passphrase: str, params: ScryptParams, meta: dict[str, Any]) -> bytes:
@@ -267,7 +282,7 @@ def open_master_key(
         if doc["kind"] == "passphrase" and passphrase:
             tried.append("passphrase")
             params = ScryptParams(int(doc["n"]), int(doc["r"]), int(doc["p"]))
-            kek = _scrypt(passphrase, unb64(doc["salt"]), params)
+            kek = _scrypt(passphrase, unb64(doc["salt"]), params, where=name)
             master = _unwrap(kek, doc["data"], name)
             if master is not None:
                 if verify(master):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from skyvault.catalog import Catalog, Job
+from skyvault.catalog import Catalog, IntermediateResource, Job
 from skyvault.services.contract import JobEnvironment, ServiceDriver
 from skyvault.services.image import jobs
+from skyvault.services.image.intermediates import IMPORT_TASK, UPLOAD
 
 if TYPE_CHECKING:
+    from skyvault.aws.clients import ClientFactory
     from skyvault.jobs.context import JobContext
     from skyvault.jobs.spec import JobSpec
 
@@ -31,12 +33,21 @@ def prepare_resume(catalog: Catalog, job: Job) -> None:
         convert.prepare_resume(catalog, job)
 
 
-def _cleaners() -> dict[str, Any]:
-    """The intermediates of ``convert --method vmimport`` (S3 uploads, import tasks); the direct path's snapshots,
-    AMI, volumes and instances are the EC2 driver's types."""
+def _clean_upload(factory: ClientFactory, item: IntermediateResource) -> None:
+    from skyvault.services.image import vmimport  # only when there is one: a disk-image backup never needs it
+
+    vmimport.clean_upload(factory, item)
+
+
+def _clean_import_task(factory: ClientFactory, item: IntermediateResource) -> None:
     from skyvault.services.image import vmimport
 
-    return dict(vmimport.CLEANERS)
+    vmimport.clean_import_task(factory, item)
+
+
+# The intermediates of ``convert --method vmimport`` (S3 uploads, import tasks); the direct path's snapshots, AMI,
+# volumes and instances are the EC2 driver's types.
+CLEANERS = {UPLOAD: _clean_upload, IMPORT_TASK: _clean_import_task}
 
 
 DRIVER = ServiceDriver(
@@ -45,7 +56,7 @@ DRIVER = ServiceDriver(
     permission_rows=("convert", "convert-vmimport"),
     recovery_point_kinds=(jobs.KIND,),
     jobs={jobs.BACKUP_JOB: jobs.backup_job, jobs.RESTORE_JOB: jobs.restore_job, CONVERT_JOB: convert_job},
-    cleaners=_cleaners(),
+    cleaners=CLEANERS,
     expirers={jobs.KIND: jobs.expire},
     restore_options=frozenset({"to_file"}),
     prepare_resume=prepare_resume,

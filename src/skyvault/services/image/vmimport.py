@@ -44,14 +44,13 @@ from skyvault.errors import (
 from skyvault.permissions import Feature, declare
 from skyvault.permissions.registry import REGISTRY, Registry
 from skyvault.permissions.trust import VMIMPORT_ROLE, vmimport_policies
+from skyvault.services.image.intermediates import IMPORT_TASK, UPLOAD
 
 if TYPE_CHECKING:
     from skyvault.aws.clients import ClientFactory
     from skyvault.jobs.context import JobContext
 
 ROW = "convert-vmimport"
-UPLOAD = "s3-import-object"  # intermediate: s3://BUCKET/KEY#TOKEN (the object and its multipart uploads)
-IMPORT_TASK = "ec2-import-task"  # intermediate: import-ami-..., import-snap-..., or token:TOKEN before it exists
 KEY_PREFIX = "skyvault-convert"
 MIB = 1024 * 1024
 PART_SIZE = 64 * MIB
@@ -505,9 +504,6 @@ def clean_import_task(factory: ClientFactory, item: IntermediateResource) -> Non
             _remove_outputs(ec2, state)
 
 
-CLEANERS = {UPLOAD: clean_upload, IMPORT_TASK: clean_import_task}
-
-
 def check_format(disk: dict[str, Any], *, source_format: str) -> str:
     """The DiskContainer Format of one disk's source file, or a PreflightError saying why VM Import refuses it."""
     fmt, variant = str(disk["format"]), str(disk["variant"])
@@ -531,7 +527,7 @@ def check_format(disk: dict[str, Any], *, source_format: str) -> str:
 
 
 __all__ = [
-    "CLEANERS", "IMPORT_TASK", "OPTIONAL", "ROLE_CREATION", "ROW", "UPLOAD", "ImportFailedError", "UploadResult",
+    "IMPORT_TASK", "OPTIONAL", "ROLE_CREATION", "ROW", "UPLOAD", "ImportFailedError", "UploadResult",
     "check_format", "clean_import_task", "clean_upload", "describe_task", "ensure_role", "object_key", "part_size",
     "required_permissions", "role_state", "start_image_import", "start_snapshot_import", "upload_file",
     "upload_intermediate", "wait_tasks",
