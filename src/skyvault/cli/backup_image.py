@@ -44,15 +44,17 @@ def backup_image_command(
 
     With --json: {"recovery_point": ID, "stats": {...}} for one image, a list of those for several.
     """
-    from skyvault.cli.jobrun import runner
+    from skyvault.cli.jobrun import open_early, runner
     from skyvault.cli.library import library_config
-    from skyvault.jobs.spec import JobSpec
-    from skyvault.services.image.jobs import BACKUP_JOB, backup_params
 
     st = state(ctx)
     name, _cfg = library_config(st, library)
+    early = open_early(st, name)  # before the job and the catalog are imported: see open_early
+    from skyvault.jobs.spec import JobSpec
+    from skyvault.services.image.jobs import BACKUP_JOB, backup_params
+
     params = backup_params(paths=[str(p) for p in paths], library=name)
-    print_results(st, runner(st, open_early=name).run(JobSpec(BACKUP_JOB, params)))
+    print_results(st, runner(st, early=early).run(JobSpec(BACKUP_JOB, params)))
 
 
 def register(backup_app: typer.Typer) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from skyvault.cli.context import AppState
@@ -54,8 +55,8 @@ def environment(
 ) -> JobEnvironment:
     """What this process gives a job: the catalog, its clients, libraries opened with the passphrase it holds.
 
-    ``asked``: passphrases read already, by library; ``opened``: libraries being opened already (``runner``'s
-    ``open_early``), each handed to the first job that opens it.
+    ``asked``: passphrases read already, by library; ``opened``: libraries being opened already
+    (``open_early``), each handed to the first job that opens it.
     """
     from skyvault.cli.library import library_config, open_library  # cli.library imports this module's neighbours
 
@@ -73,38 +74,49 @@ def environment(
     return JobEnvironment(catalog=st.catalog(), factory=st.factory, open_library=open_named, progress=progress)
 
 
-def runner(st: AppState, *, open_early: str | None = None) -> JobRunner:
-    """A runner in this process, drawing progress on stderr.
+@dataclass
+class EarlyLibraries:
+    """Libraries being opened in threads (``open_early``), and the passphrases read for them."""
 
-    ``open_early``: the name of a library the job will open. A local library without a KMS key is then opened in a
-    thread while this one imports the runner and opens the catalog (~0.2 s): its key derivation (scrypt, ~0.1 s,
-    through OpenSSL outside the GIL: library/crypto.py) then costs no wall time on a machine with a second core.
-    The passphrase is read first, here, so a prompt never comes from that thread.
+    asked: dict[str, str | None] = field(default_factory=dict)
+    opened: dict[str, Future[Repository]] = field(default_factory=dict)
+
+
+def open_early(st: AppState, name: str | None) -> EarlyLibraries:
+    """Start opening the library ``name`` in a thread, for a job that will open it.
+
+    A command calls this as soon as it knows the library, before importing the job and the catalog (SQLAlchemy,
+    ~0.25 s): the key derivation (scrypt, ~0.1 s, through OpenSSL outside the GIL: library/crypto.py) then costs
+    no wall time on a machine with a second core. Only a local library without a KMS key (the others need the
+    client factory, boto3, made once when the job asks for it). The passphrase is read here, so a prompt never
+    comes from that thread.
     """
-    asked: dict[str, str | None] = {}
-    opened = _open_in_background(st, open_early, asked) if open_early is not None else {}
-    from skyvault.engine.runner import JobRunner
-
-    return JobRunner(environment(st, progress_printer(st), asked=asked, opened=opened))
-
-
-def _open_in_background(st: AppState, name: str, asked: dict[str, str | None]) -> dict[str, Future[Repository]]:
     from skyvault.cli.library import library_config, open_library, read_passphrase
 
+    early = EarlyLibraries()
     chosen, cfg = library_config(st, name)
     if cfg.kind != "local" or cfg.kms_key:
-        return {}  # these need the client factory (boto3): made once, when the job asks for it
-    asked[chosen] = read_passphrase()
+        return early
+    early.asked[chosen] = read_passphrase()
     future: Future[Repository] = Future()
 
     def run() -> None:
         try:
-            future.set_result(open_library(st, chosen, asked=asked))
+            future.set_result(open_library(st, chosen, asked=early.asked))
         except BaseException as exc:  # handed to the job that opens the library, and raised there
             future.set_exception(exc)
 
     threading.Thread(target=run, name=f"open library {chosen}", daemon=True).start()
-    return {chosen: future}
+    early.opened[chosen] = future
+    return early
+
+
+def runner(st: AppState, *, early: EarlyLibraries | None = None) -> JobRunner:
+    """A runner in this process, drawing progress on stderr; ``early``: libraries ``open_early`` is opening."""
+    early = early or EarlyLibraries()
+    from skyvault.engine.runner import JobRunner
+
+    return JobRunner(environment(st, progress_printer(st), asked=early.asked, opened=early.opened))
 
 
 def print_backups(st: AppState, results: list[dict[str, Any]], line: Any) -> None:

@@ -105,7 +105,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Restore a recovery point to a new resource, or over the original only with --yes."""
-        from skyvault.cli.jobrun import runner
+        from skyvault.cli.jobrun import open_early, runner
         from skyvault.jobs.spec import JobSpec
 
         st = state(ctx)
@@ -150,5 +150,7 @@ def register(app: typer.Typer) -> None:
         }
         # A disk image's library is opened (scrypt) while the runner loads, as `backup image` does; only without a
         # prompt, which must come after the job has refused a target it would not write.
-        early = point.library if point.kind == "image" and point.library and os.environ.get(PASSPHRASE_ENV) else None
-        print_result(st, job_kind, runner(st, open_early=early).run(JobSpec(job_kind, params)))
+        early = None
+        if point.kind == "image" and point.library and os.environ.get(PASSPHRASE_ENV):
+            early = open_early(st, point.library)
+        print_result(st, job_kind, runner(st, early=early).run(JobSpec(job_kind, params)))
