@@ -48,6 +48,10 @@ typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
 bench: $(STAMP_DEV)
+	@command -v restic >/dev/null 2>&1 || { \
+		echo "installing restic (the peer the library benchmark compares against)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends restic >/dev/null; }
 	$(BIN)/python benchmarks/library_vs_restic.py
 
 lab-down:
