@@ -114,8 +114,26 @@ class Plan:
 Steps = Callable[[Path, Path, dict[str, str]], Plan]
 
 
+def drop_page_cache() -> None:
+    """Empty the page cache (root only): a restore then reads the repository from the disk, as one does when the
+    backup is not minutes old. Otherwise a tool that wrote its packs through the cache (restic) restores from
+    memory while one that wrote them with O_DIRECT (skyvault, so that a backup does not flood the cache) reads
+    them from the disk."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("1\n")
+
+
 def bench_tool(
-    name: str, work: Path, image: Path, size: int, seed: int, setup: Steps, version: str, mix: Mix
+    name: str,
+    work: Path,
+    image: Path,
+    size: int,
+    seed: int,
+    setup: Steps,
+    version: str,
+    mix: Mix,
+    *,
+    cold_restore: bool = False,
 ) -> ToolResult:
     result = ToolResult(tool=name, version=version)
     home = work / name
@@ -133,6 +151,8 @@ def bench_tool(
     result.phases["full"] = run(plan.full, env=env, cwd=home, size=size)
     mix.change(image, size, seed)
     result.phases["incremental"] = run(plan.incremental, env=env, cwd=home, size=size)
+    if cold_restore:
+        drop_page_cache()
     result.phases["restore"] = run(plan.restore, env=env, cwd=home, size=size)
     result.identical = sha256_file(plan.restored) == sha256_file(image)
     result.repo_bytes = dir_size(home / "repo")
@@ -284,7 +304,17 @@ def main() -> None:
     parser.add_argument("--compression-level", type=int, default=1, help="skyvault zstd level (default 1)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat; each phase keeps its best round")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
+    parser.add_argument(
+        "--cold-restore",
+        action="store_true",
+        help="drop the page cache before each restore (root only): repositories are read from the disk",
+    )
     args = parser.parse_args()
+    if args.cold_restore:
+        try:
+            drop_page_cache()
+        except OSError as exc:
+            parser.error(f"--cold-restore needs to write /proc/sys/vm/drop_caches (root): {exc.strerror}")
     size = args.size_mib * MiB
     work = args.workdir or Path(tempfile.mkdtemp(prefix="skyvault-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -323,7 +353,9 @@ def main() -> None:
                         continue
                     print(f"{mix_name}: {name}: round {round_} ...", file=sys.stderr, flush=True)
                     version = tool_version(version_cmd)
-                    result = bench_tool(name, work, image, size, args.seed, steps, version, mix)
+                    result = bench_tool(
+                        name, work, image, size, args.seed, steps, version, mix, cold_restore=args.cold_restore
+                    )
                     results[name] = best_of(results.get(name), result)
     finally:
         image.unlink(missing_ok=True)
@@ -333,7 +365,8 @@ def main() -> None:
     print(
         f"image {size // MiB} MiB per mix; {platform.machine()}, {os.cpu_count()} cores; MB/s = image bytes / wall "
         f"time; load average {load_before:.1f} before, {load_after:.1f} after; best of {args.rounds} round(s); "
-        f"disk sequential write (dd oflag=direct, fsync) {disk_mb_s} MB/s"
+        f"disk sequential write (dd oflag=direct, fsync) {disk_mb_s} MB/s; restores "
+        + ("cold (page cache dropped before each)" if args.cold_restore else "warm (repositories in the page cache)")
     )
     for mix_name, results in by_mix.items():
         print(f"\n== mix {mix_name}: {MIXES[mix_name].description}")
