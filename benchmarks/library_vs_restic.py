@@ -262,6 +262,10 @@ class Worst:
     ratio: float
     cpu_ratio: float
     mix: str
+    # restic's whole command over skyvault's engine alone, worst over every mix: what the command would reach if
+    # its fixed cost (interpreter, imports, key derivation, catalog) were nil
+    engine_ratio: float = 0.0
+    engine_mix: str = ""
 
 
 def worst_ratios(by_mix: dict[str, dict[str, ToolResult]]) -> dict[str, Worst]:
@@ -275,8 +279,26 @@ def worst_ratios(by_mix: dict[str, dict[str, ToolResult]]) -> dict[str, Worst]:
             ratio = base.phases[phase].seconds / timing.seconds
             if phase not in worst or ratio < worst[phase].ratio:
                 cpu = base.phases[phase].cpu_seconds / timing.cpu_seconds if timing.cpu_seconds else 0.0
+                previous = worst.get(phase)
                 worst[phase] = Worst(round(ratio, 2), round(cpu, 2), mix)
+                if previous is not None:
+                    worst[phase].engine_ratio, worst[phase].engine_mix = previous.engine_ratio, previous.engine_mix
+            if timing.engine_seconds:
+                engine_ratio = round(base.phases[phase].seconds / timing.engine_seconds, 2)
+                if not worst[phase].engine_mix or engine_ratio < worst[phase].engine_ratio:
+                    worst[phase].engine_ratio, worst[phase].engine_mix = engine_ratio, mix
     return worst
+
+
+def outside_engine_seconds(by_mix: dict[str, dict[str, ToolResult]]) -> list[float]:
+    """skyvault's whole command minus its engine, every mix and phase: the fixed cost each command pays."""
+    return [
+        timing.seconds - timing.engine_seconds
+        for results in by_mix.values()
+        if "skyvault" in results and not results["skyvault"].skipped
+        for timing in results["skyvault"].phases.values()
+        if timing.engine_seconds
+    ]
 
 
 def disk_write_mb_per_s(work: Path, size: int) -> float:
@@ -378,6 +400,16 @@ def main() -> None:
             target = TARGETS.get(phase)
             verdict = "" if target is None else ("  target met" if w.ratio >= target else f"  target {target}x MISSED")
             print(f"{phase:<12} {w.ratio:>6.2f}x wall  {w.cpu_ratio:>6.2f}x CPU  (mix {w.mix}){verdict}")
+        print("\n== where skyvault's time goes: restic's whole command over skyvault's engine alone, worst mix")
+        for phase, w in worst.items():
+            if w.engine_mix:
+                print(f"{phase:<12} {w.engine_ratio:>6.2f}x engine-only  (mix {w.engine_mix})")
+        fixed = outside_engine_seconds(by_mix)
+        if fixed:
+            print(
+                f"outside the engine (process start-up, imports, key derivation, catalog): {min(fixed):.2f}-"
+                f"{max(fixed):.2f} s per command (benchmarks/startup.py breaks it down)"
+            )
         restores = [
             size / 1e6 / r["skyvault"].phases["restore"].engine_seconds
             for r in by_mix.values()
