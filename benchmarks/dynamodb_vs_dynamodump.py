@@ -3,7 +3,10 @@
     PYTHONPATH=src python benchmarks/dynamodb_vs_dynamodump.py [--items 100000] [--no-dynamodump] [--latency-ms 10]
 
 Starts its own lab in a temporary folder, loads a table of mixed-type items (S, N, B, SS, NS, BS, M, L, BOOL, NULL,
-~500 B each) with bare boto3 clients (4 threads: the write ceiling), then measures in the same run:
+~500 B each) with bare boto3 clients (4 threads), then measures in the same run:
+- the lab's own write ceiling: the same items into a second table of the same schema, 25 per BatchWriteItem, as
+  requests built and signed before the clock starts and sent by 8 threads with ``http.client`` (no client library
+  in the timed loop: what the lab itself can take);
 - read ceiling: a bare boto3 parallel Scan (4 segments, one client per thread) that only reads;
 - skyvault: `backup dynamodb` (first, and an unchanged second: new bytes), `restore --table-name` (created, written
   with BatchWriteItem, verified by a scan back);
@@ -66,6 +69,46 @@ def _skyvault(config: Path, *args: str) -> dict[str, Any]:
     return result
 
 
+def _write_ceiling(raw: Any, endpoint: str, table: str, n: int, threads: int = 8) -> float:
+    """Seconds the lab takes to write ``n`` items sent as pre-built, pre-signed BatchWriteItem requests."""
+    import http.client
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from skyvault.services.dynamodb import items as codec
+    from skyvault.services.dynamodb.restore import batch_body
+
+    credentials = raw._request_signer._credentials.get_frozen_credentials()
+    requests = []
+    for start in range(0, n, 25):
+        body = batch_body(table, [codec.to_line(item(i)) for i in range(start, min(start + 25, n))])
+        request = AWSRequest(
+            method="POST",
+            url=endpoint + "/",
+            data=body,
+            headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.BatchWriteItem"},
+        )
+        SigV4Auth(credentials, "dynamodb", "us-east-1").add_auth(request)
+        requests.append((body, dict(request.headers.items())))
+    host, port = endpoint.split("://", 1)[-1].rsplit(":", 1)
+
+    def send(part: int) -> None:
+        for body, headers in requests[part::threads]:
+            connection = http.client.HTTPConnection(host, int(port))
+            connection.request("POST", "/", body=body, headers=headers)
+            answer = connection.getresponse()
+            data = answer.read()
+            connection.close()
+            if answer.status != 200 or json.loads(data).get("UnprocessedItems"):
+                raise SystemExit(f"ceiling load failed: {answer.status} {data[:300]!r}")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(send, range(threads)))
+    return time.perf_counter() - started
+
+
 def _client(factory_config: Any, config_path: Path) -> Any:
     from skyvault.aws.clients import ClientFactory
 
@@ -94,21 +137,25 @@ def main() -> None:
             config = write_lab_config(config_path, lab)
             _skyvault(config_path, "library", "init", "--path", str(where / "lib"))
             raw = _client(config, config_path)
-            raw.create_table(
-                TableName="bench", BillingMode="PAY_PER_REQUEST",
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                      {"AttributeName": "sk", "AttributeType": "N"},
-                                      {"AttributeName": "name", "AttributeType": "S"},
-                                      {"AttributeName": "n", "AttributeType": "N"}],
-                # a GSI and an LSI: dynamodump's on-demand restore sends empty index lists for a table without them
-                # (refused by DynamoDB)
-                LocalSecondaryIndexes=[{"IndexName": "by-n", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
-                                        {"AttributeName": "n", "KeyType": "RANGE"}],
-                                        "Projection": {"ProjectionType": "KEYS_ONLY"}}],
-                GlobalSecondaryIndexes=[{"IndexName": "by-name", "KeySchema": [{"AttributeName": "name",
-                                         "KeyType": "HASH"}], "Projection": {"ProjectionType": "KEYS_ONLY"}}],
-            )  # fmt: skip
+            for name in ("bench", "ceiling"):
+                raw.create_table(
+                    TableName=name, BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                               {"AttributeName": "sk", "KeyType": "RANGE"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                          {"AttributeName": "sk", "AttributeType": "N"},
+                                          {"AttributeName": "name", "AttributeType": "S"},
+                                          {"AttributeName": "n", "AttributeType": "N"}],
+                    # a GSI and an LSI: dynamodump's on-demand restore sends empty index lists for a table without
+                    # them (refused by DynamoDB)
+                    LocalSecondaryIndexes=[{"IndexName": "by-n",
+                                            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                                          {"AttributeName": "n", "KeyType": "RANGE"}],
+                                            "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+                    GlobalSecondaryIndexes=[{"IndexName": "by-name",
+                                             "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"}],
+                                             "Projection": {"ProjectionType": "KEYS_ONLY"}}],
+                )  # fmt: skip
             if args.latency_ms:
                 set_model_settings(lab, "request_latency", dynamodb=args.latency_ms)
             started = time.perf_counter()
@@ -122,6 +169,7 @@ def main() -> None:
             with ThreadPoolExecutor(4) as pool:
                 list(pool.map(load, range(0, args.items, 1000)))
             load_s = time.perf_counter() - started
+            ceiling_write_s = _write_ceiling(raw, lab.endpoint, "ceiling", args.items)
 
             def segment(index: int) -> int:
                 client = _client(config, config_path)
@@ -166,7 +214,8 @@ def main() -> None:
     result: dict[str, Any] = {
         "items": n,
         "latency_ms": args.latency_ms,
-        "lab_load_items_per_s": round(n / load_s, 1),
+        "lab_load_items_per_s": round(n / load_s, 1),  # bare boto3, 4 threads
+        "lab_write_ceiling_items_per_s": round(n / ceiling_write_s, 1),  # pre-signed requests, 8 threads
         "bare_scan_items_per_s": round(n / ceiling_s, 1),
         "backup_items_per_s": round(n / backup_wall_s, 1),  # the whole command, as dynamodump's is timed
         "backup_engine_items_per_s": first["stats"]["items_per_s"],
@@ -181,6 +230,7 @@ def main() -> None:
         "restore_write_items_per_s": restored["stats"]["write_items_per_s"],
         "restore_s": round(restore_s, 1),
         "restore_vs_lab_load": round((n / restore_s) / (n / load_s), 2),
+        "restore_write_vs_lab_write_ceiling": round(restored["stats"]["write_items_per_s"] / (n / ceiling_write_s), 2),
         **peer,
     }  # fmt: skip
     if peer:

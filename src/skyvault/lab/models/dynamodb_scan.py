@@ -31,7 +31,9 @@ that hash, then by key. Pages stop at 1 MB (item sizes as moto measures them) or
 is computed as above. Provisioned tables get a read and a write token bucket (rate: the provisioned units per second,
 burst: 300 s of them, full at creation); a Scan on an empty read bucket fails with
 ``ProvisionedThroughputExceededException``; a BatchWriteItem writes what the write bucket covers (1 unit per 1 KB
-of item, rounded up) and returns the rest as ``UnprocessedItems`` (all of it throttled: the exception).
+of item, rounded up) and returns the rest as ``UnprocessedItems`` (all of it throttled: the exception): that is
+served by the ``dynamodb_batch_writes`` model, with this model's buckets (``_bucket``, ``_LOCK``) and cache version
+(``_VERSION``).
 
 Not modelled: adaptive capacity and per-partition limits, on-demand throttling (on-demand tables are never throttled
 here), throttling of GetItem/Query/PutItem, and GSI write capacity.
@@ -39,6 +41,7 @@ here), throttling of GetItem/Query/PutItem, and GSI write capacity.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import importlib
@@ -51,7 +54,6 @@ from typing import Any
 
 PAGE_LIMIT = 1_000_000  # the 1 MB page limit (moto's RESULT_SIZE_LIMIT: sizes as moto measures them)
 BURST_SECONDS = 300.0
-MAX_BATCH_WRITE = 25
 ITEM_LIMIT = 405_000  # moto's item size limit (AWS: 400 KB; moto measured 409-410 KB and chose this)
 _CACHE = "_skyvault_scan_cache"
 _VERSION = "_skyvault_scan_version"
@@ -76,6 +78,45 @@ def _sortable(value: Any) -> tuple[int, Any]:
     return (2, value.value)
 
 
+def value_size(value: Any) -> int:
+    """moto's ``DynamoType.size()``, the same number, without the objects it builds for every set member and map
+    value (measuring a table's items for the 1 MB pages was most of a verification scan's lab time)."""
+    kind, raw = value.type, value.value
+    if kind == "N":
+        return len(str(raw))
+    if kind == "NS":
+        return sum(len(str(member)) for member in raw)
+    if kind in ("SS", "BS"):
+        return sum(len(member if isinstance(member, bytes) else member.encode("utf-8")) for member in raw)
+    if kind == "L":
+        return sum(value_size(member) for member in raw)
+    if kind == "M":
+        return sum(len(name.encode("utf-8")) + value_size(member) for name, member in raw.items())
+    if isinstance(raw, bool):
+        return 1
+    return len(raw if isinstance(raw, bytes) else raw.encode("utf-8"))
+
+
+def item_size(item: Any) -> int:
+    """moto's ``Item.size()``."""
+    return sum(len(name.encode("utf-8")) + value_size(value) for name, value in item.attrs.items())
+
+
+def wire_value(value: Any) -> dict[str, Any]:
+    """What moto's ``dynamo_json_dump`` writes for a ``DynamoType`` (binary as base64), as plain JSON values, so that
+    a page is encoded by the C encoder rather than one Python ``default()`` call per attribute and member."""
+    kind, raw = value.type, value.value
+    if kind == "B" and isinstance(raw, bytes):
+        return {"B": base64.b64encode(raw).decode("utf-8")}
+    if kind == "BS":
+        return {"BS": [base64.b64encode(m).decode("utf-8") if isinstance(m, bytes) else m for m in raw]}
+    if kind == "L":
+        return {"L": [wire_value(member) for member in raw]}
+    if kind == "M":
+        return {"M": {name: wire_value(member) for name, member in raw.items()}}
+    return {kind: raw}
+
+
 def segment_of(hash_value: Any, total: int) -> int:
     return (_hash64(hash_value) * total) >> 64
 
@@ -95,7 +136,7 @@ class _Segments:
             row.sort(key=lambda pair: pair[0])
         self.orders = [[order for order, _ in row] for row in rows]
         self.items = [[item for _, item in row] for row in rows]
-        self.sizes = [[item.size() for item in row] for row in self.items]
+        self.sizes = [[item_size(item) for item in row] for row in self.items]
 
 
 def _segments(table: Any, total: int) -> _Segments:
@@ -235,7 +276,7 @@ def apply() -> None:
         result: dict[str, Any] = {
             "Count": len(page),
             "ScannedCount": len(page),
-            "Items": [item.attrs for item in page],
+            "Items": [{name: wire_value(value) for name, value in item.attrs.items()} for item in page],
         }
         if stopped and page:
             result["LastEvaluatedKey"] = _item_key(table, page[-1])
@@ -247,47 +288,6 @@ def apply() -> None:
         return dynamo_json_dump(result)
 
     handler_class.scan = scan
-
-    original_batch_write = handler_class.batch_write_item
-
-    def batch_write_item(self: Any) -> Any:
-        requests = self.body.get("RequestItems") or {}
-        count = sum(len(v) for v in requests.values())
-        if count > MAX_BATCH_WRITE:
-            raise errors.MockValidationException(
-                "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must "
-                f"satisfy constraint: [Member must have length less than or equal to {MAX_BATCH_WRITE}, Member must "
-                "have length greater than or equal to 1]"
-            )
-        accepted: dict[str, list[Any]] = {}
-        unprocessed: dict[str, list[Any]] = {}
-        for table_name, table_requests in requests.items():
-            table = self.dynamodb_backend.get_table(table_name)
-            bucket = _bucket(table, "WriteCapacityUnits")
-            for request in table_requests:
-                units = 1.0
-                put = request.get("PutRequest")
-                if put is not None:
-                    units = float(max(1, math.ceil(dynamo_type({"M": put["Item"]}).size() / 1024)))
-                with _LOCK:
-                    if bucket is not None and bucket.tokens < units:
-                        unprocessed.setdefault(table_name, []).append(request)
-                        continue
-                    if bucket is not None:
-                        bucket.tokens -= units
-                accepted.setdefault(table_name, []).append(request)
-        if unprocessed and not accepted:
-            raise throttled(
-                "The level of configured provisioned throughput for the table was exceeded. Consider increasing "
-                "your provisioning level with the UpdateTable API."
-            )
-        self.body["RequestItems"] = accepted
-        result = original_batch_write(self)
-        if unprocessed:
-            result.result["UnprocessedItems"] = unprocessed
-        return result
-
-    handler_class.batch_write_item = batch_write_item
 
     # A new item's size is checked once, not re-measured in full for every attribute (moto's LimitedSizeDict sums
     # the whole item on each assignment: ~3 ms per 11-attribute item). Same limit, same error; updates of existing

@@ -6,7 +6,8 @@ Library restore:
    schema (keys, billing mode and throughput, GSIs, LSIs, stream, SSE, class, deletion protection, tags) and waited
    for until ACTIVE, then TTL and point-in-time recovery are turned back on; existing and empty -> written into;
    existing with items -> refused unless confirmed (``--yes``), before anything is written;
-2. items are read from the library segment by segment and written 25 per BatchWriteItem by parallel writers;
+2. items are read from the library segment by segment and written 25 per BatchWriteItem by parallel writers, each
+   request's body made from the library's lines as they are (they are already the wire form of the items);
    UnprocessedItems are retried with exponential backoff and jitter (the table's write capacity, or throttling);
 3. the table is scanned back and its item count and order-independent checksum compared with the backup's (into
    a table that already held items, only the restored keys are compared).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import queue
 import random
 import threading
@@ -35,6 +37,8 @@ from skyvault.services.dynamodb.scan import ITEMS_PREFIX, scan_page
 from skyvault.services.dynamodb.schema import TABLE_ARN
 
 if TYPE_CHECKING:
+    from types_boto3_dynamodb.type_defs import WriteRequestTypeDef
+
     from skyvault.aws.clients import DynamoDBClient
 
 BATCH = 25
@@ -110,18 +114,77 @@ def read_lines(repo: Repository, manifest: Manifest) -> Iterator[bytes]:
             raise LibraryCorruptError(f"segment {entry.key} holds {count} items, its entry says {entry.meta['items']}")
 
 
-def _write_batch(client: DynamoDBClient, table: str, batch: list[dict[str, Any]], stats: dict[str, int]) -> None:
-    pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+_WIRE = threading.local()
+
+
+def _wire_body(params: dict[str, Any], **_: Any) -> None:
+    """botocore's ``before-call`` hook: while this thread writes a batch, the request's body is the one it built from
+    the library's lines (before signing, so the signature covers it). Other calls and threads are untouched."""
+    body = getattr(_WIRE, "body", None)
+    if body is not None:
+        params["body"] = body
+
+
+def _wire_unprocessed(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
+    """botocore's ``before-parse`` hook: the ``UnprocessedItems`` of a batch this thread sent, kept as they came (wire
+    JSON, binary as base64) so they are sent again as they are, and removed from what botocore parses."""
+    if getattr(_WIRE, "body", None) is None or response_dict.get("status_code") != 200:
+        return
+    body = json.loads(response_dict["body"] or b"{}")
+    customized_response_dict["RawUnprocessed"] = body.pop("UnprocessedItems", None) or {}
+    response_dict["body"] = json.dumps(body).encode()
+
+
+def _wire_writes(client: DynamoDBClient) -> None:
+    events = client.meta.events
+    events.register("before-call.dynamodb.BatchWriteItem", _wire_body, unique_id="skyvault-wire-batch-body")
+    events.register("before-parse.dynamodb.BatchWriteItem", _wire_unprocessed, unique_id="skyvault-wire-unprocessed")
+
+
+def batch_body(table: str, lines: list[bytes]) -> bytes:
+    """A BatchWriteItem request body (DynamoDB JSON) putting the items of these library lines.
+
+    A line is ``{"Item":{...}}`` in the low-level API's typed form with binary as base64: the wire form of an item,
+    so a ``PutRequest`` is the line itself inside ``{"PutRequest":...}``: no item is decoded, checked by botocore
+    against the API model and encoded again (that was most of the restore's client CPU). The lines are the ones the
+    library authenticated and the write's checksum covers."""
+    requests = []
+    for line in lines:
+        item = line.rstrip(b"\n")
+        if not (item.startswith(b'{"Item":{') and item.endswith(b"}")):
+            raise LibraryCorruptError("an item line of the library is not a DynamoDB JSON item")
+        requests.append(b'{"PutRequest":' + item + b"}")
+    name = json.dumps(table).encode()
+    return b'{"RequestItems":{' + name + b":[" + b",".join(requests) + b"]}}"
+
+
+# What botocore validates and serialises in place of the real items (the hook replaces the body before signing).
+_PLACEHOLDER: list[WriteRequestTypeDef] = [{"PutRequest": {"Item": {}}}]
+
+
+def _write_batch(client: DynamoDBClient, table: str, lines: list[bytes], stats: dict[str, int]) -> None:
+    _wire_writes(client)
+    body: bytes | None = batch_body(table, lines)
     attempt = 0
-    while pending:
-        with contextlib.suppress(ThrottledError):  # throttled: nothing written, the same batch after a pause
-            pending = dict(client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {})
-        if pending:
+    while body is not None:
+        unprocessed: dict[str, Any] = {}
+        _WIRE.body = body
+        try:
+            with contextlib.suppress(ThrottledError):  # throttled: nothing written, the same batch after a pause
+                response: dict[str, Any] = dict(client.batch_write_item(RequestItems={table: _PLACEHOLDER}))
+                unprocessed = response.get("RawUnprocessed") or {}
+                body = None
+        finally:
+            _WIRE.body = None
+        if unprocessed:
+            body = json.dumps({"RequestItems": unprocessed}, separators=(",", ":")).encode()
+        if body is not None:
             attempt += 1
             stats["retries"] += 1
             if attempt > RETRY_LIMIT:
+                left = len(unprocessed.get(table, [])) or len(lines)
                 raise ThrottledError(
-                    f"table {table} kept {len(pending[table])} items unprocessed after {RETRY_LIMIT} attempts",
+                    f"table {table} kept {left} items unprocessed after {RETRY_LIMIT} attempts",
                     hint="raise the table's write capacity (or use on-demand) and restore again with --yes",
                 )
             time.sleep(random.uniform(0, min(MAX_BACKOFF_S, 0.05 * 2**attempt)))
@@ -132,7 +195,7 @@ def write_items(
 ) -> dict[str, Any]:
     """Write every item; returns the count, the checksum of what was written and the retries."""
     started = time.perf_counter()
-    batches: queue.Queue[list[dict[str, Any]] | None] = queue.Queue(maxsize=workers * 4)
+    batches: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=workers * 4)
     stats = {"items": 0, "retries": 0}
     failure: list[BaseException] = []
     lock = threading.Lock()
@@ -162,12 +225,12 @@ def write_items(
         # each writer in a copy of the caller's context: its AWS calls count for the job (as the job's executors do)
         threads = [pool.submit(contextvars.copy_context().run, writer) for _ in range(workers)]
         try:
-            batch: list[dict[str, Any]] = []
+            batch: list[bytes] = []
             for line in lines:
                 if failure:
                     break
                 checksum = (checksum + codec.line_digest(line)) % codec.MOD
-                batch.append(codec.from_line(line))
+                batch.append(line)
                 total += 1
                 if len(batch) == BATCH:
                     batches.put(batch)
