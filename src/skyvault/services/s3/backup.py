@@ -14,8 +14,10 @@ checksum, server-side encryption, object lock settings; ``delete_marker`` for a 
 
 Incremental: with the previous tree of the same location (and the same ``versions`` mode), an object whose ETag,
 size and last-modified time (and version ID) are unchanged is re-added with ``add_entry`` from the parent tree,
-without any GetObject: an unchanged bucket costs its listing. Tag-only changes (PutObjectTagging keeps the ETag
-and the last-modified time) are not seen by an incremental run; the storage class is refreshed from the listing.
+without any GetObject: an unchanged bucket costs its listing. When its storage class and latest flag are unchanged
+too, the parent's entry is written as it was read (its stored record, not re-serialised). Tag-only changes
+(PutObjectTagging keeps the ETag and the last-modified time) are not seen by an incremental run; the storage class
+is refreshed from the listing.
 
 Reads: objects up to ``large_object`` bytes with one GetObject each, in parallel on a bounded pool (at most
 ``window`` objects and ``window_bytes`` bytes in flight), and added to the tree in key order; larger objects
@@ -502,14 +504,17 @@ def backup_location(
     window: deque[tuple[Listed, TreeEntry | dict[str, Any] | Future[Fetched]]] = deque()
     in_flight_bytes = 0
 
+    def reuse(entry: TreeEntry) -> None:
+        writer.add_entry(entry)
+        stats.reused += 1
+        stats.objects += 1
+        stats.bytes += entry.size
+
     def finish_one() -> None:
         nonlocal in_flight_bytes
         item, work = window.popleft()
         if isinstance(work, TreeEntry):
-            writer.add_entry(work)
-            stats.reused += 1
-            stats.objects += 1
-            stats.bytes += work.size
+            reuse(work)
             return
         if isinstance(work, dict):
             writer.add(item.tree_key, work, b"")
@@ -539,10 +544,18 @@ def backup_location(
         else:
             reused = parents.unchanged(item)
             if reused is not None:
-                fresh = dict(reused.meta)
-                fresh["storage_class"] = item.storage_class  # lifecycle transitions keep ETag and time
-                fresh["is_latest"] = item.is_latest
-                window.append((item, replace(reused, key=item.tree_key, meta=fresh)))
+                old = reused.meta
+                if (
+                    reused.key != item.tree_key
+                    or old.get("storage_class") != item.storage_class  # lifecycle transitions keep ETag and time
+                    or old.get("is_latest") != item.is_latest
+                ):
+                    fresh = {**old, "storage_class": item.storage_class, "is_latest": item.is_latest}
+                    reused = replace(reused, key=item.tree_key, meta=fresh)  # drops the stored record: re-serialised
+                if not window:
+                    reuse(reused)  # nothing in flight before it: straight into the tree, its stored record as is
+                    continue
+                window.append((item, reused))
             else:
                 window.append((item, pool.submit(reader.fetch, item)))
                 in_flight_bytes += min(item.size, tuning.large_object)
