@@ -175,3 +175,99 @@ def test_an_unknown_continuation_token_is_refused(s3: Any) -> None:
     with pytest.raises(ClientError) as caught:
         s3.list_objects_v2(Bucket="tokens", ContinuationToken="not-a-token")
     assert caught.value.response["Error"]["Code"] == "InvalidArgument"
+
+
+def test_the_serializer_reads_timestamps_as_botocore_does(s3: Any) -> None:
+    """serializer_timestamps: the lab's responses carry the same timestamps (its parse is botocore's, faster)."""
+    import moto.core.serialize as serialize
+    from botocore.utils import parse_to_aware_datetime
+
+    from skyvault.lab.models import serializer_timestamps
+
+    serializer_timestamps.apply()
+    patched: Any = getattr(serialize, "parse_to_aware_datetime")  # noqa: B009
+    assert patched is not parse_to_aware_datetime
+    value: Any
+    for value in ("2026-12-03T07:03:26.000Z", "2026-12-03T07:03:26.123456Z", "2026-12-03T07:03:26+01:30",
+                  "Thu, 03 Dec 2026 07:03:26 GMT", "2026-12-03", "1700000000", 1700000000, 0.5):  # fmt: skip
+        ours, botocores = patched(value), parse_to_aware_datetime(value)
+        assert (ours, ours.tzinfo, ours.isoformat()) == (botocores, botocores.tzinfo, botocores.isoformat())
+    s3.create_bucket(Bucket="times")
+    s3.put_object(Bucket="times", Key="k", Body=b"x")
+    [listed_obj] = s3.list_objects_v2(Bucket="times")["Contents"]
+    head = s3.head_object(Bucket="times", Key="k")
+    assert listed_obj["LastModified"] == head["LastModified"]  # milliseconds .000 in the listing, seconds in the header
+
+
+ODD_KEYS = ["a&b", "c<d>e", 'q"uote', "apo's", "cr\rlf\n", "sp ace", "d/é", "d/日本/x", "d/x", "plus+", "pct%41", "z"]
+
+
+def test_the_listing_body_is_byte_for_byte_mos_serializer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """s3_listing writes ListObjectsV2's XML directly: the same status, headers and bytes as moto's serializer, for
+    raw and URL-encoded keys, owners, checksums, delimiters, tokens, start-after and empty pages (in process)."""
+    import os
+
+    import boto3
+    from botocore.handlers import set_list_objects_encoding_type_url
+    from moto import mock_aws
+
+    from skyvault.lab.models import s3_listing
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3_listing.apply()
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="bodies")
+        client.create_bucket(Bucket="empty")
+        for n, key in enumerate(ODD_KEYS):
+            extra = {"ChecksumAlgorithm": "SHA256"} if n % 3 == 0 else {}
+            client.put_object(Bucket="bodies", Key=key, Body=b"x" * n, **extra)
+        seen: list[tuple[int, dict[str, str], bytes]] = []
+
+        def capture(response_dict: dict[str, Any], **_: Any) -> None:
+            headers = {k: v for k, v in response_dict["headers"].items() if k not in ("date", "x-amzn-requestid")}
+            seen.append((response_dict["status_code"], headers, response_dict["body"]))
+
+        client.meta.events.register("before-parse.s3.ListObjectsV2", capture)
+        rendered: list[str] = []
+        render = s3_listing.render_list_objects_v2
+
+        def counted(result: dict[str, Any]) -> str | None:
+            body = render(result)
+            rendered.extend([body] if body is not None else [])
+            return body
+
+        monkeypatch.setattr(s3_listing, "render_list_objects_v2", counted)
+        requests: list[dict[str, Any]] = [
+            {"Bucket": "bodies"},
+            {"Bucket": "bodies", "FetchOwner": True, "MaxKeys": 3},
+            {"Bucket": "bodies", "Delimiter": "/", "MaxKeys": 2},
+            {"Bucket": "bodies", "Prefix": "d/", "Delimiter": "/"},
+            {"Bucket": "bodies", "StartAfter": "c", "MaxKeys": 4},
+            {"Bucket": "bodies", "Prefix": "nothing"},
+            {"Bucket": "empty"},
+        ]
+        for url in (True, False):
+            if not url:  # botocore asks for EncodingType=url unless told otherwise: raw keys in the XML
+                client.meta.events.unregister(
+                    "before-parameter-build.s3.ListObjectsV2", set_list_objects_encoding_type_url
+                )
+            for request in requests:
+                pages = []
+                for direct in (False, True):
+                    s3_listing.RENDER_DIRECTLY = direct
+                    seen.clear()
+                    try:
+                        token: str | None = None
+                        while True:
+                            page = client.list_objects_v2(**request, **({"ContinuationToken": token} if token else {}))
+                            if not page["IsTruncated"]:
+                                break
+                            token = page["NextContinuationToken"]
+                    finally:
+                        s3_listing.RENDER_DIRECTLY = True
+                    pages.append(list(seen))
+                assert pages[0] == pages[1], (url, request)
+                assert pages[0] and all(status == 200 for status, _, _ in pages[0])
+        assert len(rendered) >= 2 * len(requests)  # the direct path served every page it was asked to

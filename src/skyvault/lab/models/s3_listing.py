@@ -26,6 +26,12 @@ bisects to its start, walks forward (skipping a rolled-up common prefix's keys b
 order. Results and tokens are otherwise moto's: a result (a key, or a common prefix) is returned when it sorts
 after the position resumed from, so a page that ended on a common prefix resumes after all of its keys.
 ``ListObjects`` (V1) and ``ListObjectVersions`` are left to moto.
+
+The response body: moto's response layer builds the result and its generic, shape-driven serializer (plus
+``xmltodict``) turned it into XML at about 0.2 s per 1,000-object page; the model writes the same XML directly
+(``render_list_objects_v2``): byte for byte moto's, proven against moto's serializer by the test for raw and
+URL-encoded keys, owners, checksums, delimiters, tokens and empty pages; a result of any other shape still goes
+to moto's serializer.
 """
 
 from __future__ import annotations
@@ -200,4 +206,97 @@ def apply() -> None:
         return results, truncated, token
 
     setattr(S3Backend, "list_objects_v2", list_objects_v2)  # noqa: B010
+    _apply_renderer()
     setattr(S3Backend, _MARK, True)
+
+
+# -- the response body ---------------------------------------------------------------------------------------------
+_ROOT = '<?xml version="1.0" encoding="utf-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+_CONTENT_FIELDS = frozenset({"Key", "LastModified", "ETag", "Size", "StorageClass", "Owner", "ChecksumAlgorithm"})
+_RESULT_FIELDS = ("IsTruncated", "Contents", "Name", "Prefix", "Delimiter", "MaxKeys", "CommonPrefixes",
+                  "EncodingType", "KeyCount", "NextContinuationToken", "StartAfter")  # fmt: skip
+_ZEROED = "%Y-%m-%dT%H:%M:%S.000Z"
+RENDER_DIRECTLY = True  # tests turn it off to get moto's own serializer's bytes for comparison
+
+
+def _element(name: str, text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return f"<{name}>{escape(text)}</{name}>" if text else f"<{name}/>"
+
+
+def _last_modified(value: Any) -> str:
+    """What moto's serializer writes for a ``LastModified``: its ISO 8601 form (``.000Z``, in UTC)."""
+    if isinstance(value, str) and len(value) == 24 and value.endswith(".000Z"):
+        return value  # moto's own form already: parsing and formatting it again gives it back
+    from skyvault.aws.timestamps import parse_timestamp
+
+    parsed = parse_timestamp(value)
+    return (parsed if parsed.tzinfo is None else parsed.astimezone(_utc())).strftime(_ZEROED)
+
+
+def _utc() -> Any:
+    from dateutil.tz import tzutc  # type: ignore[import-untyped]  # botocore depends on python-dateutil
+
+    return tzutc()
+
+
+def render_list_objects_v2(result: dict[str, Any]) -> str | None:
+    """The XML body moto's serializer writes for this ``ListObjectsV2`` result (the dict moto's response layer
+    builds), or None for a result of another shape (left to moto's serializer). Written directly: the generic,
+    shape-driven serializer spent most of a 1,000-object page's server time. Byte-identical, proven by the test."""
+    if set(result) - set(_RESULT_FIELDS) or any(set(item) - _CONTENT_FIELDS for item in result.get("Contents", [])):
+        return None
+    out = [_ROOT, "<IsTruncated>", "true" if result["IsTruncated"] else "false", "</IsTruncated>"]
+    for item in result.get("Contents", []):
+        out.append("<Contents>")
+        out.append(_element("Key", item["Key"]))
+        out.append(_element("LastModified", _last_modified(item["LastModified"])))
+        out.append(_element("ETag", item["ETag"]))
+        for algorithm in item.get("ChecksumAlgorithm", []):
+            out.append(_element("ChecksumAlgorithm", algorithm))
+        out.append(f"<Size>{int(item['Size'])}</Size>")
+        out.append(_element("StorageClass", item["StorageClass"]))
+        owner = item.get("Owner")
+        if owner is not None:
+            out.append(f"<Owner>{_element('DisplayName', owner['DisplayName'])}{_element('ID', owner['ID'])}</Owner>")
+        out.append("</Contents>")
+    out.append(_element("Name", result["Name"]))
+    out.append(_element("Prefix", result["Prefix"]))
+    if result.get("Delimiter"):
+        out.append(_element("Delimiter", result["Delimiter"]))
+    out.append(f"<MaxKeys>{int(result['MaxKeys'])}</MaxKeys>")
+    for common in result.get("CommonPrefixes", []):
+        out.append(f"<CommonPrefixes>{_element('Prefix', common['Prefix'])}</CommonPrefixes>")
+    for name in ("EncodingType",):
+        if result.get(name):
+            out.append(_element(name, result[name]))
+    out.append(f"<KeyCount>{int(result['KeyCount'])}</KeyCount>")
+    for name in ("NextContinuationToken", "StartAfter"):
+        if result.get(name):
+            out.append(_element(name, result[name]))
+    out.append("</ListBucketResult>")
+    return "".join(out)
+
+
+def _apply_renderer() -> None:
+    from moto.s3.responses import S3Response
+
+    original = S3Response.list_objects_v2
+
+    def list_objects_v2(self: Any) -> Any:
+        serialized = self.serialized
+
+        def render(action_result: Any) -> Any:
+            result = action_result.result
+            body = render_list_objects_v2(result) if RENDER_DIRECTLY and isinstance(result, dict) else None
+            if body is None:
+                return serialized(action_result)
+            headers = {"Content-Type": "application/xml"}
+            headers.update(self.response_headers)
+            return 200, headers, body
+
+        self.serialized = render  # this request's response object only (moto makes one per request)
+        return original(self)
+
+    setattr(S3Response, "list_objects_v2", list_objects_v2)  # noqa: B010
