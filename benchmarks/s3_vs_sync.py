@@ -8,6 +8,9 @@ bytes (deterministic), then time, each as its own process as a user would run it
   ``duration_s`` is reported beside the wall time);
 - ``aws s3 sync`` (awscli, where installed): bucket to a local folder, unchanged re-sync, folder to a new bucket.
 
+``--skyvault-only`` skips the bare-client ceilings and ``aws s3 sync`` (a shorter run, e.g. to compare peak RSS
+across object counts).
+
 The restored bucket is checked object by object (bytes) against the source (not timed). A missing awscli is
 skipped with a message. Objects/s = objects / wall seconds; peak RSS per process (GNU ``time``). ``--large N`` adds N
 objects of ``--large-mib`` MiB (streamed in ranges and parts); ``--latency-ms`` gives every S3 request that
@@ -115,6 +118,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=0, help="objects of --large-mib MiB added to the bucket")
     parser.add_argument("--large-mib", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="per-request S3 latency in the lab")
+    parser.add_argument("--skyvault-only", action="store_true", help="skip the ceilings and aws s3 sync")
+    parser.add_argument("--profile-unchanged", metavar="FILE", help="cProfile the unchanged re-backup into FILE")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="s3bench-"))
     lab = start_lab(work / "lab", exit_with_parent=True)
@@ -136,14 +141,19 @@ def main() -> None:
             set_model_settings(lab, "request_latency", s3=args.latency_ms)
         n = args.objects
         rows: list[tuple[str, float, str]] = []
-        reads, writes = ceiling(s3, "bench-source", n, args.size)
-        rows.append(("ceiling: bare GetObject x16", reads, "the lab's pace for reads"))
-        rows.append(("ceiling: bare PutObject x16", writes, "the lab's pace for writes"))
+        if not args.skyvault_only:
+            reads, writes = ceiling(s3, "bench-source", n, args.size)
+            rows.append(("ceiling: bare GetObject x16", reads, "the lab's pace for reads"))
+            rows.append(("ceiling: bare PutObject x16", writes, "the lab's pace for writes"))
 
         first, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work, "skyvault backup")
         point = json.loads(out)
         rows.append(("skyvault backup", first, f"engine {point['stats']['duration_s']} s"))
-        again, out = timed([*SKYVAULT, "--json", "backup", "s3", "bench-source"], env, work, "skyvault unchanged")
+        command = SKYVAULT
+        if args.profile_unchanged:
+            command = [sys.executable, "-m", "cProfile", "-o", str(Path(args.profile_unchanged).resolve()),
+                       "-m", "skyvault.cli.main"]  # fmt: skip
+        again, out = timed([*command, "--json", "backup", "s3", "bench-source"], env, work, "skyvault unchanged")
         calls = json.loads(out)["stats"]["api_calls"]
         rows.append(("skyvault unchanged re-backup", again, f"engine {json.loads(out)['stats']['duration_s']} s, "
                      f"calls {calls}"))  # fmt: skip
@@ -158,7 +168,9 @@ def main() -> None:
             set_model_settings(lab, "request_latency", s3=args.latency_ms)
 
         aws = shutil.which("aws")
-        if aws is None:
+        if args.skyvault_only:
+            print("--skyvault-only: the ceilings and aws s3 sync are skipped")
+        elif aws is None:
             print("awscli not installed: the aws s3 sync peer is skipped")
         else:
             aws_env = {**env, "AWS_SHARED_CREDENTIALS_FILE": str(lab.credentials_file), "AWS_PROFILE": ADMIN_PROFILE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import tracemalloc
@@ -274,6 +275,36 @@ def test_unchanged_entries_are_reused_and_one_change_rewrites_one_leaf() -> None
     assert manifest.stats["new_chunks"] == 0 and manifest.stats["new_bytes"] < 64 * 1024
     reader = TreeReader(reopen(repo), reopen(repo).load_snapshot(manifest.id))
     assert content(reader, "item/02000") == b"a new value" and content(reader, "a-big") == big
+
+
+def test_a_reused_entry_is_written_from_its_stored_record_and_a_changed_copy_is_not() -> None:
+    """add_entry writes an entry read from a tree with the bytes it was read with (no re-serialising); a copy made
+    with dataclasses.replace drops that record, so its new key or metadata is what gets written."""
+    repo = make_repo()
+    writer = repo.open_tree_writer("s3", "b")
+    big = os.urandom(2 * MiB)
+    writer.add("a-big", {"etag": "1", "ключ": [1, 2.5, None]}, big)
+    writer.add("b-small", {"etag": "2"}, b"small")
+    parent = writer.commit()
+    entries = list(TreeReader(repo, parent).entries())
+    assert all(entry.stored for entry in entries)
+    again = repo.open_tree_writer("s3", "b", parent=parent)
+    for entry in entries:
+        again.add_entry(entry)
+    assert again.commit().content["root"] == parent.content["root"]
+
+    changed = dataclasses.replace(entries[1], key="c-small", meta={"etag": "3"})
+    assert changed.stored == b""
+    moved = dataclasses.replace(entries[0], key="a-moved")
+    writer = repo.open_tree_writer("s3", "b", parent=parent)
+    writer.add_entry(moved)
+    writer.add_entry(changed)
+    reader = TreeReader(reopen(repo), writer.commit())
+    assert [(e.key, e.meta, e.size) for e in reader.entries()] == [
+        ("a-moved", {"etag": "1", "ключ": [1, 2.5, None]}, len(big)),
+        ("c-small", {"etag": "3"}, 5),
+    ]
+    assert content(reader, "a-moved") == big and content(reader, "c-small") == b"small"
 
 
 def test_an_insert_among_many_small_entries_changes_few_leaves() -> None:

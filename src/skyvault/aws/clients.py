@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from skyvault.aws.guard import CallGuard
 from skyvault.aws.session_duration import SessionLength
+from skyvault.aws.timestamps import install as install_timestamp_parser
 from skyvault.aws.translate import translate_botocore_error, translate_client_error
 from skyvault.config import AccountConfig, AuthMethod, SkyvaultConfig, url_with_password
 from skyvault.errors import AuthError, ConfigError, SkyvaultError
@@ -310,6 +311,7 @@ class ClientFactory:
         if account.auth is AuthMethod.ASSUME_ROLE:
             return self._assume_role_session(name, account)
         core = botocore.session.Session(profile=account.profile) if account.profile else botocore.session.Session()
+        install_timestamp_parser(core)  # every LastModified of a listing: ~2 µs instead of dateutil's ~40
         if account.credentials_file:
             path = Path(account.credentials_file)
             core.set_config_variable("credentials_file", str(path if path.is_absolute() else self.base_dir / path))
@@ -360,6 +362,7 @@ class ClientFactory:
             metadata=fetch(), refresh_using=fetch, method="sts-assume-role"
         )
         core = botocore.session.Session()
+        install_timestamp_parser(core)
         # The documented way to plug refreshable credentials into a session; the stubs do not declare it.
         core._credentials = credentials  # type: ignore[attr-defined]
         return boto3.Session(botocore_session=core, region_name=account.regions[0])

@@ -83,13 +83,19 @@ _DECODER = json.JSONDecoder()
 
 @dataclass(frozen=True)
 class TreeEntry:
-    """One object or item. ``inline`` holds the content of a small entry (``chunks`` is then empty)."""
+    """One object or item. ``inline`` holds the content of a small entry (``chunks`` is then empty).
+
+    An entry read from a tree keeps its stored record (``stored``: everything after the key: metadata, size, content
+    or chunk IDs), so ``TreeWriter.add_entry`` writes an unchanged entry again without re-serialising it (an unchanged
+    bucket or table re-adds every entry). ``stored`` is not an init field: ``dataclasses.replace`` (a changed entry)
+    drops it. Treat ``meta`` as read-only (copy it to change it): an entry's record is its state when read."""
 
     key: str
     meta: dict[str, Any]
     size: int
     chunks: tuple[bytes, ...] = ()
     inline: bytes = field(default=b"", repr=False)
+    stored: bytes = field(default=b"", init=False, repr=False, compare=False)
 
 
 def _content_pieces(
@@ -209,7 +215,7 @@ class TreeWriter:
         """Reuse an entry (e.g. the parent's, for an unchanged object) without reading or storing its content.
         Its chunks must be in the library (``LibraryCorruptError`` otherwise)."""
         raw_key = self._check_order(entry.key)
-        meta_raw = _encode_meta(entry.meta)
+        meta_raw = None if entry.stored else _encode_meta(entry.meta)  # a record read from a tree is written as is
         if entry.size < 0:
             raise ValueError(f"tree entry {entry.key!r}: negative size")
         if entry.chunks and entry.inline:
@@ -304,26 +310,30 @@ class TreeWriter:
                 self._unverified.append(blob_id)  # being stored by this writer, not indexed yet
         return blob_id
 
-    def _append(self, raw_key: bytes, meta_raw: bytes, entry: TreeEntry) -> None:
+    def _append(self, raw_key: bytes, meta_raw: bytes | None, entry: TreeEntry) -> None:
+        """Add the entry's record; ``meta_raw`` None: the record it was read with (``entry.stored``), as is."""
         record = bytearray(_U32.pack(len(raw_key)))
         record += raw_key
-        record += _U32.pack(len(meta_raw))
-        record += meta_raw
-        if not entry.chunks:
-            record += _SIZE_FORM.pack(entry.size, _INLINE)
-            record += entry.inline
-        elif len(entry.chunks) <= CHUNK_LIST_PAGE:
-            record += _SIZE_FORM.pack(entry.size, _DIRECT)
-            record += _U32.pack(len(entry.chunks))
-            record += b"".join(entry.chunks)
+        if meta_raw is None:
+            record += entry.stored
         else:
-            pages = [
-                self._put_node_blob(BlobType.MAP, b"".join(entry.chunks[i : i + CHUNK_LIST_PAGE]))
-                for i in range(0, len(entry.chunks), CHUNK_LIST_PAGE)
-            ]
-            record += _SIZE_FORM.pack(entry.size, _INDIRECT)
-            record += _TWO_U32.pack(len(entry.chunks), len(pages))
-            record += b"".join(pages)
+            record += _U32.pack(len(meta_raw))
+            record += meta_raw
+            if not entry.chunks:
+                record += _SIZE_FORM.pack(entry.size, _INLINE)
+                record += entry.inline
+            elif len(entry.chunks) <= CHUNK_LIST_PAGE:
+                record += _SIZE_FORM.pack(entry.size, _DIRECT)
+                record += _U32.pack(len(entry.chunks))
+                record += b"".join(entry.chunks)
+            else:
+                pages = [
+                    self._put_node_blob(BlobType.MAP, b"".join(entry.chunks[i : i + CHUNK_LIST_PAGE]))
+                    for i in range(0, len(entry.chunks), CHUNK_LIST_PAGE)
+                ]
+                record += _SIZE_FORM.pack(entry.size, _INDIRECT)
+                record += _TWO_U32.pack(len(entry.chunks), len(pages))
+                record += b"".join(pages)
         self._last_key = raw_key
         self._last_text = entry.key
         self.stats["entries"] += 1
@@ -525,6 +535,12 @@ class TreeReader:
         return node
 
     def _parse_entry(self, data: bytes, pos: int, raw_key: bytes, chunk_pages: list[bytes]) -> tuple[TreeEntry, int]:
+        entry, end = self._parse_fields(data, pos, raw_key, chunk_pages)
+        if not entry.chunks or len(entry.chunks) <= CHUNK_LIST_PAGE:  # not chunk-list pages: add_entry re-checks them
+            object.__setattr__(entry, "stored", data[pos:end])
+        return entry, end
+
+    def _parse_fields(self, data: bytes, pos: int, raw_key: bytes, chunk_pages: list[bytes]) -> tuple[TreeEntry, int]:
         (meta_len,) = _U32.unpack_from(data, pos)
         pos += 4
         meta = _DECODER.decode(data[pos : pos + meta_len].decode("utf-8"))

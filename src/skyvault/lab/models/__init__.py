@@ -43,4 +43,6 @@ MODELS: list[str] = [
     "skyvault.lab.models.dynamodb_export",  # after dynamodb_scan: moto's export and import replaced
     "skyvault.lab.models.vm_import",  # after ebs_blocks and images: it writes snapshots and registers AMIs
     "skyvault.lab.models.dynamodb_batch_writes",  # after dynamodb_scan, dynamodb_item_writes: their buckets, locks
+    "skyvault.lab.models.s3_listing",
+    "skyvault.lab.models.serializer_timestamps",
 ]
